@@ -1,0 +1,129 @@
+import { unitPriceAt } from '../pricing/price-table.js';
+import { windowCovering } from '../reveal-windows/reveal-window.js';
+import { iso } from '../shared/time.js';
+import {
+  distinctCompanies,
+  idempotencyKeyOf,
+  type ChargeRecords,
+  type CreditAccountCommand,
+  type DispatchWebhook,
+  type PurchaseCredits,
+  type RevealCompanies,
+} from './credit-account.commands.js';
+import type { CreditsPurchased } from './credit-account.events.js';
+import { balancesAt, type Balances, type CreditAccountState } from './credit-account.state.js';
+
+/**
+ * What the caller of an accepted command is told. It is read from the state after the command's events
+ * were applied, through the idempotency entry the events left, so a retry gets exactly the same answer.
+ */
+export interface PurchaseAnswer {
+  readonly lot: Omit<CreditsPurchased['data'], 'fingerprint' | 'accountId'>;
+  readonly balances: Balances;
+}
+
+export interface RevealAnswer {
+  readonly requestId: string;
+  readonly action: RevealCompanies['action'];
+  readonly charged: readonly { companyId: string; windowEndsAt: string }[];
+  readonly alreadyRevealed: readonly { companyId: string; windowEndsAt: string }[];
+  /** Only with partial billing: the companies the balance could not pay for (the caller withholds them). */
+  readonly notCharged: readonly string[];
+  readonly creditsCharged: number;
+  readonly balances: Balances;
+}
+
+export interface RecordChargeAnswer {
+  readonly requestId: string;
+  readonly endpoint: ChargeRecords['endpoint'];
+  readonly recordsRequested: number;
+  readonly recordsBilled: number;
+  readonly unitPrice: number;
+  readonly creditsCharged: number;
+  readonly balances: Balances;
+}
+
+export interface WebhookDispatchAnswer {
+  readonly webhookEventId: string;
+  readonly status: 'dispatched';
+  readonly creditsCharged: number;
+  readonly balances: Balances;
+}
+
+export type CreditAccountAnswer = PurchaseAnswer | RevealAnswer | RecordChargeAnswer | WebhookDispatchAnswer;
+
+export function answer(command: PurchaseCredits, state: CreditAccountState): PurchaseAnswer;
+export function answer(command: RevealCompanies, state: CreditAccountState): RevealAnswer;
+export function answer(command: ChargeRecords, state: CreditAccountState): RecordChargeAnswer;
+export function answer(command: DispatchWebhook, state: CreditAccountState): WebhookDispatchAnswer;
+export function answer(command: CreditAccountCommand, state: CreditAccountState): CreditAccountAnswer;
+export function answer(command: CreditAccountCommand, state: CreditAccountState): CreditAccountAnswer {
+  const entry = state.idempotency.get(idempotencyKeyOf(command));
+  switch (command.type) {
+    case 'PurchaseCredits': {
+      if (entry?.kind !== 'purchase') throw new Error(`No outcome recorded for purchase ${command.purchaseId}`);
+      const { fingerprint: _f, accountId: _a, ...lot } = entry.purchase;
+      return { lot, balances: entry.balances };
+    }
+    case 'RevealCompanies': {
+      const at = entry?.kind === 'reveal' ? entry.at : command.occurredAt;
+      const charged = entry?.kind === 'reveal' ? entry.charged : [];
+      const chargedIds = new Set(charged.map((c) => c.companyId));
+      const alreadyRevealed: { companyId: string; windowEndsAt: string }[] = [];
+      const notCharged: string[] = [];
+      for (const companyId of distinctCompanies(command.companyIds)) {
+        if (chargedIds.has(companyId)) continue;
+        // The window that made the company free is the one that covered the original request's time.
+        const window = windowCovering(state.windows.get(companyId), at);
+        if (window && window.requestId !== command.requestId) {
+          alreadyRevealed.push({ companyId, windowEndsAt: iso(window.endsAt) });
+        } else {
+          notCharged.push(companyId);
+        }
+      }
+      return {
+        requestId: command.requestId,
+        action: command.action,
+        charged: charged.map((c) => ({ companyId: c.companyId, windowEndsAt: iso(c.windowEndsAt) })),
+        alreadyRevealed,
+        notCharged,
+        creditsCharged: charged.length,
+        balances: entry?.kind === 'reveal' ? entry.balances : balancesAt(state, at),
+      };
+    }
+    case 'ChargeRecords': {
+      if (entry?.kind === 'records') {
+        return {
+          requestId: command.requestId,
+          endpoint: command.endpoint,
+          recordsRequested: command.records,
+          recordsBilled: entry.recordsBilled,
+          unitPrice: entry.unitPrice,
+          creditsCharged: entry.creditsCharged,
+          balances: entry.balances,
+        };
+      }
+      // Only data costs (rule 7): a call that returned no records was not charged and left no event.
+      return {
+        requestId: command.requestId,
+        endpoint: command.endpoint,
+        recordsRequested: command.records,
+        recordsBilled: 0,
+        unitPrice: unitPriceAt(command.endpoint, command.occurredAt).unitPrice,
+        creditsCharged: 0,
+        balances: balancesAt(state, command.occurredAt),
+      };
+    }
+    case 'DispatchWebhook': {
+      if (entry?.kind !== 'webhook' || entry.status !== 'dispatched') {
+        throw new Error(`Webhook event ${command.webhookEventId} was not dispatched`);
+      }
+      return {
+        webhookEventId: command.webhookEventId,
+        status: 'dispatched',
+        creditsCharged: entry.creditsCharged,
+        balances: entry.balances,
+      };
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import type { CreditType, LotSource } from '../lots/lot.js';
+import type { RecordEndpoint, WebhookRecordType } from '../pricing/price-table.js';
+import type { Instant } from '../shared/time.js';
+import type { RevealAction } from './credit-account.events.js';
+
+/**
+ * Commands carry everything a decision needs, including the time it happens at, so a decision can be
+ * taken again (after a concurrency conflict) with the same outcome.
+ */
+export type CreditAccountCommand = PurchaseCredits | RevealCompanies | ChargeRecords | DispatchWebhook;
+
+interface CommandBase {
+  readonly accountId: string;
+  readonly occurredAt: Instant;
+}
+
+export interface PurchaseCredits extends CommandBase {
+  readonly type: 'PurchaseCredits';
+  readonly purchaseId: string;
+  readonly creditType: CreditType;
+  readonly credits: number;
+  readonly paid: boolean;
+  /** Defaults to `purchase` for paid lots and `grant` for unpaid ones. */
+  readonly source?: LotSource;
+  readonly amountMinor?: number;
+  readonly currency?: string;
+  readonly invoiceId?: string;
+  /** Required for unpaid lots; paid lots always expire 12 calendar months after purchase. */
+  readonly expiresAt?: Instant;
+  readonly autoRechargeId?: string;
+}
+
+export interface RevealCompanies extends CommandBase {
+  readonly type: 'RevealCompanies';
+  readonly requestId: string;
+  readonly companyIds: readonly string[];
+  readonly action: RevealAction;
+  readonly allowPartial: boolean;
+  readonly userId?: string;
+}
+
+export interface ChargeRecords extends CommandBase {
+  readonly type: 'ChargeRecords';
+  readonly requestId: string;
+  readonly endpoint: RecordEndpoint;
+  readonly records: number;
+  readonly allowPartial: boolean;
+  readonly apiKeyId?: string;
+  readonly userId?: string;
+}
+
+export interface DispatchWebhook extends CommandBase {
+  readonly type: 'DispatchWebhook';
+  readonly webhookEventId: string;
+  readonly webhookId: string;
+  readonly recordType: WebhookRecordType;
+}
+
+/** The key under which a command's outcome is remembered; retries with the same key are not new. */
+export function idempotencyKeyOf(command: CreditAccountCommand): string {
+  switch (command.type) {
+    case 'PurchaseCredits':
+      return `purchase:${command.purchaseId}`;
+    case 'RevealCompanies':
+    case 'ChargeRecords':
+      return `request:${command.requestId}`;
+    case 'DispatchWebhook':
+      return `webhook:${command.webhookEventId}`;
+  }
+}
+
+/** A company named twice in one request counts once; the first mention keeps its place. */
+export function distinctCompanies(companyIds: readonly string[]): string[] {
+  return [...new Set(companyIds)];
+}

@@ -1,0 +1,360 @@
+import {
+  allocate,
+  availableAt,
+  paidLotExpiry,
+  PAID_SOURCES,
+  type CreditType,
+  type Lot,
+  type LotSource,
+} from '../lots/lot.js';
+import { unitPriceAt } from '../pricing/price-table.js';
+import { windowCovering, windowEndsAt } from '../reveal-windows/reveal-window.js';
+import { fingerprint } from '../shared/fingerprint.js';
+import {
+  accountNotFound,
+  idempotencyKeyReused,
+  insufficientCredits,
+  invalidCommand,
+  occurredBeforeLatestEvent,
+  type InvalidField,
+  type LedgerError,
+} from '../shared/ledger-error.js';
+import { iso, type Instant } from '../shared/time.js';
+import {
+  distinctCompanies,
+  idempotencyKeyOf,
+  type ChargeRecords,
+  type CreditAccountCommand,
+  type DispatchWebhook,
+  type PurchaseCredits,
+  type RevealCompanies,
+} from './credit-account.commands.js';
+import type { CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
+import type { CreditAccountState } from './credit-account.state.js';
+
+/**
+ * What a command decides: the events to append (possibly none), and, when the command is refused, why.
+ * A refusal usually writes nothing; a refusal that someone downstream must know about (a webhook event
+ * that was not triggered) comes with the event that records it.
+ */
+export interface Decision {
+  readonly events: readonly CreditAccountEvent[];
+  readonly refusal?: LedgerError;
+}
+
+const NOTHING: Decision = { events: [] };
+
+function refuse(refusal: LedgerError): Decision {
+  return { events: [], refusal };
+}
+
+export function decide(command: CreditAccountCommand, state: CreditAccountState): Decision {
+  // A retry is recognised before any other check, so it gets its original answer whatever happened since.
+  const print = fingerprintOf(command);
+  const previous = state.idempotency.get(idempotencyKeyOf(command));
+  if (previous) {
+    if (previous.fingerprint !== print) return refuse(keyReused(command));
+    // A webhook event refused for lack of credits may be dispatched (and charged) later (rule 8).
+    if (!(previous.kind === 'webhook' && previous.status === 'not_triggered')) return NOTHING;
+  }
+
+  if (!state.exists && command.type !== 'PurchaseCredits') return refuse(accountNotFound(command.accountId));
+  if (state.latestEventAt !== undefined && command.occurredAt < state.latestEventAt) {
+    return refuse(occurredBeforeLatestEvent(iso(command.occurredAt), iso(state.latestEventAt)));
+  }
+
+  const decision = decideCommand(command, state, print);
+  if (decision.events.length === 0) return decision;
+  const expiries = expiriesDue(state, command.accountId, command.occurredAt);
+  return expiries.length === 0 ? decision : { ...decision, events: [...expiries, ...decision.events] };
+}
+
+function decideCommand(command: CreditAccountCommand, state: CreditAccountState, print: string): Decision {
+  switch (command.type) {
+    case 'PurchaseCredits':
+      return decidePurchase(command, print);
+    case 'RevealCompanies':
+      return decideReveal(command, state, print);
+    case 'ChargeRecords':
+      return decideRecordCharge(command, state, print);
+    case 'DispatchWebhook':
+      return decideWebhookDispatch(command, state, print);
+  }
+}
+
+/** The fields that make two commands with the same key "the same call"; never the time or the actor. */
+export function fingerprintOf(command: CreditAccountCommand): string {
+  switch (command.type) {
+    case 'PurchaseCredits':
+      return fingerprint({
+        type: command.type,
+        creditType: command.creditType,
+        credits: command.credits,
+        paid: command.paid,
+        source: command.source ?? defaultSource(command.paid),
+        amountMinor: command.amountMinor,
+        currency: command.currency,
+        invoiceId: command.invoiceId,
+        expiresAt: command.expiresAt,
+        autoRechargeId: command.autoRechargeId,
+      });
+    case 'RevealCompanies':
+      return fingerprint({
+        type: command.type,
+        action: command.action,
+        companyIds: distinctCompanies(command.companyIds),
+        allowPartial: command.allowPartial,
+      });
+    case 'ChargeRecords':
+      return fingerprint({
+        type: command.type,
+        endpoint: command.endpoint,
+        records: command.records,
+        allowPartial: command.allowPartial,
+      });
+    case 'DispatchWebhook':
+      return fingerprint({ type: command.type, webhookId: command.webhookId, recordType: command.recordType });
+  }
+}
+
+function keyReused(command: CreditAccountCommand): LedgerError {
+  switch (command.type) {
+    case 'PurchaseCredits':
+      return idempotencyKeyReused('purchaseId', command.purchaseId);
+    case 'RevealCompanies':
+    case 'ChargeRecords':
+      return idempotencyKeyReused('requestId', command.requestId);
+    case 'DispatchWebhook':
+      return idempotencyKeyReused('webhookEventId', command.webhookEventId);
+  }
+}
+
+function defaultSource(paid: boolean): LotSource {
+  return paid ? 'purchase' : 'grant';
+}
+
+// Rule 2 and 3: every purchase is its own lot; paid lots live 12 calendar months, unpaid ones say how long.
+function decidePurchase(command: PurchaseCredits, print: string): Decision {
+  const source = command.source ?? defaultSource(command.paid);
+  const problems: InvalidField[] = [];
+  const paidSource = (PAID_SOURCES as readonly string[]).includes(source);
+  if (command.paid !== paidSource) {
+    problems.push({
+      field: 'source',
+      message: command.paid
+        ? `a paid lot's source is one of ${PAID_SOURCES.join(', ')}`
+        : `an unpaid lot's source is trial or grant`,
+    });
+  }
+  if (command.paid) {
+    if (command.expiresAt !== undefined) {
+      problems.push({ field: 'expiresAt', message: 'paid credits expire 12 calendar months after purchase; do not set it' });
+    }
+    if (command.amountMinor === undefined) problems.push({ field: 'amountMinor', message: 'is required for a paid lot' });
+    if (command.currency === undefined) problems.push({ field: 'currency', message: 'is required for a paid lot' });
+  } else {
+    if (command.expiresAt === undefined) problems.push({ field: 'expiresAt', message: 'is required for an unpaid lot' });
+    else if (command.expiresAt <= command.occurredAt) {
+      problems.push({ field: 'expiresAt', message: 'must be after the purchase' });
+    }
+    if (command.amountMinor !== undefined || command.currency !== undefined) {
+      problems.push({ field: 'amountMinor', message: 'an unpaid lot has no amount or currency' });
+    }
+  }
+  if (command.autoRechargeId !== undefined && source !== 'auto_recharge') {
+    problems.push({ field: 'autoRechargeId', message: 'only an auto_recharge purchase names an auto-recharge request' });
+  }
+  if (problems.length > 0) return refuse(invalidCommand(problems));
+
+  const expiresAt = command.paid ? paidLotExpiry(command.occurredAt) : command.expiresAt!;
+  return {
+    events: [
+      {
+        type: 'CreditsPurchased',
+        data: {
+          accountId: command.accountId,
+          purchaseId: command.purchaseId,
+          creditType: command.creditType,
+          credits: command.credits,
+          paid: command.paid,
+          source,
+          ...(command.amountMinor !== undefined ? { amountMinor: command.amountMinor } : {}),
+          ...(command.currency !== undefined ? { currency: command.currency } : {}),
+          ...(command.invoiceId !== undefined ? { invoiceId: command.invoiceId } : {}),
+          ...(command.autoRechargeId !== undefined ? { autoRechargeId: command.autoRechargeId } : {}),
+          purchasedAt: iso(command.occurredAt),
+          expiresAt: iso(expiresAt),
+          fingerprint: print,
+        },
+      },
+    ],
+  };
+}
+
+// Rule 5: one company credit per company outside an open window; a charged reveal opens a 90-day window.
+function decideReveal(command: RevealCompanies, state: CreditAccountState, print: string): Decision {
+  const at = command.occurredAt;
+  const toCharge = distinctCompanies(command.companyIds).filter(
+    (companyId) => !windowCovering(state.windows.get(companyId), at),
+  );
+  if (toCharge.length === 0) return NOTHING;
+
+  const lots = state.spendable.company;
+  const available = availableAt(lots, at);
+  let charged = toCharge;
+  if (available < toCharge.length) {
+    if (!command.allowPartial || available === 0) {
+      return refuse(insufficientCredits('company', toCharge.length, available));
+    }
+    charged = toCharge.slice(0, available);
+  }
+
+  const allocations = allocate(lots, charged.length, at);
+  const revealedAt = iso(at);
+  const windowEnd = iso(windowEndsAt(at));
+  const events: CompanyRevealed[] = [];
+  // Each company is paid by exactly one credit; walk the allocations one credit at a time.
+  let lotIndex = 0;
+  let usedFromLot = 0;
+  for (const companyId of charged) {
+    const allocation = allocations[lotIndex]!;
+    events.push({
+      type: 'CompanyRevealed',
+      data: {
+        accountId: command.accountId,
+        requestId: command.requestId,
+        companyId,
+        action: command.action,
+        revealedAt,
+        windowEndsAt: windowEnd,
+        creditType: 'company',
+        credits: 1,
+        allocations: [{ purchaseId: allocation.purchaseId, credits: 1 }],
+        ...(command.userId !== undefined ? { userId: command.userId } : {}),
+        fingerprint: print,
+      },
+    });
+    usedFromLot += 1;
+    if (usedFromLot === allocation.credits) {
+      lotIndex += 1;
+      usedFromLot = 0;
+    }
+  }
+  return { events };
+}
+
+// Rules 6, 7 and 9: per record at the price in force, nothing for no records, all-or-nothing unless partial.
+function decideRecordCharge(command: ChargeRecords, state: CreditAccountState, print: string): Decision {
+  if (command.records === 0) return NOTHING;
+  const at = command.occurredAt;
+  const { unitPrice, priceTable } = unitPriceAt(command.endpoint, at);
+  const lots = state.spendable.api;
+  const available = availableAt(lots, at);
+  const required = command.records * unitPrice;
+  let recordsBilled = command.records;
+  if (available < required) {
+    recordsBilled = command.allowPartial ? Math.floor(available / unitPrice) : 0;
+    if (recordsBilled === 0) return refuse(insufficientCredits('api', required, available, { unitPrice }));
+  }
+  const credits = recordsBilled * unitPrice;
+  return {
+    events: [
+      {
+        type: 'RecordsReturned',
+        data: {
+          accountId: command.accountId,
+          requestId: command.requestId,
+          endpoint: command.endpoint,
+          recordsRequested: command.records,
+          recordsBilled,
+          unitPrice,
+          priceTable,
+          creditType: 'api',
+          credits,
+          allocations: allocate(lots, credits, at),
+          ...(command.apiKeyId !== undefined ? { apiKeyId: command.apiKeyId } : {}),
+          ...(command.userId !== undefined ? { userId: command.userId } : {}),
+          chargedAt: iso(at),
+          fingerprint: print,
+        },
+      },
+    ],
+  };
+}
+
+// Rule 8: charged once at first dispatch; refused when the balance cannot pay, and that is recorded once.
+function decideWebhookDispatch(command: DispatchWebhook, state: CreditAccountState, print: string): Decision {
+  const at = command.occurredAt;
+  const { unitPrice, priceTable } = unitPriceAt(`webhook_${command.recordType}`, at);
+  const lots = state.spendable.api;
+  const available = availableAt(lots, at);
+  if (available < unitPrice) {
+    const refusal = insufficientCredits('api', unitPrice, available, { status: 'not_triggered' });
+    if (state.idempotency.has(`webhook:${command.webhookEventId}`)) return refuse(refusal);
+    return {
+      events: [
+        {
+          type: 'WebhookNotTriggered',
+          data: {
+            accountId: command.accountId,
+            webhookEventId: command.webhookEventId,
+            webhookId: command.webhookId,
+            recordType: command.recordType,
+            required: unitPrice,
+            available,
+            refusedAt: iso(at),
+            fingerprint: print,
+          },
+        },
+      ],
+      refusal,
+    };
+  }
+  return {
+    events: [
+      {
+        type: 'WebhookDispatched',
+        data: {
+          accountId: command.accountId,
+          webhookEventId: command.webhookEventId,
+          webhookId: command.webhookId,
+          recordType: command.recordType,
+          unitPrice,
+          priceTable,
+          creditType: 'api',
+          credits: unitPrice,
+          allocations: allocate(lots, unitPrice, at),
+          dispatchedAt: iso(at),
+          fingerprint: print,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * Rule 3: the remainder of every lot whose expiry has passed is recorded as expired, at its expiry
+ * instant, before anything else happens on the account. Balances never counted it after expiry; this
+ * makes the breakage visible to finance.
+ */
+export function expiriesDue(state: CreditAccountState, accountId: string, at: Instant): CreditsExpired[] {
+  const due: Lot[] = [];
+  for (const creditType of ['api', 'company'] as const satisfies readonly CreditType[]) {
+    for (const lot of state.spendable[creditType]) {
+      if (lot.expiresAt > at) break; // spending order is by expiry first
+      if (lot.remaining > 0) due.push(lot);
+    }
+  }
+  due.sort((a, b) => a.expiresAt - b.expiresAt);
+  return due.map((lot) => ({
+    type: 'CreditsExpired',
+    data: {
+      accountId,
+      purchaseId: lot.purchaseId,
+      creditType: lot.creditType,
+      credits: lot.remaining,
+      paid: lot.paid,
+      expiredAt: iso(lot.expiresAt),
+    },
+  }));
+}

@@ -1,0 +1,163 @@
+import type { Allocation, CreditType, LotSource } from '../lots/lot.js';
+import type { RecordEndpoint, WebhookRecordType } from '../pricing/price-table.js';
+
+/**
+ * The events of one credit account's stream. Their `type` strings are stored forever: never rename
+ * one; a change of meaning is a new event, a change of shape gets an upcaster. Times are ISO 8601 UTC.
+ * `fingerprint` identifies the billable payload of the command behind the event, so that a retried
+ * command can be told from a reused idempotency key, even after a replay.
+ */
+export type CreditAccountEvent =
+  | CreditsPurchased
+  | CompanyRevealed
+  | RecordsReturned
+  | WebhookDispatched
+  | WebhookNotTriggered
+  | CreditsExpired;
+
+export type CreditAccountEventType = CreditAccountEvent['type'];
+
+export const CREDIT_ACCOUNT_EVENT_TYPES: readonly CreditAccountEventType[] = [
+  'CreditsPurchased',
+  'CompanyRevealed',
+  'RecordsReturned',
+  'WebhookDispatched',
+  'WebhookNotTriggered',
+  'CreditsExpired',
+];
+
+/** The current shape of every event; older shapes are upcast on read. */
+export const CREDIT_ACCOUNT_SCHEMA_VERSION = 1;
+
+export interface CreditsPurchased {
+  readonly type: 'CreditsPurchased';
+  readonly data: {
+    readonly accountId: string;
+    readonly purchaseId: string;
+    readonly creditType: CreditType;
+    readonly credits: number;
+    readonly paid: boolean;
+    readonly source: LotSource;
+    readonly amountMinor?: number;
+    readonly currency?: string;
+    readonly invoiceId?: string;
+    readonly autoRechargeId?: string;
+    readonly purchasedAt: string;
+    readonly expiresAt: string;
+    readonly fingerprint: string;
+  };
+}
+
+/** One company charged by a reveal or export request; it opens the company's 90-day window. */
+export interface CompanyRevealed {
+  readonly type: 'CompanyRevealed';
+  readonly data: {
+    readonly accountId: string;
+    readonly requestId: string;
+    readonly companyId: string;
+    readonly action: RevealAction;
+    readonly revealedAt: string;
+    readonly windowEndsAt: string;
+    readonly creditType: 'company';
+    readonly credits: number;
+    readonly allocations: readonly Allocation[];
+    readonly userId?: string;
+    readonly fingerprint: string;
+  };
+}
+
+export type RevealAction = 'reveal' | 'export';
+
+/** Records returned by a data call and billed per record at the unit price then in force. */
+export interface RecordsReturned {
+  readonly type: 'RecordsReturned';
+  readonly data: {
+    readonly accountId: string;
+    readonly requestId: string;
+    readonly endpoint: RecordEndpoint;
+    readonly recordsRequested: number;
+    readonly recordsBilled: number;
+    readonly unitPrice: number;
+    readonly priceTable: string;
+    readonly creditType: 'api';
+    readonly credits: number;
+    readonly allocations: readonly Allocation[];
+    readonly apiKeyId?: string;
+    readonly userId?: string;
+    readonly chargedAt: string;
+    readonly fingerprint: string;
+  };
+}
+
+export interface WebhookDispatched {
+  readonly type: 'WebhookDispatched';
+  readonly data: {
+    readonly accountId: string;
+    readonly webhookEventId: string;
+    readonly webhookId: string;
+    readonly recordType: WebhookRecordType;
+    readonly unitPrice: number;
+    readonly priceTable: string;
+    readonly creditType: 'api';
+    readonly credits: number;
+    readonly allocations: readonly Allocation[];
+    readonly dispatchedAt: string;
+    readonly fingerprint: string;
+  };
+}
+
+/** A webhook event the balance could not pay for: not dispatched, nothing charged (rule 8). */
+export interface WebhookNotTriggered {
+  readonly type: 'WebhookNotTriggered';
+  readonly data: {
+    readonly accountId: string;
+    readonly webhookEventId: string;
+    readonly webhookId: string;
+    readonly recordType: WebhookRecordType;
+    readonly required: number;
+    readonly available: number;
+    readonly refusedAt: string;
+    readonly fingerprint: string;
+  };
+}
+
+/** The unspent remainder of a lot whose expiry passed: breakage, recorded at the expiry instant. */
+export interface CreditsExpired {
+  readonly type: 'CreditsExpired';
+  readonly data: {
+    readonly accountId: string;
+    readonly purchaseId: string;
+    readonly creditType: CreditType;
+    readonly credits: number;
+    readonly paid: boolean;
+    readonly expiredAt: string;
+  };
+}
+
+/** The business time of an event (what the stream's time order is about). */
+export function occurredAtOf(event: CreditAccountEvent): string {
+  switch (event.type) {
+    case 'CreditsPurchased':
+      return event.data.purchasedAt;
+    case 'CompanyRevealed':
+      return event.data.revealedAt;
+    case 'RecordsReturned':
+      return event.data.chargedAt;
+    case 'WebhookDispatched':
+      return event.data.dispatchedAt;
+    case 'WebhookNotTriggered':
+      return event.data.refusedAt;
+    case 'CreditsExpired':
+      return event.data.expiredAt;
+    default:
+      return assertNever(event);
+  }
+}
+
+export function isCreditAccountEventType(type: string): type is CreditAccountEventType {
+  return (CREDIT_ACCOUNT_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`Unexpected value: ${JSON.stringify(value)}`);
+}

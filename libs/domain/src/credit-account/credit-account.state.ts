@@ -1,0 +1,242 @@
+import {
+  availableAt,
+  insertInSpendingOrder,
+  type Allocation,
+  type CreditType,
+  type Lot,
+} from '../lots/lot.js';
+import { windowOpenedBy, type RevealWindow } from '../reveal-windows/reveal-window.js';
+import { instantOf, type Instant } from '../shared/time.js';
+import {
+  assertNever,
+  type CreditAccountEvent,
+  type CreditsPurchased,
+  type RevealAction,
+} from './credit-account.events.js';
+
+export interface Balance {
+  readonly available: number;
+}
+
+export interface Balances {
+  readonly api: Balance;
+  readonly company: Balance;
+}
+
+/** What a command with an idempotency key produced, so that a retry gets the very same answer. */
+export type IdempotencyEntry =
+  | {
+      readonly kind: 'purchase';
+      readonly fingerprint: string;
+      readonly purchase: CreditsPurchased['data'];
+      readonly balances: Balances;
+    }
+  | {
+      readonly kind: 'records';
+      readonly fingerprint: string;
+      readonly recordsBilled: number;
+      readonly unitPrice: number;
+      readonly creditsCharged: number;
+      readonly balances: Balances;
+    }
+  | {
+      readonly kind: 'reveal';
+      readonly fingerprint: string;
+      readonly action: RevealAction;
+      readonly at: Instant;
+      /** Mutable while the request's events are applied one company at a time. */
+      charged: { companyId: string; windowEndsAt: Instant }[];
+      balances: Balances;
+    }
+  | {
+      readonly kind: 'webhook';
+      readonly fingerprint: string;
+      readonly status: 'dispatched' | 'not_triggered';
+      readonly creditsCharged: number;
+      readonly balances: Balances;
+    };
+
+/**
+ * The state a decision is taken against. For speed on accounts with millions of events, `evolve`
+ * applies an event to the state it is given instead of copying it: whoever holds a state owns it, and
+ * must reload it (not reuse it) if the events it applied turn out not to have been stored.
+ */
+export interface CreditAccountState {
+  exists: boolean;
+  latestEventAt: Instant | undefined;
+  /** Lots that still have spendable credits, in spending order (rule 4). */
+  readonly spendable: Record<CreditType, Lot[]>;
+  /** Every lot ever purchased, spent or not, by purchase id. */
+  readonly lots: Map<string, Lot>;
+  /** Every reveal window of each company, oldest first. */
+  readonly windows: Map<string, RevealWindow[]>;
+  readonly idempotency: Map<string, IdempotencyEntry>;
+}
+
+export function initialState(): CreditAccountState {
+  return {
+    exists: false,
+    latestEventAt: undefined,
+    spendable: { api: [], company: [] },
+    lots: new Map(),
+    windows: new Map(),
+    idempotency: new Map(),
+  };
+}
+
+/** Balances count only lots unexpired at the instant asked about (rule 3). */
+export function balancesAt(state: CreditAccountState, at: Instant): Balances {
+  return {
+    api: { available: availableAt(state.spendable.api, at) },
+    company: { available: availableAt(state.spendable.company, at) },
+  };
+}
+
+export function evolve(state: CreditAccountState, event: CreditAccountEvent): CreditAccountState {
+  state.exists = true;
+  switch (event.type) {
+    case 'CreditsPurchased': {
+      const d = event.data;
+      const at = instantOf(d.purchasedAt);
+      const lot: Lot = {
+        purchaseId: d.purchaseId,
+        creditType: d.creditType,
+        paid: d.paid,
+        source: d.source,
+        credits: d.credits,
+        purchasedAt: at,
+        expiresAt: instantOf(d.expiresAt),
+        ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
+        remaining: d.credits,
+        expired: 0,
+      };
+      state.lots.set(lot.purchaseId, lot);
+      insertInSpendingOrder(state.spendable[lot.creditType], lot);
+      state.latestEventAt = at;
+      state.idempotency.set(`purchase:${d.purchaseId}`, {
+        kind: 'purchase',
+        fingerprint: d.fingerprint,
+        purchase: d,
+        balances: balancesAt(state, at),
+      });
+      return state;
+    }
+    case 'CompanyRevealed': {
+      const d = event.data;
+      const at = instantOf(d.revealedAt);
+      spend(state, 'company', d.allocations);
+      const window = windowOpenedBy(d.requestId, at);
+      const windows = state.windows.get(d.companyId);
+      if (windows) windows.push(window);
+      else state.windows.set(d.companyId, [window]);
+      state.latestEventAt = at;
+      const key = `request:${d.requestId}`;
+      const existing = state.idempotency.get(key);
+      const balances = balancesAt(state, at);
+      if (existing?.kind === 'reveal' && existing.fingerprint === d.fingerprint && existing.at === at) {
+        existing.charged.push({ companyId: d.companyId, windowEndsAt: window.endsAt });
+        existing.balances = balances;
+      } else {
+        state.idempotency.set(key, {
+          kind: 'reveal',
+          fingerprint: d.fingerprint,
+          action: d.action,
+          at,
+          charged: [{ companyId: d.companyId, windowEndsAt: window.endsAt }],
+          balances,
+        });
+      }
+      return state;
+    }
+    case 'RecordsReturned': {
+      const d = event.data;
+      const at = instantOf(d.chargedAt);
+      spend(state, 'api', d.allocations);
+      state.latestEventAt = at;
+      state.idempotency.set(`request:${d.requestId}`, {
+        kind: 'records',
+        fingerprint: d.fingerprint,
+        recordsBilled: d.recordsBilled,
+        unitPrice: d.unitPrice,
+        creditsCharged: d.credits,
+        balances: balancesAt(state, at),
+      });
+      return state;
+    }
+    case 'WebhookDispatched': {
+      const d = event.data;
+      const at = instantOf(d.dispatchedAt);
+      spend(state, 'api', d.allocations);
+      state.latestEventAt = at;
+      state.idempotency.set(`webhook:${d.webhookEventId}`, {
+        kind: 'webhook',
+        fingerprint: d.fingerprint,
+        status: 'dispatched',
+        creditsCharged: d.credits,
+        balances: balancesAt(state, at),
+      });
+      return state;
+    }
+    case 'WebhookNotTriggered': {
+      const d = event.data;
+      const at = instantOf(d.refusedAt);
+      state.latestEventAt = at;
+      state.idempotency.set(`webhook:${d.webhookEventId}`, {
+        kind: 'webhook',
+        fingerprint: d.fingerprint,
+        status: 'not_triggered',
+        creditsCharged: 0,
+        balances: balancesAt(state, at),
+      });
+      return state;
+    }
+    case 'CreditsExpired': {
+      const d = event.data;
+      const lot = lotOrThrow(state, d.purchaseId);
+      if (lot.remaining < d.credits) {
+        throw new InconsistentHistoryError(
+          `CreditsExpired takes ${d.credits} from lot ${d.purchaseId} which has ${lot.remaining}`,
+        );
+      }
+      lot.remaining -= d.credits;
+      lot.expired += d.credits;
+      if (lot.remaining === 0) removeSpendable(state.spendable[lot.creditType], lot);
+      state.latestEventAt = instantOf(d.expiredAt);
+      return state;
+    }
+    default:
+      return assertNever(event);
+  }
+}
+
+/** The stream says something the rules never produce: a bug or a tampered stream, never user error. */
+export class InconsistentHistoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InconsistentHistoryError';
+  }
+}
+
+function lotOrThrow(state: CreditAccountState, purchaseId: string): Lot {
+  const lot = state.lots.get(purchaseId);
+  if (!lot) throw new InconsistentHistoryError(`Unknown lot ${purchaseId}`);
+  return lot;
+}
+
+function spend(state: CreditAccountState, creditType: CreditType, allocations: readonly Allocation[]): void {
+  for (const { purchaseId, credits } of allocations) {
+    const lot = lotOrThrow(state, purchaseId);
+    if (lot.creditType !== creditType || lot.remaining < credits) {
+      throw new InconsistentHistoryError(
+        `Allocation of ${credits} ${creditType} credits from lot ${purchaseId} (${lot.creditType}, ${lot.remaining} left)`,
+      );
+    }
+    lot.remaining -= credits;
+    if (lot.remaining === 0) removeSpendable(state.spendable[creditType], lot);
+  }
+}
+
+function removeSpendable(lots: Lot[], lot: Lot): void {
+  const index = lots.indexOf(lot);
+  if (index >= 0) lots.splice(index, 1);
+}
