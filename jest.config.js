@@ -1,5 +1,6 @@
 /** Native-ESM jest: sources are transformed by swc with decorator metadata on. */
 const swc = {
+  swcrc: false,
   jsc: {
     target: 'es2023',
     parser: { syntax: 'typescript', decorators: true },
@@ -16,6 +17,7 @@ export default {
   moduleNameMapper: {
     '^#domain$': '<rootDir>/libs/domain/src/index.ts',
     '^#event-store$': '<rootDir>/libs/event-store/src/index.ts',
+    '^#ledger$': '<rootDir>/libs/ledger/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],

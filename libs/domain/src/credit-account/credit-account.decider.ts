@@ -194,10 +194,29 @@ function decidePurchase(command: PurchaseCredits, print: string): Decision {
 // Rule 5: one company credit per company outside an open window; a charged reveal opens a 90-day window.
 function decideReveal(command: RevealCompanies, state: CreditAccountState, print: string): Decision {
   const at = command.occurredAt;
-  const toCharge = distinctCompanies(command.companyIds).filter(
-    (companyId) => !windowCovering(state.windows.get(companyId), at),
-  );
-  if (toCharge.length === 0) return NOTHING;
+  const companies = distinctCompanies(command.companyIds);
+  const toCharge = companies.filter((companyId) => !windowCovering(state.windows.get(companyId), at));
+  if (toCharge.length === 0) {
+    return {
+      events: [
+        {
+          type: 'RevealServedFree',
+          data: {
+            accountId: command.accountId,
+            requestId: command.requestId,
+            action: command.action,
+            companies: companies.map((companyId) => ({
+              companyId,
+              windowEndsAt: iso(windowCovering(state.windows.get(companyId), at)!.endsAt),
+            })),
+            servedAt: iso(at),
+            ...(command.userId !== undefined ? { userId: command.userId } : {}),
+            fingerprint: print,
+          },
+        },
+      ],
+    };
+  }
 
   const lots = state.spendable.company;
   const available = availableAt(lots, at);

@@ -10,6 +10,7 @@ import type { RecordEndpoint, WebhookRecordType } from '../pricing/price-table.j
 export type CreditAccountEvent =
   | CreditsPurchased
   | CompanyRevealed
+  | RevealServedFree
   | RecordsReturned
   | WebhookDispatched
   | WebhookNotTriggered
@@ -20,6 +21,7 @@ export type CreditAccountEventType = CreditAccountEvent['type'];
 export const CREDIT_ACCOUNT_EVENT_TYPES: readonly CreditAccountEventType[] = [
   'CreditsPurchased',
   'CompanyRevealed',
+  'RevealServedFree',
   'RecordsReturned',
   'WebhookDispatched',
   'WebhookNotTriggered',
@@ -67,6 +69,23 @@ export interface CompanyRevealed {
 }
 
 export type RevealAction = 'reveal' | 'export';
+
+/**
+ * A reveal or export request in which every company was inside an open window: nothing was charged,
+ * but the request is remembered, so that its retry gets the same answer even after the windows closed.
+ */
+export interface RevealServedFree {
+  readonly type: 'RevealServedFree';
+  readonly data: {
+    readonly accountId: string;
+    readonly requestId: string;
+    readonly action: RevealAction;
+    readonly companies: readonly { readonly companyId: string; readonly windowEndsAt: string }[];
+    readonly servedAt: string;
+    readonly userId?: string;
+    readonly fingerprint: string;
+  };
+}
 
 /** Records returned by a data call and billed per record at the unit price then in force. */
 export interface RecordsReturned {
@@ -141,6 +160,8 @@ export function occurredAtOf(event: CreditAccountEvent): string {
       return event.data.purchasedAt;
     case 'CompanyRevealed':
       return event.data.revealedAt;
+    case 'RevealServedFree':
+      return event.data.servedAt;
     case 'RecordsReturned':
       return event.data.chargedAt;
     case 'WebhookDispatched':

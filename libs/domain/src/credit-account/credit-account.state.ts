@@ -148,6 +148,20 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       }
       return state;
     }
+    case 'RevealServedFree': {
+      const d = event.data;
+      const at = instantOf(d.servedAt);
+      state.latestEventAt = at;
+      state.idempotency.set(`request:${d.requestId}`, {
+        kind: 'reveal',
+        fingerprint: d.fingerprint,
+        action: d.action,
+        at,
+        charged: [],
+        balances: balancesAt(state, at),
+      });
+      return state;
+    }
     case 'RecordsReturned': {
       const d = event.data;
       const at = instantOf(d.chargedAt);

@@ -1,0 +1,100 @@
+import { resolve } from 'node:path';
+import { SCOPES, type ApiTokenConfig, type Scope } from '../auth/scopes.js';
+
+export type StoreConfig = { readonly kind: 'sqlite'; readonly file: string };
+
+export interface LedgerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly store: StoreConfig;
+  /** Undefined when none are configured: an admin token is then generated in the data directory. */
+  readonly apiTokens: readonly ApiTokenConfig[] | undefined;
+  readonly bodyLimitBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the environment once, at start-up, naming every bad value at once. */
+export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
+  const problems: string[] = [];
+
+  const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    problems.push(`PORT must be an integer between 0 and 65535 (got "${env.PORT}")`);
+  }
+  const host = env.HOST || '0.0.0.0';
+  const dataDir = resolve(env.LEDGER_DATA_DIR || './data');
+
+  const storeKind = env.LEDGER_STORE || 'sqlite';
+  if (storeKind !== 'sqlite') {
+    problems.push(`LEDGER_STORE must be "sqlite" (got "${storeKind}")`);
+  }
+
+  const apiTokens = parseTokens(env.LEDGER_API_TOKENS, problems);
+
+  const bodyLimitBytes = env.LEDGER_BODY_LIMIT_BYTES ? Number(env.LEDGER_BODY_LIMIT_BYTES) : 1_048_576;
+  if (!Number.isInteger(bodyLimitBytes) || bodyLimitBytes < 1024) {
+    problems.push(`LEDGER_BODY_LIMIT_BYTES must be an integer of at least 1024 (got "${env.LEDGER_BODY_LIMIT_BYTES}")`);
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port,
+    host,
+    dataDir,
+    store: { kind: 'sqlite', file: resolve(dataDir, 'ledger.sqlite') },
+    apiTokens,
+    bodyLimitBytes,
+  };
+}
+
+function parseTokens(raw: string | undefined, problems: string[]): ApiTokenConfig[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push('LEDGER_API_TOKENS must be a JSON array of {"name","token","scopes":[...]}: it is not valid JSON');
+    return undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) {
+    problems.push('LEDGER_API_TOKENS must be a non-empty JSON array of {"name","token","scopes":[...]}');
+    return undefined;
+  }
+  const tokens: ApiTokenConfig[] = [];
+  const names = new Set<string>();
+  const secrets = new Set<string>();
+  parsed.forEach((entry: unknown, i) => {
+    const at = `LEDGER_API_TOKENS[${i}]`;
+    if (typeof entry !== 'object' || entry === null) {
+      problems.push(`${at} must be an object`);
+      return;
+    }
+    const { name, token, scopes } = entry as Record<string, unknown>;
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) {
+      problems.push(`${at}.name must be 1-64 characters of letters, digits, "_", ".", ":" or "-"`);
+      return;
+    }
+    if (names.has(name)) problems.push(`${at}.name "${name}" is used twice`);
+    names.add(name);
+    // The token itself is never echoed in a message: only its position and name.
+    if (typeof token !== 'string' || token.length < 24 || /\s/.test(token)) {
+      problems.push(`${at}.token (${name}) must be a string of at least 24 characters without spaces`);
+      return;
+    }
+    if (secrets.has(token)) problems.push(`${at}.token (${name}) is the same as another token`);
+    secrets.add(token);
+    if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => (SCOPES as readonly unknown[]).includes(s))) {
+      problems.push(`${at}.scopes (${name}) must be a non-empty array of ${SCOPES.join(', ')}`);
+      return;
+    }
+    tokens.push({ name, token, scopes: [...new Set(scopes as Scope[])] });
+  });
+  return tokens;
+}

@@ -1,0 +1,36 @@
+import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { IsOptional } from 'class-validator';
+import { iso } from '#domain';
+import { CLOCK, type Clock } from '#ledger';
+import { RequireScope } from '../../auth/auth.guard.js';
+import { validationProblem } from '../../problems/problem.js';
+import { AccountIdPipe } from '../shared/account-id.pipe.js';
+import { IsInstant, instantFromIso } from '../shared/validation.js';
+import { GetBalanceQuery } from './balance.query.js';
+
+export class BalanceQueryDto {
+  @IsOptional()
+  @IsInstant()
+  asOf?: string;
+}
+
+@Controller('v1/accounts/:accountId/balance')
+export class BalanceController {
+  constructor(
+    private readonly queries: QueryBus,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  @Get()
+  @RequireScope('ledger:read')
+  async balance(@Param('accountId', AccountIdPipe) accountId: string, @Query() query: BalanceQueryDto) {
+    const asOf = instantFromIso(query.asOf);
+    const now = this.clock.now();
+    if (asOf !== undefined && asOf > now) {
+      // A future balance would silently assume nothing happens until then.
+      throw validationProblem([{ field: 'asOf', message: `must not be in the future (now is ${iso(now)})` }]);
+    }
+    return { accountId, ...(await this.queries.execute(new GetBalanceQuery(accountId, asOf))) };
+  }
+}

@@ -1,0 +1,38 @@
+import { Inject } from '@nestjs/common';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { CreditAccountWriter, type Execution } from '#ledger';
+import { LedgerCommand, contextOf } from '../shared/ledger-command.js';
+import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
+import { instantFromIso } from '../shared/validation.js';
+import type { PurchaseCreditsDto } from './purchase-credits.dto.js';
+
+export class PurchaseCreditsCommand extends LedgerCommand<PurchaseCreditsDto> {}
+
+@CommandHandler(PurchaseCreditsCommand)
+export class PurchaseCreditsHandler implements ICommandHandler<PurchaseCreditsCommand> {
+  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+
+  execute(command: PurchaseCreditsCommand): Promise<Execution> {
+    const { body } = command;
+    const occurredAt = instantFromIso(body.occurredAt);
+    return this.writer.execute(
+      {
+        type: 'PurchaseCredits',
+        accountId: command.accountId,
+        purchaseId: body.purchaseId,
+        creditType: body.creditType,
+        credits: body.credits,
+        paid: body.paid ?? true,
+        ...(body.source !== undefined ? { source: body.source } : {}),
+        ...(body.amountMinor !== undefined ? { amountMinor: body.amountMinor } : {}),
+        ...(body.currency !== undefined ? { currency: body.currency } : {}),
+        ...(body.invoiceId !== undefined ? { invoiceId: body.invoiceId } : {}),
+        ...(body.expiresAt !== undefined ? { expiresAt: instantFromIso(body.expiresAt)! } : {}),
+        ...(body.autoRechargeId !== undefined ? { autoRechargeId: body.autoRechargeId } : {}),
+        ...(occurredAt !== undefined ? { occurredAt } : {}),
+      },
+      contextOf(command),
+      occurredAtAdmission(occurredAt, command.principal),
+    );
+  }
+}

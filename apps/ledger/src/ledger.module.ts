@@ -1,0 +1,84 @@
+import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { CqrsModule } from '@nestjs/cqrs';
+import { EVENT_STORE, SqliteEventStore, type EventStore } from '#event-store';
+import { CLOCK, CreditAccountWriter, systemClock, type Clock } from '#ledger';
+import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import type { ApiTokenConfig } from './auth/scopes.js';
+import type { LedgerConfig } from './config/ledger.config.js';
+import { BalanceController } from './credit-accounts/balance/balance.controller.js';
+import { GetBalanceHandler } from './credit-accounts/balance/balance.query.js';
+import { PurchaseCreditsHandler } from './credit-accounts/purchases/purchase-credits.command.js';
+import { PurchasesController } from './credit-accounts/purchases/purchases.controller.js';
+import { ChargeRecordsHandler } from './credit-accounts/record-charges/charge-records.command.js';
+import { RecordChargesController } from './credit-accounts/record-charges/record-charges.controller.js';
+import { RevealCompaniesHandler } from './credit-accounts/reveals/reveal-companies.command.js';
+import { GetRevealStatusHandler } from './credit-accounts/reveals/reveal-status.query.js';
+import { RevealsController } from './credit-accounts/reveals/reveals.controller.js';
+import { DispatchWebhookHandler } from './credit-accounts/webhook-dispatches/dispatch-webhook.command.js';
+import { WebhookDispatchesController } from './credit-accounts/webhook-dispatches/webhook-dispatches.controller.js';
+import { HealthController } from './health/health.controller.js';
+import { ProblemDetailsFilter } from './problems/problem-details.filter.js';
+import { ledgerValidationPipe } from './problems/validation.pipe.js';
+
+export interface LedgerModuleOptions {
+  readonly config: LedgerConfig;
+  readonly apiTokens: readonly ApiTokenConfig[];
+  readonly clock?: Clock;
+  readonly store?: EventStore;
+}
+
+/** Closes the write path before the store, so commands already accepted are stored first. */
+class ShutdownSequence implements OnApplicationShutdown {
+  constructor(
+    @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.writer.close();
+    await this.store.close();
+  }
+}
+
+@Module({})
+export class LedgerModule {
+  static register(options: LedgerModuleOptions): DynamicModule {
+    return {
+      module: LedgerModule,
+      imports: [CqrsModule.forRoot()],
+      controllers: [
+        HealthController,
+        PurchasesController,
+        RevealsController,
+        RecordChargesController,
+        WebhookDispatchesController,
+        BalanceController,
+      ],
+      providers: [
+        {
+          provide: EVENT_STORE,
+          useFactory: () => options.store ?? SqliteEventStore.open(options.config.store.file),
+        },
+        { provide: CLOCK, useValue: options.clock ?? systemClock },
+        {
+          provide: CreditAccountWriter,
+          useFactory: (store: EventStore, clock: Clock) => new CreditAccountWriter(store, clock),
+          inject: [EVENT_STORE, CLOCK],
+        },
+        { provide: API_TOKEN_REGISTRY, useValue: new ApiTokenRegistry(options.apiTokens) },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        { provide: APP_PIPE, useFactory: ledgerValidationPipe },
+        ShutdownSequence,
+        PurchaseCreditsHandler,
+        RevealCompaniesHandler,
+        ChargeRecordsHandler,
+        DispatchWebhookHandler,
+        GetBalanceHandler,
+        GetRevealStatusHandler,
+      ],
+    };
+  }
+}

@@ -1,0 +1,97 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LedgerError, type LedgerErrorCode } from '#domain';
+import { StoreUnavailableError } from '#event-store';
+import { Problem, problemTypeOf, validationProblem } from './problem.js';
+
+const LEDGER_ERROR_STATUS: Record<LedgerErrorCode, { status: number; title: string }> = {
+  CREDITS_INSUFFICIENT: { status: 402, title: 'Not enough credits' },
+  IDEMPOTENCY_KEY_REUSED: { status: 409, title: 'Idempotency key reused with another payload' },
+  OCCURRED_AT_BEFORE_LATEST_EVENT: { status: 409, title: 'Time cannot go backwards within an account' },
+  ACCOUNT_NOT_FOUND: { status: 404, title: 'Unknown account' },
+  INVALID_COMMAND: { status: 400, title: 'The request is not valid' },
+};
+
+/** Fastify's own errors (body parsing, limits) carry a status and an `FST_…` code. */
+interface FrameworkError {
+  readonly statusCode?: number;
+  readonly code?: string;
+  readonly message: string;
+}
+
+const FRAMEWORK_CODES: Record<string, { code: string; title: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', title: 'Request body too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', title: 'Send application/json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_JSON', title: 'The body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'MALFORMED_JSON', title: 'The body is empty' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'MALFORMED_REQUEST', title: 'Bad Content-Length' },
+};
+
+/** Turns every failure into RFC 9457 Problem Details; nothing else ever reaches a caller. */
+export function toProblem(error: unknown): Problem {
+  if (error instanceof Problem) return error;
+  if (error instanceof LedgerError) {
+    if (error.code === 'INVALID_COMMAND') {
+      return validationProblem((error.details.fields as { field: string; message: string }[]) ?? []);
+    }
+    const { status, title } = LEDGER_ERROR_STATUS[error.code];
+    return new Problem(status, error.code, title, error.message, error.details);
+  }
+  if (error instanceof StoreUnavailableError) {
+    return new Problem(503, 'STORE_UNAVAILABLE', 'The ledger cannot write right now', error.message, {}, { 'retry-after': '1' });
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    if (status === 404) return new Problem(404, 'ROUTE_NOT_FOUND', 'Not found', 'No such route');
+    if (status === 413) return new Problem(413, 'BODY_TOO_LARGE', 'Request body too large', error.message);
+    if (status < 500) return new Problem(status, 'BAD_REQUEST', 'Bad request', error.message);
+  }
+  const framework = error as FrameworkError;
+  if (typeof framework?.statusCode === 'number' && framework.statusCode >= 400 && framework.statusCode < 500) {
+    const known = framework.code ? FRAMEWORK_CODES[framework.code] : undefined;
+    if (known) return new Problem(framework.statusCode, known.code, known.title, framework.message);
+    return new Problem(framework.statusCode, 'BAD_REQUEST', 'Bad request', framework.message);
+  }
+  return new Problem(500, 'INTERNAL', 'Internal error', 'The ledger failed unexpectedly; nothing was answered as done');
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: Problem): void {
+  void reply
+    .status(problem.status)
+    .headers(problem.headers)
+    .header('content-type', 'application/problem+json; charset=utf-8')
+    .send(
+      JSON.stringify({
+        type: problemTypeOf(problem.code),
+        title: problem.title,
+        status: problem.status,
+        detail: problem.detail,
+        code: problem.code,
+        instance: request.url,
+        ...problem.extensions,
+      }),
+    );
+}
+
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ProblemDetails');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const problem = toProblem(error);
+    if (problem.status >= 500) {
+      this.logger.error(
+        JSON.stringify({
+          msg: 'request failed',
+          method: request.method,
+          url: request.url,
+          correlationId: request.headers['x-correlation-id'],
+          error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+        }),
+      );
+    }
+    sendProblem(http.getResponse<FastifyReply>(), request, problem);
+  }
+}

@@ -1,0 +1,186 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { creditAccountStream, LedgerError, type RecordChargeAnswer } from '#domain';
+import {
+  collect,
+  SqliteEventStore,
+  StoreUnavailableError,
+  type AppendRequest,
+  type EventStore,
+} from '#event-store';
+import type { Clock } from '../clock/clock.port.js';
+import type { CommandContext } from '../events/event-metadata.js';
+import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
+
+const context: CommandContext = { correlationId: 'corr-1', actor: 'test-suite' };
+const clock: Clock = { now: () => Date.parse('2026-06-01T12:00:00.000Z') };
+
+function purchase(accountId: string, credits: number, purchaseId = `p-${credits}`): SubmittedCommand {
+  return { type: 'PurchaseCredits', accountId, purchaseId, creditType: 'api', credits, paid: true, amountMinor: 100, currency: 'USD' };
+}
+
+function charge(accountId: string, requestId: string, records = 1): SubmittedCommand {
+  return { type: 'ChargeRecords', accountId, requestId, endpoint: 'job_search', records, allowPartial: false };
+}
+
+/** Counts the store calls the writer makes, and can be told to fail them. */
+class ObservedStore {
+  appendCalls = 0;
+  failNext = 0;
+  constructor(readonly inner: EventStore) {}
+  asStore(): EventStore {
+    return new Proxy(this.inner, {
+      get: (target, property, receiver) => {
+        if (property === 'appendMany') {
+          return async (requests: readonly AppendRequest[]) => {
+            this.appendCalls += 1;
+            if (this.failNext > 0) {
+              this.failNext -= 1;
+              throw new StoreUnavailableError('disk unplugged');
+            }
+            return target.appendMany(requests);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+}
+
+describe('CreditAccountWriter', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-writer-'));
+    store = SqliteEventStore.open(join(dir, 'ledger.sqlite'));
+  });
+
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function settleAll<T>(promises: Promise<T>[]) {
+    const results = await Promise.allSettled(promises);
+    return {
+      fulfilled: results.filter((r): r is PromiseFulfilledResult<Awaited<T>> => r.status === 'fulfilled').map((r) => r.value),
+      rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
+    };
+  }
+
+  describe('when 1,000 charges race for a balance of 500', () => {
+    it('accepts exactly 500, refuses the rest with CREDITS_INSUFFICIENT, and never goes below zero', async () => {
+      const writer = new CreditAccountWriter(store, clock);
+      await writer.execute(purchase('acct', 500), context);
+      const { fulfilled, rejected } = await settleAll(
+        Array.from({ length: 1000 }, (_, i) => writer.execute(charge('acct', `r-${i}`), context)),
+      );
+      expect(fulfilled).toHaveLength(500);
+      expect(rejected).toHaveLength(500);
+      expect(rejected.every((e) => e instanceof LedgerError && e.code === 'CREDITS_INSUFFICIENT')).toBe(true);
+      const balances = fulfilled.map((f) => (f.answer as RecordChargeAnswer).balances.api.available);
+      expect(Math.min(...balances)).toBe(0);
+      expect(new Set(balances).size).toBe(500); // every accepted charge saw its own balance
+      const events = await collect(store.readStream(creditAccountStream('acct')));
+      expect(events.filter((e) => e.type === 'RecordsReturned')).toHaveLength(500);
+      await writer.close();
+    });
+  });
+
+  describe('when the same request id arrives 50 times at once', () => {
+    it('charges it once and gives every caller the same answer', async () => {
+      const writer = new CreditAccountWriter(store, clock);
+      await writer.execute(purchase('acct', 100), context);
+      const results = await Promise.all(Array.from({ length: 50 }, () => writer.execute(charge('acct', 'same', 3), context)));
+      expect(new Set(results.map((r) => JSON.stringify(r.answer))).size).toBe(1);
+      expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+      const events = await collect(store.readStream(creditAccountStream('acct')));
+      expect(events.map((e) => e.type)).toEqual(['CreditsPurchased', 'RecordsReturned']);
+      await writer.close();
+    });
+  });
+
+  describe('when many accounts are charged at once', () => {
+    it('commits their events in a few group commits, each stream at its own revisions', async () => {
+      const observed = new ObservedStore(store);
+      const writer = new CreditAccountWriter(observed.asStore(), clock);
+      await Promise.all(Array.from({ length: 200 }, (_, i) => writer.execute(purchase(`a-${i}`, 10), context)));
+      const before = observed.appendCalls;
+      await Promise.all(
+        Array.from({ length: 2000 }, (_, i) => writer.execute(charge(`a-${i % 200}`, `r-${i}`), context)),
+      );
+      expect(observed.appendCalls - before).toBeLessThan(20);
+      for (const i of [0, 57, 199]) {
+        const events = await collect(store.readStream(creditAccountStream(`a-${i}`)));
+        expect(events.map((e) => Number(e.revision))).toEqual(Array.from({ length: 11 }, (_, k) => k));
+      }
+      await writer.close();
+    });
+  });
+
+  describe('when another instance writes the same account', () => {
+    it('detects the conflict, catches up and decides again, so the balance is never overspent', async () => {
+      const other = SqliteEventStore.open(join(dir, 'ledger.sqlite'));
+      const a = new CreditAccountWriter(store, clock);
+      const b = new CreditAccountWriter(other, clock);
+      await a.execute(purchase('shared', 10), context);
+      // b caches the state first, then a moves the stream on behind b's back.
+      await b.execute(charge('shared', 'b-1'), context);
+      await a.execute(charge('shared', 'a-1'), context);
+      const outcomes = await settleAll(
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).execute(charge('shared', `x-${i}`), context)),
+      );
+      expect(outcomes.fulfilled).toHaveLength(8);
+      const events = await collect(store.readStream(creditAccountStream('shared')));
+      const charged = events.filter((e) => e.type === 'RecordsReturned').length;
+      expect(charged).toBe(10);
+      await a.close();
+      await b.close();
+      await other.close();
+    });
+  });
+
+  describe('when the store fails an append', () => {
+    it('rejects the commands with the store error and later decisions see only what was stored', async () => {
+      const observed = new ObservedStore(store);
+      const writer = new CreditAccountWriter(observed.asStore(), clock);
+      await writer.execute(purchase('acct', 5), context);
+      observed.failNext = 1;
+      await expect(writer.execute(charge('acct', 'lost', 2), context)).rejects.toBeInstanceOf(StoreUnavailableError);
+      const retried = await writer.execute(charge('acct', 'lost', 2), context);
+      expect(retried.replayed).toBe(false);
+      expect((retried.answer as RecordChargeAnswer).balances.api.available).toBe(3);
+      await writer.close();
+    });
+  });
+
+  describe('reads', () => {
+    it('see every command submitted before them, and a restart rebuilds the same state from the stream', async () => {
+      const writer = new CreditAccountWriter(store, clock);
+      void writer.execute(purchase('acct', 50), context);
+      void writer.execute(charge('acct', 'r-1', 20), context);
+      const available = await writer.read('acct', (state, now) => state.spendable.api.reduce((n, lot) => n + (lot.expiresAt > now ? lot.remaining : 0), 0));
+      expect(available).toBe(30);
+      await writer.close();
+
+      const restarted = new CreditAccountWriter(store, clock);
+      const replay = await restarted.execute(charge('acct', 'r-1', 20), context);
+      expect(replay.replayed).toBe(true);
+      expect((replay.answer as RecordChargeAnswer).balances.api.available).toBe(30);
+      await restarted.close();
+    });
+
+    it('evicts idle accounts beyond the cache size and reloads them on demand', async () => {
+      const writer = new CreditAccountWriter(store, clock, { maxCachedAccounts: 10 });
+      await Promise.all(Array.from({ length: 50 }, (_, i) => writer.execute(purchase(`e-${i}`, 5), context)));
+      await new Promise((r) => setImmediate(r));
+      expect(writer.cachedAccounts).toBeLessThanOrEqual(10);
+      const answer = await writer.execute(charge('e-3', 'after-eviction', 2), context);
+      expect((answer.answer as RecordChargeAnswer).balances.api.available).toBe(3);
+      await writer.close();
+    });
+  });
+});
