@@ -1,0 +1,168 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { CommandBus } from '@nestjs/cqrs';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
+import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
+import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
+import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
+import type { Principal } from '../apps/ledger/src/auth/scopes.js';
+
+/**
+ * `npm run bench [-- --quick]`: durable charges per second through the command bus (the same path an
+ * HTTP request takes after validation), for one hot account and for many accounts, beside the rate at
+ * which this machine inserts the same events into SQLite with the best batching. Ratios taken in one
+ * run are what to compare: these machines are shared and noisy.
+ */
+const quick = process.argv.includes('--quick');
+const SIZES = quick
+  ? { hotCharges: 20_000, accounts: 2_000, manyCharges: 20_000, raw: 50_000, inFlight: 2_000 }
+  : { hotCharges: 200_000, accounts: 10_000, manyCharges: 200_000, raw: 300_000, inFlight: 4_000 };
+
+const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write', 'ledger:read', 'ledger:admin']) };
+
+interface Figure {
+  readonly bench: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly note: string;
+}
+
+async function withLedger<T>(run: (bus: CommandBus) => Promise<T>): Promise<T> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-'));
+  const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
+  const app: NestFastifyApplication = await createLedgerApp(config, { logger: ['error'] });
+  try {
+    return await run(app.get(CommandBus));
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Keeps `inFlight` commands outstanding, like many concurrent requests would. */
+async function drive(total: number, inFlight: number, send: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  async function lane() {
+    while (next < total) {
+      const i = next++;
+      await send(i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, lane));
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function buy(bus: CommandBus, accountId: string, credits: number) {
+  return bus.execute(
+    new PurchaseCreditsCommand(accountId, { purchaseId: `pack-${accountId}`, creditType: 'api', credits, amountMinor: 100, currency: 'USD' }, principal, randomUUID()),
+  );
+}
+
+function chargeOne(bus: CommandBus, accountId: string, i: number) {
+  return bus.execute(
+    new ChargeRecordsCommand(accountId, { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`),
+  );
+}
+
+async function hotAccount(): Promise<Figure> {
+  return withLedger(async (bus) => {
+    await buy(bus, 'hot', 1_000_000_000);
+    const seconds = await drive(SIZES.hotCharges, SIZES.inFlight, (i) => chargeOne(bus, 'hot', i));
+    return {
+      bench: 'hot_account_charges_per_second',
+      value: Math.round(SIZES.hotCharges / seconds),
+      unit: 'charges/s',
+      note: `${SIZES.hotCharges} charges, one account, ${SIZES.inFlight} in flight, fsync per group commit`,
+    };
+  });
+}
+
+async function manyAccounts(): Promise<Figure> {
+  return withLedger(async (bus) => {
+    await drive(SIZES.accounts, SIZES.inFlight, (i) => buy(bus, `acct-${i}`, 1_000_000));
+    const seconds = await drive(SIZES.manyCharges, SIZES.inFlight, (i) => chargeOne(bus, `acct-${i % SIZES.accounts}`, i));
+    return {
+      bench: 'many_accounts_charges_per_second',
+      value: Math.round(SIZES.manyCharges / seconds),
+      unit: 'charges/s',
+      note: `${SIZES.manyCharges} charges over ${SIZES.accounts} accounts, ${SIZES.inFlight} in flight`,
+    };
+  });
+}
+
+/**
+ * The reference: the same event rows (same JSON sizes) inserted into an events table with its unique
+ * stream index, in transactions of 10,000 rows, WAL and synchronous=FULL, with no ledger logic at all.
+ */
+function rawSqlite(): Figure {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-raw-'));
+  const db = new Database(join(dir, 'raw.sqlite'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, revision INTEGER NOT NULL,
+      event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, created INTEGER NOT NULL,
+      UNIQUE (stream_id, revision))`);
+    const insert = db.prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const rows = Array.from({ length: SIZES.raw }, (_, i) => [
+      'creditAccount-hot',
+      i,
+      randomUUID(),
+      'RecordsReturned',
+      JSON.stringify({
+        accountId: 'hot', requestId: `req-${i}`, endpoint: 'job_search', recordsRequested: 1, recordsBilled: 1, unitPrice: 1,
+        priceTable: '2025-01', creditType: 'api', credits: 1, allocations: [{ purchaseId: 'pack-hot', credits: 1 }],
+        apiKeyId: 'key-1', chargedAt: new Date().toISOString(), fingerprint: 'v1:abcdefghijk',
+      }),
+      JSON.stringify({ correlationId: `corr-${i}`, causationId: `request:req-${i}`, actor: { service: 'bench', apiKeyId: 'key-1' }, occurredAt: new Date().toISOString(), schemaVersion: 1 }),
+      Date.now(),
+    ] as const);
+    const insertBatch = db.transaction((batch: typeof rows) => {
+      for (const row of batch) insert.run(...row);
+    });
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < rows.length; i += 10_000) insertBatch(rows.slice(i, i + 10_000));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return {
+      bench: 'raw_sqlite_inserts_per_second',
+      value: Math.round(SIZES.raw / seconds),
+      unit: 'events/s',
+      note: `${SIZES.raw} prepared inserts, 10,000 per transaction, WAL + synchronous=FULL`,
+    };
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  console.log(`credit-ledger bench${quick ? ' (quick)' : ''} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  const figures: Figure[] = [];
+  figures.push(rawSqlite());
+  figures.push(await hotAccount());
+  figures.push(await manyAccounts());
+  const raw = figures[0]!.value;
+  figures.push({
+    bench: 'hot_account_share_of_raw_sqlite',
+    value: Math.round((figures[1]!.value / raw) * 1000) / 1000,
+    unit: 'ratio',
+    note: 'hot-account charges/s ÷ raw inserts/s, same run',
+  });
+
+  const width = Math.max(...figures.map((f) => f.bench.length));
+  console.log('');
+  for (const f of figures) console.log(`${f.bench.padEnd(width)}  ${String(f.value).padStart(10)} ${f.unit.padEnd(10)} ${f.note}`);
+  console.log('');
+  for (const f of figures) console.log(JSON.stringify({ bench: f.bench, value: f.value, unit: f.unit }));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
