@@ -9,7 +9,6 @@ import { loadOrCreateAdminToken } from './auth/api-token.registry.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
 import type { LedgerConfig } from './config/ledger.config.js';
 import { LedgerModule } from './ledger.module.js';
-import { Problem } from './problems/problem.js';
 import { sendProblem, toProblem } from './problems/problem-details.filter.js';
 
 export interface LedgerAppOptions {
@@ -36,20 +35,19 @@ export async function createLedgerApp(config: LedgerConfig, options: LedgerAppOp
   const app = await NestFactory.create<NestFastifyApplication>(
     LedgerModule.register({ config, apiTokens, ...(options.clock ? { clock: options.clock } : {}), ...(options.store ? { store: options.store } : {}) }),
     adapter,
-    { logger: options.logger ?? ['error', 'warn', 'log'], bufferLogs: false },
+    { logger: options.logger ?? ['error', 'warn'], bufferLogs: false },
   );
   installFrameworkProblemHandlers(app.getHttpAdapter().getInstance() as unknown as FastifyInstance);
-  app.enableShutdownHooks();
   await app.init();
   return app;
 }
 
-/** Errors raised before Nest sees a request (body parsing, size limits, unknown routes) are Problems too. */
+/**
+ * Errors raised before Nest sees a request (body parsing, size limits) are Problems too. Unknown routes
+ * reach Nest as NotFoundException, which the Problem Details filter answers.
+ */
 function installFrameworkProblemHandlers(fastify: FastifyInstance): void {
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     sendProblem(reply, request, toProblem(error));
-  });
-  fastify.setNotFoundHandler((request, reply) => {
-    sendProblem(reply, request, new Problem(404, 'ROUTE_NOT_FOUND', 'Not found', `No route ${request.method} ${request.url}`));
   });
 }

@@ -1,4 +1,4 @@
-import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { EVENT_STORE, SqliteEventStore, type EventStore } from '#event-store';
@@ -30,6 +30,7 @@ export interface LedgerModuleOptions {
 }
 
 /** Closes the write path before the store, so commands already accepted are stored first. */
+@Injectable()
 class ShutdownSequence implements OnApplicationShutdown {
   constructor(
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,

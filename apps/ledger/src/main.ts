@@ -25,6 +25,22 @@ async function main(): Promise<void> {
       ),
   });
   await app.listen({ port: config.port, host: config.host });
+  // Stop taking requests, let the commands already accepted reach the store, close it, then exit.
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      console.log(JSON.stringify({ level: 'info', msg: 'ledger stopping', signal }));
+      app.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    });
+  }
   console.log(
     JSON.stringify({ level: 'info', msg: 'ledger listening', url: await app.getUrl(), store: config.store.kind, dataDir: config.dataDir }),
   );
