@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpClient } from '../support/http.js';
@@ -354,6 +355,23 @@ describe('a year in the life of a team, over HTTP, then a restart', () => {
   });
 
   describe('refusals write nothing and say why', () => {
+    /** Read straight from the store file (WAL lets a reader look while the ledger runs). */
+    const storedEvents = () => {
+      const db = new Database(join(dataDir, 'ledger.sqlite'), { readonly: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    let eventsBefore = 0;
+    beforeAll(() => {
+      eventsBefore = storedEvents();
+    });
+    afterAll(() => {
+      expect(storedEvents()).toBe(eventsBefore);
+    });
+
     it('401 without a token or with an unknown one, 403 without the scope', async () => {
       const anonymous = await httpClient(ledger.url).get(`${base}/balance`);
       expect(anonymous.status).toBe(401);

@@ -2,14 +2,15 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Clock } from '#ledger';
 import type { EventStore } from '#event-store';
 import { loadOrCreateAdminToken } from './auth/api-token.registry.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
 import type { LedgerConfig } from './config/ledger.config.js';
 import { LedgerModule } from './ledger.module.js';
-import { sendProblem, toProblem } from './problems/problem-details.filter.js';
+import { Problem } from './problems/problem.js';
+import { sendProblem } from './problems/problem-details.filter.js';
 
 export interface LedgerAppOptions {
   readonly clock?: Clock;
@@ -37,17 +38,30 @@ export async function createLedgerApp(config: LedgerConfig, options: LedgerAppOp
     adapter,
     { logger: options.logger ?? ['error', 'warn'], bufferLogs: false },
   );
-  installFrameworkProblemHandlers(app.getHttpAdapter().getInstance() as unknown as FastifyInstance);
+  installBodyGuards(app.getHttpAdapter().getInstance() as unknown as FastifyInstance);
   await app.init();
   return app;
 }
 
 /**
- * Errors raised before Nest sees a request (body parsing, size limits) are Problems too. Unknown routes
- * reach Nest as NotFoundException, which the Problem Details filter answers.
+ * Commands are JSON objects. Other media types are refused before parsing (415), and a body that parses
+ * to something other than an object (an array, a number, null) is refused before validation (400).
  */
-function installFrameworkProblemHandlers(fastify: FastifyInstance): void {
-  fastify.setErrorHandler((error: FastifyError, request, reply) => {
-    sendProblem(reply, request, toProblem(error));
+function installBodyGuards(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST') return;
+    const type = request.headers['content-type'];
+    if (typeof type !== 'string' || !/^application\/json\s*(;|$)/i.test(type)) {
+      sendProblem(reply, request, new Problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send application/json', `Content-Type must be application/json (got ${type ?? 'none'})`));
+      return reply;
+    }
+  });
+  fastify.addHook('preValidation', async (request, reply) => {
+    if (request.method !== 'POST') return;
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      sendProblem(reply, request, new Problem(400, 'MALFORMED_JSON', 'The body must be a JSON object', 'The body must be a JSON object'));
+      return reply;
+    }
   });
 }

@@ -12,21 +12,6 @@ const LEDGER_ERROR_STATUS: Record<LedgerErrorCode, { status: number; title: stri
   INVALID_COMMAND: { status: 400, title: 'The request is not valid' },
 };
 
-/** Fastify's own errors (body parsing, limits) carry a status and an `FST_…` code. */
-interface FrameworkError {
-  readonly statusCode?: number;
-  readonly code?: string;
-  readonly message: string;
-}
-
-const FRAMEWORK_CODES: Record<string, { code: string; title: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', title: 'Request body too large' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', title: 'Send application/json' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_JSON', title: 'The body is not valid JSON' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'MALFORMED_JSON', title: 'The body is empty' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'MALFORMED_REQUEST', title: 'Bad Content-Length' },
-};
-
 /** Turns every failure into RFC 9457 Problem Details; nothing else ever reaches a caller. */
 export function toProblem(error: unknown): Problem {
   if (error instanceof Problem) return error;
@@ -41,16 +26,15 @@ export function toProblem(error: unknown): Problem {
     return new Problem(503, 'STORE_UNAVAILABLE', 'The ledger cannot write right now', error.message, {}, { 'retry-after': '1' });
   }
   if (error instanceof HttpException) {
+    // The framework wraps its own body-parsing failures in HttpExceptions before any handler runs.
     const status = error.getStatus();
     if (status === 404) return new Problem(404, 'ROUTE_NOT_FOUND', 'Not found', 'No such route');
     if (status === 413) return new Problem(413, 'BODY_TOO_LARGE', 'Request body too large', error.message);
+    if (status === 415) return new Problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send application/json', error.message);
+    if (status === 400 && /JSON|body cannot be empty/i.test(error.message)) {
+      return new Problem(400, 'MALFORMED_JSON', 'The body is not valid JSON', error.message);
+    }
     if (status < 500) return new Problem(status, 'BAD_REQUEST', 'Bad request', error.message);
-  }
-  const framework = error as FrameworkError;
-  if (typeof framework?.statusCode === 'number' && framework.statusCode >= 400 && framework.statusCode < 500) {
-    const known = framework.code ? FRAMEWORK_CODES[framework.code] : undefined;
-    if (known) return new Problem(framework.statusCode, known.code, known.title, framework.message);
-    return new Problem(framework.statusCode, 'BAD_REQUEST', 'Bad request', framework.message);
   }
   return new Problem(500, 'INTERNAL', 'Internal error', 'The ledger failed unexpectedly; nothing was answered as done');
 }
