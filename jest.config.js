@@ -23,4 +23,8 @@ export default {
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
   testTimeout: 60000,
+  // better-sqlite3's native addon binds to the first test file's realm in a process; recycling the worker
+  // after every file gives each file a process of its own, as production has.
+  maxWorkers: 2,
+  workerIdleMemoryLimit: '1MB',
 };

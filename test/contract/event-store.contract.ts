@@ -386,7 +386,13 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
           yes: true,
           empty: '',
           text: 'Zoë paid 12 € — 支払い済み 👍🏽 e\u0301',
-          nested: { lots: [{ purchaseId: 'p-1', credits: 2 }, { purchaseId: 'p-2', credits: 1 }], deep: { a: [[1], []] } },
+          nested: {
+            lots: [
+              { purchaseId: 'p-1', credits: 2 },
+              { purchaseId: 'p-2', credits: 1 },
+            ],
+            deep: { a: [[1], []] },
+          },
         };
         const metadata: EventMetadata = {
           correlationId: randomUUID(),
@@ -402,7 +408,11 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
 
         const [first, second] = await collect(store.readStream(stream));
         expect(first).toMatchObject({ id: withMetadata.id, type: 'CreditsPurchased', data, metadata });
-        expect(second).toMatchObject({ id: withoutMetadata.id, type: 'CreditsCharged', data: [1, 'two', { three: 3 }] });
+        expect(second).toMatchObject({
+          id: withoutMetadata.id,
+          type: 'CreditsCharged',
+          data: [1, 'two', { three: 3 }],
+        });
         expect(second!.metadata).toBeUndefined();
         expect(first!.created).toBeInstanceOf(Date);
         expect(Math.abs(first!.created.getTime() - before)).toBeLessThan(60_000);
@@ -454,7 +464,9 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
       it('from the end, delivers only what is appended afterwards', async () => {
         const category = categoryName();
         await append(`${category}-a`, 'no_stream');
-        const subscription = track(store.subscribeToAll({ fromPosition: 'end', filter: { streamPrefixes: [`${category}-`] } }));
+        const subscription = track(
+          store.subscribeToAll({ fromPosition: 'end', filter: { streamPrefixes: [`${category}-`] } }),
+        );
         await expectWithin(subscription.caughtUp);
 
         const live = await appendAndRead(`${category}-a`, 1, 0n);
@@ -488,7 +500,10 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
 
       it('ends iteration promptly when closed, even while waiting for an event', async () => {
         const category = categoryName();
-        const subscription = store.subscribeToAll({ fromPosition: 'end', filter: { streamPrefixes: [`${category}-`] } });
+        const subscription = store.subscribeToAll({
+          fromPosition: 'end',
+          filter: { streamPrefixes: [`${category}-`] },
+        });
         const iterator = subscription[Symbol.asyncIterator]();
         await expectWithin(subscription.caughtUp);
         const pending = iterator.next();

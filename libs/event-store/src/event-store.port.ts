@@ -53,9 +53,12 @@ export interface AppendRequest {
 export interface AppendSuccess {
   readonly ok: true;
   readonly streamId: string;
-  /** The revision of the last event now in the stream. */
+  /** The revision of the last event now in the stream; -1n if an append of no events found no stream. */
   readonly nextExpectedRevision: bigint;
-  /** The position of the last event written. */
+  /**
+   * The position of the last event written. An append of no events writes nothing and returns the
+   * position of the stream's last event, or commit = prepare = -1n if the stream has none.
+   */
   readonly position: Position;
 }
 

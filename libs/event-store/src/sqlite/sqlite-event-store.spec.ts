@@ -1,0 +1,335 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  collect,
+  StoreUnavailableError,
+  StreamNotFoundError,
+  WrongExpectedRevisionError,
+  type NewEvent,
+  type RecordedEvent,
+  type Subscription,
+} from '../event-store.port.js';
+import { SqliteEventStore } from './sqlite-event-store.js';
+
+describe('SqliteEventStore', () => {
+  let directory: string;
+  let file: string;
+  const opened: SqliteEventStore[] = [];
+
+  const open = (options?: Parameters<typeof SqliteEventStore.open>[1]) => {
+    const store = SqliteEventStore.open(file, options);
+    opened.push(store);
+    return store;
+  };
+
+  beforeEach(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'sqlite-event-store-'));
+    file = join(directory, 'events.db');
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  describe('the file', () => {
+    it('is in WAL mode, and every commit is fsynced (synchronous = FULL)', () => {
+      const store = open();
+
+      expect(store.storageSettings()).toEqual({
+        filePath: file,
+        journalMode: 'wal',
+        synchronous: 'full',
+        busyTimeoutMs: 5000,
+        schemaVersion: 1,
+      });
+      const other = new BetterSqlite3(file);
+      expect(other.pragma('journal_mode', { simple: true })).toBe('wal');
+      other.close();
+    });
+
+    it('keeps its schema when opened again, and refuses a schema newer than this code', async () => {
+      const first = open();
+      await first.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+      await first.close();
+
+      const again = open();
+      expect(await collect(again.readStream('account-1'))).toHaveLength(1);
+      await again.close();
+
+      const raw = new BetterSqlite3(file);
+      raw.pragma('user_version = 99');
+      raw.close();
+      expect(() => open()).toThrow(/schema version 99/);
+    });
+
+    it('has no head position while empty', async () => {
+      expect(await open().headPosition()).toBeUndefined();
+    });
+  });
+
+  describe('two instances on the same file', () => {
+    it("see each other's appends through their subscriptions, by polling", async () => {
+      const writer = open();
+      const reader = open({ pollIntervalMs: 20 });
+      const subscription = reader.subscribeToAll({ fromPosition: 'end' });
+      await subscription.caughtUp;
+
+      const { position } = await writer.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+
+      const [event] = await take(subscription, 1);
+      expect(event!.position).toEqual(position);
+    });
+
+    it('refuse an append on a stale expected revision, whichever wrote last', async () => {
+      const a = open();
+      const b = open();
+      await a.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+
+      await expect(
+        b.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' }),
+      ).rejects.toMatchObject({ actualRevision: 0n });
+      await b.appendToStream('account-1', [newEvent()], { expectedRevision: 0n });
+      await expect(a.appendToStream('account-1', [newEvent()], { expectedRevision: 0n })).rejects.toBeInstanceOf(
+        WrongExpectedRevisionError,
+      );
+      expect(await collect(a.readStream('account-1'))).toHaveLength(2);
+    });
+  });
+
+  describe('a subscription', () => {
+    it('is woken by an append through the same instance without waiting for the poll', async () => {
+      const store = open({ pollIntervalMs: 60_000 });
+      const subscription = store.subscribeToAll({ fromPosition: 'end' });
+      await subscription.caughtUp;
+      const started = Date.now();
+
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+
+      await take(subscription, 1);
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+
+    it('catches up through pages of events its filter skips, without being read from', async () => {
+      const store = open();
+      await store.appendMany(
+        Array.from({ length: 25 }, (_, i) => ({
+          streamId: `other-${i}`,
+          expectedRevision: 'no_stream' as const,
+          events: newEvents(100),
+        })),
+      );
+      const subscription = store.subscribeToAll({ filter: { streamPrefixes: ['account-'] } });
+
+      await subscription.caughtUp;
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+
+      expect((await take(subscription, 1)).map((e) => e.streamId)).toEqual(['account-1']);
+    });
+
+    it('never loses or repeats an event while appends from two processes race its catch-up', async () => {
+      const store = open({ pollIntervalMs: 5 });
+      const otherProcess = open();
+      for (let batch = 0; batch < 5; batch++) {
+        await store.appendMany(
+          Array.from({ length: 10 }, (_, i) => ({
+            streamId: `history-${batch}-${i}`,
+            expectedRevision: 'no_stream' as const,
+            events: newEvents(100),
+          })),
+        );
+      }
+      const subscription = store.subscribeToAll();
+
+      const writers = [store, otherProcess].map(async (writer, w) => {
+        for (let i = 0; i < 150; i++) {
+          const expectedRevision = i === 0 ? 'no_stream' : BigInt(i * 3 - 1);
+          await writer.appendToStream(`live-${w}`, newEvents(3), { expectedRevision });
+          await yieldToEventLoop();
+        }
+      });
+      const received = take(subscription, 5000 + 2 * 150 * 3);
+      await Promise.all(writers);
+
+      const delivered = (await received).map((e) => e.position.commit);
+      const stored = (await collect(store.readAll())).map((e) => e.position.commit);
+      expect(delivered).toEqual(stored);
+    });
+  });
+
+  describe('when SQLite cannot write', () => {
+    it('reports a read-only file as unavailable and writes nothing', async () => {
+      const store = open();
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+      await store.close();
+      const restore = await makeReadOnly(file);
+      if (restore === undefined) return; // nothing here can make a file read-only for this user
+      try {
+        const readOnly = open();
+
+        const error = await readOnly
+          .appendToStream('account-1', [newEvent()], { expectedRevision: 0n })
+          .catch((e: unknown) => e);
+
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect((error as StoreUnavailableError).cause).toMatchObject({
+          code: expect.stringMatching(/^SQLITE_READONLY/),
+        });
+        expect(await collect(readOnly.readStream('account-1'))).toHaveLength(1);
+        await readOnly.close();
+      } finally {
+        await restore();
+      }
+      expect(await collect(open().readStream('account-1'))).toHaveLength(1);
+    });
+
+    it('reports a write lock held too long by another process as unavailable', async () => {
+      const store = open({ busyTimeoutMs: 50 });
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+      const otherProcess = new BetterSqlite3(file);
+      otherProcess.exec('BEGIN IMMEDIATE');
+
+      try {
+        const error = await store
+          .appendMany([
+            { streamId: 'account-1', expectedRevision: 0n, events: [newEvent()] },
+            { streamId: 'account-2', expectedRevision: 'no_stream', events: [newEvent()] },
+          ])
+          .catch((e: unknown) => e);
+
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect((error as StoreUnavailableError).cause).toMatchObject({ code: 'SQLITE_BUSY' });
+      } finally {
+        otherProcess.exec('ROLLBACK');
+        otherProcess.close();
+      }
+      await expect(
+        store.appendToStream('account-1', [newEvent()], { expectedRevision: 0n }),
+      ).resolves.toMatchObject({ nextExpectedRevision: 1n });
+      await expect(collect(store.readStream('account-2'))).rejects.toBeInstanceOf(StreamNotFoundError);
+    });
+
+    it('rolls back the whole batch when a write fails halfway', async () => {
+      // The trigger goes in while no store has the file open, so the store's connection reads it at open.
+      await open().close();
+      const events = newEvents(3);
+      const schema = new BetterSqlite3(file);
+      schema.exec(
+        `CREATE TRIGGER fail_halfway AFTER INSERT ON events WHEN NEW.event_id = '${events[1]!.id}'
+         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`,
+      );
+      schema.close();
+      const store = open();
+
+      await expect(
+        store.appendMany([
+          { streamId: 'account-1', expectedRevision: 'no_stream', events: newEvents(2) },
+          { streamId: 'account-2', expectedRevision: 'no_stream', events },
+        ]),
+      ).rejects.toThrow('disk on fire');
+
+      expect(await store.headPosition()).toBeUndefined();
+      await store.close();
+      const cleanup = new BetterSqlite3(file);
+      cleanup.exec('DROP TRIGGER fail_halfway');
+      cleanup.close();
+      const reopened = open();
+      await expect(
+        reopened.appendToStream('account-1', newEvents(2), { expectedRevision: 'no_stream' }),
+      ).resolves.toMatchObject({ nextExpectedRevision: 1n });
+    });
+  });
+
+  describe('closing', () => {
+    it('ends its subscriptions, is idempotent, and refuses further use', async () => {
+      const store = open();
+      const subscription = store.subscribeToAll();
+      const pending = subscription[Symbol.asyncIterator]().next();
+
+      await Promise.all([store.close(), store.close()]);
+
+      await expect(pending).resolves.toEqual({ value: undefined, done: true });
+      await expect(store.appendToStream('account-1', [newEvent()], { expectedRevision: 'any' })).rejects.toBeInstanceOf(
+        StoreUnavailableError,
+      );
+      await expect(collect(store.readAll())).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(() => store.subscribeToAll()).toThrow(StoreUnavailableError);
+    });
+  });
+
+  describe('refuses malformed appends before writing anything', () => {
+    it.each([
+      ['an event id that is not a lowercase UUID', { ...newEvent(), id: 'ABC' }],
+      ['data that is not JSON', { ...newEvent(), data: undefined }],
+      ['an empty type', { ...newEvent(), type: '' }],
+    ])('%s', async (_, bad) => {
+      const store = open();
+
+      await expect(
+        store.appendMany([
+          { streamId: 'account-1', expectedRevision: 'no_stream', events: [newEvent()] },
+          { streamId: 'account-2', expectedRevision: 'no_stream', events: [bad] },
+        ]),
+      ).rejects.toBeInstanceOf(TypeError);
+      expect(await store.headPosition()).toBeUndefined();
+    });
+  });
+});
+
+function newEvent(): NewEvent {
+  return { id: randomUUID(), type: 'CreditsCharged', data: { credits: 1 } };
+}
+
+function newEvents(count: number): NewEvent[] {
+  return Array.from({ length: count }, newEvent);
+}
+
+async function take(subscription: Subscription, count: number): Promise<RecordedEvent[]> {
+  const iterator = subscription[Symbol.asyncIterator]();
+  const events: RecordedEvent[] = [];
+  const deadline = setTimeout(() => void subscription.close(), 10_000);
+  try {
+    while (events.length < count) {
+      const next = await iterator.next();
+      if (next.done) throw new Error(`Subscription ended after ${events.length} of ${count} events`);
+      events.push(next.value);
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  return events;
+}
+
+/**
+ * Makes the file read-only for this process: by its mode, or, for root (whom modes don't stop), with the
+ * immutable attribute. Returns how to undo it, or undefined when neither works here.
+ */
+async function makeReadOnly(path: string): Promise<(() => Promise<void>) | undefined> {
+  await chmod(path, 0o444);
+  if (!isWritable(path)) return () => chmod(path, 0o644);
+  try {
+    execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
+  } catch {
+    await chmod(path, 0o644);
+    return undefined;
+  }
+  return async () => {
+    execFileSync('chattr', ['-i', path], { stdio: 'ignore' });
+    await chmod(path, 0o644);
+  };
+}
+
+function isWritable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
