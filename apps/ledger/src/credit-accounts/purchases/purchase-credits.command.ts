@@ -1,8 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, contextOf } from '../shared/ledger-command.js';
-import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
+import { LedgerCommand, submit } from '../shared/ledger-command.js';
 import { instantFromIso } from '../shared/validation.js';
 import type { PurchaseCreditsDto } from './purchase-credits.dto.js';
 
@@ -14,11 +13,11 @@ export class PurchaseCreditsHandler implements ICommandHandler<PurchaseCreditsCo
 
   execute(command: PurchaseCreditsCommand): Promise<Execution> {
     const { body } = command;
-    const occurredAt = instantFromIso(body.occurredAt);
-    return this.writer.execute(
+    return submit(
+      this.writer,
+      command,
       {
         type: 'PurchaseCredits',
-        accountId: command.accountId,
         purchaseId: body.purchaseId,
         creditType: body.creditType,
         credits: body.credits,
@@ -29,10 +28,7 @@ export class PurchaseCreditsHandler implements ICommandHandler<PurchaseCreditsCo
         ...(body.invoiceId !== undefined ? { invoiceId: body.invoiceId } : {}),
         ...(body.expiresAt !== undefined ? { expiresAt: instantFromIso(body.expiresAt)! } : {}),
         ...(body.autoRechargeId !== undefined ? { autoRechargeId: body.autoRechargeId } : {}),
-        ...(occurredAt !== undefined ? { occurredAt } : {}),
       },
-      contextOf(command),
-      occurredAtAdmission(occurredAt, command.principal),
     );
   }
 }

@@ -1,9 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, contextOf } from '../shared/ledger-command.js';
-import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
-import { instantFromIso } from '../shared/validation.js';
+import { LedgerCommand, submit } from '../shared/ledger-command.js';
 import type { ChargeRecordsDto } from './charge-records.dto.js';
 
 export class ChargeRecordsCommand extends LedgerCommand<ChargeRecordsDto> {}
@@ -14,21 +12,19 @@ export class ChargeRecordsHandler implements ICommandHandler<ChargeRecordsComman
 
   execute(command: ChargeRecordsCommand): Promise<Execution> {
     const { body } = command;
-    const occurredAt = instantFromIso(body.occurredAt);
-    return this.writer.execute(
+    return submit(
+      this.writer,
+      command,
       {
         type: 'ChargeRecords',
-        accountId: command.accountId,
         requestId: body.requestId,
         endpoint: body.endpoint,
         records: body.records,
         allowPartial: body.allowPartial ?? false,
         ...(body.apiKeyId !== undefined ? { apiKeyId: body.apiKeyId } : {}),
         ...(body.userId !== undefined ? { userId: body.userId } : {}),
-        ...(occurredAt !== undefined ? { occurredAt } : {}),
       },
-      contextOf(command, { userId: body.userId, apiKeyId: body.apiKeyId }),
-      occurredAtAdmission(occurredAt, command.principal),
+      { userId: body.userId, apiKeyId: body.apiKeyId },
     );
   }
 }

@@ -1,9 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, contextOf } from '../shared/ledger-command.js';
-import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
-import { instantFromIso } from '../shared/validation.js';
+import { LedgerCommand, submit } from '../shared/ledger-command.js';
 import type { RevealCompaniesDto } from './reveal-companies.dto.js';
 
 export class RevealCompaniesCommand extends LedgerCommand<RevealCompaniesDto> {}
@@ -14,20 +12,18 @@ export class RevealCompaniesHandler implements ICommandHandler<RevealCompaniesCo
 
   execute(command: RevealCompaniesCommand): Promise<Execution> {
     const { body } = command;
-    const occurredAt = instantFromIso(body.occurredAt);
-    return this.writer.execute(
+    return submit(
+      this.writer,
+      command,
       {
         type: 'RevealCompanies',
-        accountId: command.accountId,
         requestId: body.requestId,
         companyIds: body.companyIds,
         action: body.action,
         allowPartial: body.allowPartial ?? false,
         ...(body.userId !== undefined ? { userId: body.userId } : {}),
-        ...(occurredAt !== undefined ? { occurredAt } : {}),
       },
-      contextOf(command, { userId: body.userId }),
-      occurredAtAdmission(occurredAt, command.principal),
+      { userId: body.userId },
     );
   }
 }

@@ -1,9 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, contextOf } from '../shared/ledger-command.js';
-import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
-import { instantFromIso } from '../shared/validation.js';
+import { LedgerCommand, submit } from '../shared/ledger-command.js';
 import type { DispatchWebhookDto } from './dispatch-webhook.dto.js';
 
 export class DispatchWebhookCommand extends LedgerCommand<DispatchWebhookDto> {}
@@ -14,18 +12,15 @@ export class DispatchWebhookHandler implements ICommandHandler<DispatchWebhookCo
 
   execute(command: DispatchWebhookCommand): Promise<Execution> {
     const { body } = command;
-    const occurredAt = instantFromIso(body.occurredAt);
-    return this.writer.execute(
+    return submit(
+      this.writer,
+      command,
       {
         type: 'DispatchWebhook',
-        accountId: command.accountId,
         webhookEventId: body.webhookEventId,
         webhookId: body.webhookId,
         recordType: body.recordType,
-        ...(occurredAt !== undefined ? { occurredAt } : {}),
       },
-      contextOf(command),
-      occurredAtAdmission(occurredAt, command.principal),
     );
   }
 }
