@@ -2,34 +2,40 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { collect, SqliteEventStore } from '#event-store';
+import { collect, type EventStore } from '#event-store';
 import { readConfig } from '../../apps/ledger/src/config/ledger.config.js';
 import { createLedgerApp } from '../../apps/ledger/src/ledger.app.js';
 import { httpClient } from '../support/http.js';
 import { startLedger } from '../support/ledger-process.js';
+import { STORE_MODES, storeUnderTest, type StoreUnderTest } from '../support/store-under-test.js';
 
 const TOKEN = 'contract-token-0123456789abcdef';
 
-describe('the HTTP contract', () => {
+describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
   let dataDir: string;
   let app: NestFastifyApplication;
-  let store: SqliteEventStore;
+  let storeUnder: StoreUnderTest;
+  let store: EventStore;
+  const team = `team-${Date.now().toString(36)}`;
+  const race = (n: number) => `race-${n}-${Date.now().toString(36)}`;
   let client: ReturnType<typeof httpClient>;
 
-  const countEvents = async () => (await collect(store.readAll())).length;
+  const countEvents = async () => (await collect(store.readAll())).filter((e) => e.streamId.includes(team)).length;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'ledger-contract-'));
+    storeUnder = await storeUnderTest(mode);
     const config = readConfig({
+      ...storeUnder.env(dataDir),
       LEDGER_DATA_DIR: dataDir,
       LEDGER_BODY_LIMIT_BYTES: '65536',
       LEDGER_API_TOKENS: JSON.stringify([{ name: 'svc', token: TOKEN, scopes: ['ledger:write', 'ledger:read'] }]),
     });
-    store = SqliteEventStore.open(config.store.file);
+    store = storeUnder.open(dataDir);
     app = await createLedgerApp(config, { store, logger: ['error'] });
     await app.listen({ port: 0, host: '127.0.0.1' });
     client = httpClient(await app.getUrl(), TOKEN);
-    const bought = await client.post('/v1/accounts/team-1/purchases', {
+    const bought = await client.post(`/v1/accounts/${team}/purchases`, {
       purchaseId: 'p-1',
       creditType: 'api',
       credits: 100,
@@ -41,11 +47,12 @@ describe('the HTTP contract', () => {
 
   afterAll(async () => {
     await app.close();
+    await storeUnder.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
   describe('bad input gets a 4xx Problem and writes nothing', () => {
-    const route = '/v1/accounts/team-1/record-charges';
+    const route = `/v1/accounts/${team}/record-charges`;
     const cases: [string, { rawBody?: string; headers?: Record<string, string>; body?: unknown }, number, string][] = [
       ['malformed JSON', { rawBody: '{"requestId":' }, 400, 'MALFORMED_JSON'],
       ['an empty body', { rawBody: '' }, 400, 'MALFORMED_JSON'],
@@ -75,7 +82,7 @@ describe('the HTTP contract', () => {
     });
 
     it('lists every offending field of a purchase', async () => {
-      const response = await client.post('/v1/accounts/team-1/purchases', {
+      const response = await client.post(`/v1/accounts/${team}/purchases`, {
         purchaseId: '',
         creditType: 'gold',
         credits: 0,
@@ -88,10 +95,10 @@ describe('the HTTP contract', () => {
 
     it('refuses 1,001 companies and accepts 1,000', async () => {
       const ids = (n: number) => Array.from({ length: n }, (_, i) => `co-${i}`);
-      const tooMany = await client.post('/v1/accounts/team-1/reveals', { requestId: 'big', companyIds: ids(1001), action: 'reveal' });
+      const tooMany = await client.post(`/v1/accounts/${team}/reveals`, { requestId: 'big', companyIds: ids(1001), action: 'reveal' });
       expect(tooMany.status).toBe(400);
       expect(tooMany.body.fields.map((f: { field: string }) => f.field)).toContain('companyIds');
-      const none = await client.post('/v1/accounts/team-1/reveals', { requestId: 'big', companyIds: ids(1000), action: 'reveal' });
+      const none = await client.post(`/v1/accounts/${team}/reveals`, { requestId: 'big', companyIds: ids(1000), action: 'reveal' });
       expect(none.status).toBe(402); // no company credits: refused, but a valid request
       expect(none.body).toMatchObject({ code: 'CREDITS_INSUFFICIENT', creditType: 'company', required: 1000, available: 0 });
     });
@@ -99,7 +106,7 @@ describe('the HTTP contract', () => {
 
   describe('when 64 clients charge one account at once', () => {
     it('accepts exactly what the balance pays for and never goes below zero', async () => {
-      const account = '/v1/accounts/race-1';
+      const account = `/v1/accounts/${race(1)}`;
       await client.post(`${account}/purchases`, { purchaseId: 'p', creditType: 'api', credits: 90, amountMinor: 1, currency: 'USD' });
       const responses = await Promise.all(
         Array.from({ length: 64 }, (_, i) =>
@@ -114,7 +121,7 @@ describe('the HTTP contract', () => {
     });
 
     it('charges a request id retried concurrently exactly once', async () => {
-      const account = '/v1/accounts/race-2';
+      const account = `/v1/accounts/${race(2)}`;
       await client.post(`${account}/purchases`, { purchaseId: 'p', creditType: 'api', credits: 90, amountMinor: 1, currency: 'USD' });
       const responses = await Promise.all(
         Array.from({ length: 64 }, () => client.post(`${account}/record-charges`, { requestId: 'same', endpoint: 'job_search', records: 5 })),

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpClient } from '../support/http.js';
 import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
+import { STORE_MODES, storeUnderTest, type StoreUnderTest } from '../support/store-under-test.js';
 
 /**
  * A year in the life of one team, driven over HTTP against the real ledger process on a real SQLite
@@ -25,17 +25,19 @@ const API_TOKENS = JSON.stringify([
 const T0 = Math.floor((Date.now() - 420 * DAY) / DAY) * DAY;
 const day = (n: number, hours = 0) => new Date(T0 + n * DAY + hours * 3_600_000).toISOString();
 
-describe('a year in the life of a team, over HTTP, then a restart', () => {
+describe.each(STORE_MODES)('a year in the life of a team, over HTTP, then a restart (%s store)', (mode) => {
+  let store: StoreUnderTest;
   let dataDir: string;
   let ledger: LedgerProcess;
   let admin: ReturnType<typeof httpClient>;
   let writer: ReturnType<typeof httpClient>;
   let reader: ReturnType<typeof httpClient>;
-  const account = `acme-${process.pid}`;
+  // Unique per run: a real EventStoreDB named by EVENTSTORE_CONNECTION_STRING may be shared.
+  const account = `acme-${process.pid}-${Date.now().toString(36)}`;
   const base = `/v1/accounts/${account}`;
 
   async function start() {
-    ledger = await startLedger({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: API_TOKENS });
+    ledger = await startLedger({ ...store.env(dataDir), LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: API_TOKENS });
     admin = httpClient(ledger.url, TOKENS.admin);
     writer = httpClient(ledger.url, TOKENS.writer);
     reader = httpClient(ledger.url, TOKENS.reader);
@@ -46,11 +48,13 @@ describe('a year in the life of a team, over HTTP, then a restart', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'ledger-e2e-'));
+    store = await storeUnderTest(mode);
     await start();
   });
 
   afterAll(async () => {
     await ledger?.stop();
+    await store?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -355,21 +359,14 @@ describe('a year in the life of a team, over HTTP, then a restart', () => {
   });
 
   describe('refusals write nothing and say why', () => {
-    /** Read straight from the store file (WAL lets a reader look while the ledger runs). */
-    const storedEvents = () => {
-      const db = new Database(join(dataDir, 'ledger.sqlite'), { readonly: true });
-      try {
-        return (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
+    /** Read from the store itself, not through the ledger. */
+    const storedEvents = () => store.countEvents(dataDir, `creditAccount-${account}`);
     let eventsBefore = 0;
-    beforeAll(() => {
-      eventsBefore = storedEvents();
+    beforeAll(async () => {
+      eventsBefore = await storedEvents();
     });
-    afterAll(() => {
-      expect(storedEvents()).toBe(eventsBefore);
+    afterAll(async () => {
+      expect(await storedEvents()).toBe(eventsBefore);
     });
 
     it('401 without a token or with an unknown one, 403 without the scope', async () => {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { EVENT_STORE, SqliteEventStore, type EventStore } from '#event-store';
+import { EVENT_STORE, EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
 import { CLOCK, CreditAccountWriter, systemClock, type Clock } from '#ledger';
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
 import { AuthGuard } from './auth/auth.guard.js';
@@ -60,7 +60,13 @@ export class LedgerModule {
       providers: [
         {
           provide: EVENT_STORE,
-          useFactory: () => options.store ?? SqliteEventStore.open(options.config.store.file),
+          useFactory: (): EventStore => {
+            if (options.store) return options.store;
+            const store = options.config.store;
+            return store.kind === 'sqlite'
+              ? SqliteEventStore.open(store.file)
+              : EventStoreDbEventStore.connect(store.connectionString);
+          },
         },
         { provide: CLOCK, useValue: options.clock ?? systemClock },
         {

@@ -1,2 +1,3 @@
 export * from './event-store.port.js';
 export * from './sqlite/sqlite-event-store.js';
+export * from './eventstoredb/eventstoredb-event-store.js';

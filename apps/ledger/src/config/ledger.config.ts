@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import { SCOPES, type ApiTokenConfig, type Scope } from '../auth/scopes.js';
 
-export type StoreConfig = { readonly kind: 'sqlite'; readonly file: string };
+export type StoreConfig =
+  | { readonly kind: 'sqlite'; readonly file: string }
+  | { readonly kind: 'eventstoredb'; readonly connectionString: string };
 
 export interface LedgerConfig {
   readonly port: number;
@@ -32,8 +34,17 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
   const dataDir = resolve(env.LEDGER_DATA_DIR || './data');
 
   const storeKind = env.LEDGER_STORE || 'sqlite';
-  if (storeKind !== 'sqlite') {
-    problems.push(`LEDGER_STORE must be "sqlite" (got "${storeKind}")`);
+  let store: StoreConfig = { kind: 'sqlite', file: resolve(dataDir, 'ledger.sqlite') };
+  if (storeKind === 'eventstoredb') {
+    const connectionString = env.EVENTSTORE_CONNECTION_STRING ?? '';
+    if (!/^esdb(\+discover)?:\/\/\S+$/.test(connectionString)) {
+      problems.push(
+        'EVENTSTORE_CONNECTION_STRING must be an esdb:// or esdb+discover:// connection string when LEDGER_STORE=eventstoredb (e.g. esdb://localhost:2113?tls=false)',
+      );
+    }
+    store = { kind: 'eventstoredb', connectionString };
+  } else if (storeKind !== 'sqlite') {
+    problems.push(`LEDGER_STORE must be "sqlite" or "eventstoredb" (got "${storeKind}")`);
   }
 
   const apiTokens = parseTokens(env.LEDGER_API_TOKENS, problems);
@@ -48,7 +59,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     port,
     host,
     dataDir,
-    store: { kind: 'sqlite', file: resolve(dataDir, 'ledger.sqlite') },
+    store,
     apiTokens,
     bodyLimitBytes,
   };
