@@ -23,7 +23,15 @@ export function toProblem(error: unknown): Problem {
     return new Problem(status, error.code, title, error.message, error.details);
   }
   if (error instanceof StoreUnavailableError) {
-    return new Problem(503, 'STORE_UNAVAILABLE', 'The ledger cannot write right now', error.message, {}, { 'retry-after': '1' });
+    // The cause (addresses, store internals) goes to the log, not to the caller.
+    return new Problem(
+      503,
+      'STORE_UNAVAILABLE',
+      'The ledger cannot write right now',
+      'The event store is unavailable; retry the command with the same idempotency key: it will not be applied twice',
+      {},
+      { 'retry-after': '1' },
+    );
   }
   if (error instanceof HttpException) {
     // The framework wraps its own body-parsing failures in HttpExceptions before any handler runs.
@@ -65,7 +73,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const problem = toProblem(error);
-    if (problem.status >= 500) {
+    if (problem.status === 503) {
+      this.logger.warn(
+        JSON.stringify({
+          msg: 'event store unavailable',
+          method: request.method,
+          url: request.url,
+          correlationId: request.headers['x-correlation-id'],
+          cause: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    } else if (problem.status >= 500) {
       this.logger.error(
         JSON.stringify({
           msg: 'request failed',
