@@ -31,7 +31,8 @@ export async function storeUnderTest(mode: StoreMode): Promise<StoreUnderTest> {
   }
   const external = process.env.EVENTSTORE_CONNECTION_STRING;
   const server = external ? undefined : await EsdbTestServer.start();
-  const connectionString = external ?? server!.connectionString;
+  // Two seeds make the client discover the leader by gossip, as it does against a cluster.
+  const connectionString = external ?? `esdb://127.0.0.1:${server!.port},localhost:${server!.port}?tls=false`;
   return {
     env: () => ({ LEDGER_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: connectionString }),
     open: () => EventStoreDbEventStore.connect(connectionString),
