@@ -4,3 +4,6 @@ export * from './events/event-codec.js';
 export * from './write-path/credit-account.writer.js';
 export * from './read-path/account-views.js';
 export * from './read-path/account-history.js';
+export * from './read-path/usage-report.js';
+export * from './projections/index.js';
+export * from './read-path/usage-query.js';

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { collect, SqliteEventStore } from '#event-store';
+import type { Clock } from '../clock/clock.port.js';
+import { CreditAccountWriter } from '../write-path/credit-account.writer.js';
+import type { AccountBalanceDoc } from './balances.projection.js';
+import { ProjectionEngine, toProjectedEvent } from './projection-engine.js';
+import { SqliteReadModelStore } from './read-model-store.js';
+import { LEDGER_PROJECTIONS } from './index.js';
+
+const clock: Clock = { now: () => Date.parse('2026-06-01T12:00:00.000Z') };
+const context = { correlationId: 'c', actor: 'test' };
+
+describe('ProjectionEngine', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  let writer: CreditAccountWriter;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-projections-'));
+    store = SqliteEventStore.open(join(dir, 'events.sqlite'));
+    writer = new CreditAccountWriter(store, clock);
+  });
+
+  afterEach(async () => {
+    await writer.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const buy = (accountId: string, credits: number) =>
+    writer.execute({ type: 'PurchaseCredits', accountId, purchaseId: `p-${randomUUID()}`, creditType: 'api', credits, paid: true, amountMinor: 1, currency: 'USD' }, context);
+  const charge = (accountId: string, records: number) =>
+    writer.execute({ type: 'ChargeRecords', accountId, requestId: randomUUID(), endpoint: 'job_search', records, allowPartial: false }, context);
+  const remaining = (readModels: SqliteReadModelStore, accountId: string) =>
+    readModels.get<AccountBalanceDoc>('balances', accountId)?.doc.lots.reduce((sum, lot) => sum + lot.remaining, 0);
+  const head = async () => (await store.headPosition())!.commit;
+
+  it('follows history and live appends, and a query can wait for a position', async () => {
+    await buy('a', 100);
+    await charge('a', 10);
+    const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS);
+    engine.start();
+    expect(await engine.waitFor(await head())).toBe(true);
+    expect(remaining(readModels, 'a')).toBe(90);
+
+    await Promise.all(Array.from({ length: 50 }, () => charge('a', 1)));
+    expect(await engine.waitFor(await head())).toBe(true);
+    expect(remaining(readModels, 'a')).toBe(40);
+    await engine.stop();
+    readModels.close();
+  });
+
+  it('survives a restart without skipping or applying an event twice', async () => {
+    await buy('a', 1000);
+    const file = join(dir, 'read-models.sqlite');
+    let readModels = SqliteReadModelStore.open(file);
+    let engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { batchSize: 7 });
+    engine.start();
+    await Promise.all(Array.from({ length: 40 }, () => charge('a', 1)));
+    await engine.waitFor(await head());
+    await engine.stop();
+    readModels.close();
+
+    await Promise.all(Array.from({ length: 25 }, () => charge('a', 2)));
+    readModels = SqliteReadModelStore.open(file);
+    expect(remaining(readModels, 'a')).toBe(960); // nothing applied while stopped
+    engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { batchSize: 7 });
+    engine.start();
+    await engine.waitFor(await head());
+    expect(remaining(readModels, 'a')).toBe(910);
+    await engine.stop();
+    readModels.close();
+  });
+
+  it('rebuilds a projection into a fresh table while the old one serves, then swaps and keeps following', async () => {
+    await buy('a', 100);
+    await Promise.all(Array.from({ length: 30 }, () => charge('a', 1)));
+    const file = join(dir, 'read-models.sqlite');
+    const readModels = SqliteReadModelStore.open(file);
+    const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { batchSize: 5 });
+    engine.start();
+    await engine.waitFor(await head());
+    const servingTable = readModels.active('balances')!.table;
+
+    // Another process (the CLI) rebuilds from position 0 while this one keeps serving.
+    const rebuilder = SqliteReadModelStore.open(file);
+    const all = (await collect(store.readAll())).map(toProjectedEvent).filter((e) => e !== undefined);
+    let appendedDuringRebuild = false;
+    const result = await rebuilder.rebuild(
+      LEDGER_PROJECTIONS[0]!,
+      (async function* () {
+        yield all.slice(0, 10);
+        expect(remaining(readModels, 'a')).toBe(70); // still served from the old table
+        await charge('a', 5); // written during the rebuild
+        appendedDuringRebuild = true;
+        yield all.slice(10);
+      })(),
+      async (after) =>
+        (await collect(store.readAll())).map(toProjectedEvent).filter((e) => e !== undefined && e.position > after) as never,
+    );
+    expect(appendedDuringRebuild).toBe(true);
+    expect(result.events).toBe(32);
+    expect(readModels.active('balances')!.table).not.toBe(servingTable);
+    expect(remaining(rebuilder, 'a')).toBe(65);
+
+    await charge('a', 1);
+    await engine.waitFor(await head());
+    expect(remaining(readModels, 'a')).toBe(64);
+    await engine.stop();
+    rebuilder.close();
+    readModels.close();
+  });
+});

@@ -1,0 +1,177 @@
+import { accountIdOfStream, CREDIT_ACCOUNT_CATEGORY, instantOf, occurredAtOf } from '#domain';
+import { positionOf, type EventStore, type RecordedEvent, type Subscription } from '#event-store';
+import { decodeEvent } from '../events/event-codec.js';
+import type { LedgerEventMetadata } from '../events/event-metadata.js';
+import type { ProjectedEvent, Projection } from './projection.js';
+import type { SqliteReadModelStore } from './read-model-store.js';
+
+export const PROJECTION_ENGINE = Symbol('PROJECTION_ENGINE');
+
+/** The stream prefix of the ledger's own events in `$all`. */
+export const LEDGER_STREAM_PREFIX = `${CREDIT_ACCOUNT_CATEGORY}-`;
+
+export function toProjectedEvent(recorded: RecordedEvent): ProjectedEvent | undefined {
+  const accountId = accountIdOfStream(recorded.streamId);
+  if (accountId === undefined) return undefined;
+  const event = decodeEvent(recorded);
+  return {
+    position: recorded.position.commit,
+    accountId,
+    revision: recorded.revision,
+    event,
+    occurredAt: instantOf(occurredAtOf(event)),
+    metadata: recorded.metadata as Partial<LedgerEventMetadata> | undefined,
+  };
+}
+
+export interface ProjectionEngineOptions {
+  readonly batchSize?: number;
+  readonly onError?: (error: unknown) => void;
+  /** How long to wait before following the store again after a failure. */
+  readonly retryDelayMs?: number;
+}
+
+/**
+ * Keeps every projection up to date: one catch-up subscription to the ledger's events in global order,
+ * from the lowest checkpoint, applied in batches (each batch and the checkpoints in one transaction).
+ * If another process swapped in a rebuilt table (`ledger replay`), the engine notices at its next batch
+ * and follows again from the new checkpoints.
+ */
+export class ProjectionEngine {
+  private subscription: Subscription | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly waiters = new Set<{ position: bigint; resolve: () => void }>();
+  private readonly batchSize: number;
+  private readonly retryDelayMs: number;
+  private readonly onError: (error: unknown) => void;
+  private lastError: unknown;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly readModels: SqliteReadModelStore,
+    private readonly projections: readonly Projection<unknown>[],
+    options: ProjectionEngineOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 2000;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.onError = options.onError ?? (() => undefined);
+  }
+
+  start(): void {
+    for (const projection of this.projections) this.readModels.ensure(projection);
+    this.running ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.subscription?.close();
+    await this.running;
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
+  }
+
+  /** The position every projection has reached (-1n before the first event). */
+  position(): bigint {
+    let lowest: bigint | undefined;
+    for (const projection of this.projections) {
+      const position = this.readModels.active(projection.name)?.position ?? -1n;
+      if (lowest === undefined || position < lowest) lowest = position;
+    }
+    return lowest ?? -1n;
+  }
+
+  /**
+   * Resolves once every projection has applied the event at `position`, or after `timeoutMs` with
+   * false: a query that must reflect a command just answered waits for it, briefly.
+   */
+  waitFor(position: bigint, timeoutMs = 2000): Promise<boolean> {
+    if (this.position() >= position) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        position,
+        resolve: () => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          resolve(this.position() >= position);
+        },
+      };
+      const timer = setTimeout(waiter.resolve, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  get health(): { readonly running: boolean; readonly lastError: string | undefined } {
+    return {
+      running: this.running !== undefined && !this.stopped,
+      lastError: this.lastError instanceof Error ? this.lastError.message : undefined,
+    };
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.follow();
+      } catch (error) {
+        this.lastError = error;
+        this.onError(error);
+        await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs));
+      }
+    }
+  }
+
+  /** Follows the store from the lowest checkpoint until stopped, or until a checkpoint moved under it. */
+  private async follow(): Promise<void> {
+    const expected = this.checkpoints();
+    const from = [...expected.values()].reduce((a, b) => (b < a ? b : a));
+    this.subscription = this.store.subscribeToAll({
+      fromPosition: from < 0n ? 'start' : positionOf(from),
+      filter: { streamPrefixes: [LEDGER_STREAM_PREFIX] },
+    });
+    const iterator = this.subscription[Symbol.asyncIterator]();
+    try {
+      let next = iterator.next();
+      while (!this.stopped) {
+        const first = await next;
+        if (first.done) return;
+        const batch: ProjectedEvent[] = [];
+        const add = (recorded: RecordedEvent) => {
+          const projected = toProjectedEvent(recorded);
+          if (projected) batch.push(projected);
+        };
+        add(first.value);
+        next = iterator.next();
+        // Take what is already buffered without waiting for more: batches grow with the load.
+        while (batch.length < this.batchSize) {
+          const ready = await Promise.race([next, new Promise<null>((resolve) => setImmediate(resolve, null))]);
+          if (ready === null || ready.done) break;
+          add(ready.value);
+          next = iterator.next();
+        }
+        if (!sameCheckpoints(expected, this.checkpoints())) return; // a rebuild was swapped in
+        this.readModels.applyBatch(this.projections, batch);
+        for (const projection of this.projections) {
+          expected.set(projection.name, this.readModels.active(projection.name)!.position);
+        }
+        this.lastError = undefined;
+        this.notifyWaiters();
+      }
+    } finally {
+      await this.subscription.close();
+    }
+  }
+
+  private checkpoints(): Map<string, bigint> {
+    return new Map(this.projections.map((p) => [p.name, this.readModels.active(p.name)?.position ?? -1n]));
+  }
+
+  private notifyWaiters(): void {
+    const reached = this.position();
+    for (const waiter of this.waiters) if (reached >= waiter.position) waiter.resolve();
+  }
+}
+
+function sameCheckpoints(a: ReadonlyMap<string, bigint>, b: ReadonlyMap<string, bigint>): boolean {
+  for (const [name, position] of a) if (b.get(name) !== position) return false;
+  return true;
+}

@@ -1,0 +1,65 @@
+import type { CreditAccountEvent } from '#domain';
+import type { LedgerEventMetadata } from '../events/event-metadata.js';
+
+/** An event of the ledger as projections see it: the domain event with where and when it happened. */
+export interface ProjectedEvent {
+  /** The global ($all) commit position: the order projections follow. */
+  readonly position: bigint;
+  readonly accountId: string;
+  readonly revision: bigint;
+  readonly event: CreditAccountEvent;
+  /** Business time (ms), from the event. */
+  readonly occurredAt: number;
+  readonly metadata: Partial<LedgerEventMetadata> | undefined;
+}
+
+/**
+ * A read model as a set of JSON documents by key, each the pure fold of the events that touch it. The
+ * engine stores, with every document, the position of the last event applied to it, and never applies
+ * an event at or before that position again: replaying the same events twice gives the same documents.
+ * Bumping `version` makes the engine build the projection again from the first event.
+ */
+export interface Projection<Doc> {
+  readonly name: string;
+  readonly version: number;
+  /** The documents an event changes (none for events the projection ignores). */
+  keysOf(event: ProjectedEvent): readonly string[];
+  /** The document after the event; `undefined` deletes it. Must not mutate `doc`. */
+  evolve(doc: Doc | undefined, event: ProjectedEvent, key: string): Doc | undefined;
+}
+
+export interface StoredDoc<Doc> {
+  readonly doc: Doc;
+  readonly position: bigint;
+}
+
+/**
+ * Applies events to documents in memory, with the engine's rule that an event at or before a document's
+ * position is already in it. Used by tests, by `verify`, and as the engine's batch step.
+ */
+export function applyToDocs<Doc>(
+  projection: Projection<Doc>,
+  docs: Map<string, StoredDoc<Doc> | undefined>,
+  event: ProjectedEvent,
+  load: (key: string) => StoredDoc<Doc> | undefined = () => undefined,
+): void {
+  for (const key of projection.keysOf(event)) {
+    const current = docs.has(key) ? docs.get(key) : load(key);
+    if (current && current.position >= event.position) {
+      if (!docs.has(key)) docs.set(key, current);
+      continue;
+    }
+    const next = projection.evolve(current?.doc, event, key);
+    docs.set(key, next === undefined ? undefined : { doc: next, position: event.position });
+  }
+}
+
+/** Folds events into a fresh in-memory read model. */
+export function foldProjection<Doc>(
+  projection: Projection<Doc>,
+  events: Iterable<ProjectedEvent>,
+  docs = new Map<string, StoredDoc<Doc> | undefined>(),
+): Map<string, StoredDoc<Doc> | undefined> {
+  for (const event of events) applyToDocs(projection, docs, event);
+  return docs;
+}

@@ -1,0 +1,108 @@
+import {
+  decide,
+  evolve,
+  initialState,
+  occurredAtOf,
+  instantOf,
+  type CreditAccountCommand,
+  type CreditAccountEvent,
+} from '#domain';
+import { balancesProjection } from './balances.projection.js';
+import { foldProjection, type ProjectedEvent, type Projection } from './projection.js';
+import { revealWindowKey, revealWindowsProjection } from './reveal-windows.projection.js';
+import { usageBucketKey, usageProjection } from './usage.projection.js';
+
+const T0 = Date.parse('2026-03-01T09:00:00.000Z');
+const MIN = 60_000;
+
+/** Events as the decider produces them for a short history of one account, with global positions. */
+function history(accountId: string, commands: readonly CreditAccountCommand[], firstPosition = 100n): ProjectedEvent[] {
+  const state = initialState();
+  const events: CreditAccountEvent[] = [];
+  for (const command of commands) {
+    const decision = decide(command, state);
+    for (const event of decision.events) {
+      evolve(state, event);
+      events.push(event);
+    }
+  }
+  return events.map((event, i) => ({
+    position: firstPosition + BigInt(i) * 10n,
+    accountId,
+    revision: BigInt(i),
+    event,
+    occurredAt: instantOf(occurredAtOf(event)),
+    metadata: { actor: { service: 'gateway', userId: 'u-meta' } },
+  }));
+}
+
+const A = 'acct-1';
+const commands: CreditAccountCommand[] = [
+  { type: 'PurchaseCredits', accountId: A, occurredAt: T0, purchaseId: 'p-api', creditType: 'api', credits: 100, paid: true, amountMinor: 1000, currency: 'USD' },
+  { type: 'PurchaseCredits', accountId: A, occurredAt: T0 + MIN, purchaseId: 'p-co', creditType: 'company', credits: 10, paid: false, source: 'trial', expiresAt: T0 + 30 * 86_400_000 },
+  { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 2 * MIN, requestId: 'r-1', endpoint: 'company_search', records: 4, allowPartial: false, apiKeyId: 'k-1', userId: 'u-ana' },
+  { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 3 * MIN, requestId: 'r-2', endpoint: 'job_search', records: 5, allowPartial: false },
+  { type: 'RevealCompanies', accountId: A, occurredAt: T0 + 20 * MIN, requestId: 'rv-1', companyIds: ['c1', 'c2'], action: 'reveal', allowPartial: false, userId: 'u-ben' },
+  { type: 'RevealCompanies', accountId: A, occurredAt: T0 + 21 * MIN, requestId: 'rv-2', companyIds: ['c1'], action: 'export', allowPartial: false },
+  { type: 'DispatchWebhook', accountId: A, occurredAt: T0 + 22 * MIN, webhookEventId: 'e-1', webhookId: 'w-jobs', recordType: 'job' },
+];
+
+function docs<Doc>(projection: Projection<Doc>, events: readonly ProjectedEvent[]) {
+  return new Map([...foldProjection(projection, events)].map(([key, stored]) => [key, stored?.doc]));
+}
+
+describe.each([
+  ['balances', balancesProjection],
+  ['reveal windows', revealWindowsProjection],
+  ['usage', usageProjection],
+] as const)('the %s projection', (_name, projection) => {
+  it('gives the same read model when the same events are applied twice', () => {
+    const events = history(A, commands);
+    const once = docs(projection as Projection<unknown>, events);
+    const twice = docs(projection as Projection<unknown>, [...events, ...events]);
+    expect(twice).toEqual(once);
+    expect(once.size).toBeGreaterThan(0);
+  });
+
+  it('gives the same read model when a replay restarts in the middle', () => {
+    const events = history(A, commands);
+    const whole = foldProjection(projection as Projection<unknown>, events);
+    const resumed = foldProjection(projection as Projection<unknown>, events.slice(0, 4));
+    foldProjection(projection as Projection<unknown>, events.slice(2), resumed);
+    expect(resumed).toEqual(whole);
+  });
+});
+
+describe('what the read models say', () => {
+  const events = history(A, commands);
+
+  it('balances: each lot with what is left of it, in purchase order', () => {
+    const balance = docs(balancesProjection, events).get(A)!;
+    expect(balance.lots.map((l) => [l.purchaseId, l.remaining])).toEqual([
+      ['p-api', 100 - 12 - 5 - 1],
+      ['p-co', 10 - 2],
+    ]);
+    expect(balance.lots[0]).toMatchObject({ paid: true, amountMinor: 1000, currency: 'USD' });
+  });
+
+  it('reveal windows: the latest window of each company, and how often it was charged', () => {
+    const windows = docs(revealWindowsProjection, events);
+    expect(windows.get(revealWindowKey(A, 'c1'))).toMatchObject({ requestId: 'rv-1', charges: 1, action: 'reveal' });
+    expect(windows.get(revealWindowKey(A, 'c2'))).toMatchObject({ windowEndsAt: new Date(T0 + 20 * MIN + 90 * 86_400_000).toISOString() });
+  });
+
+  it('usage: credits by source, requests, webhooks and attribution per 15-minute bucket', () => {
+    const usage = docs(usageProjection, events);
+    const first = usage.get(usageBucketKey(A, T0))!;
+    expect(first.credits).toEqual({ api: 17, company: 0 });
+    expect(first.bySource).toMatchObject({ company_search: 12, job_search: 5 });
+    expect(first.requests).toBe(2);
+    expect(first.byApiKey).toEqual({ 'k-1': { api: 12 } });
+    expect(first.byUser).toEqual({ 'u-ana': { api: 12, company: 0 }, 'u-meta': { api: 5, company: 0 } });
+    const second = usage.get(usageBucketKey(A, T0 + 20 * MIN))!;
+    expect(second.credits).toEqual({ api: 1, company: 2 });
+    expect(second.bySource).toMatchObject({ reveals: 2, exports: 0, webhooks: 1 });
+    expect(second.requests).toBe(3); // one reveal request of two companies, one free export, one webhook
+    expect(second.webhooks).toEqual({ 'w-jobs': { dispatched: 1, not_triggered: 0 } });
+  });
+});

@@ -1,0 +1,188 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { applyToDocs, type ProjectedEvent, type Projection, type StoredDoc } from './projection.js';
+
+export const READ_MODELS = Symbol('READ_MODELS');
+
+interface ActiveState {
+  readonly table: string;
+  readonly version: number;
+  /** The last event applied, or -1n when none. */
+  readonly position: bigint;
+}
+
+interface DocRow {
+  readonly doc: string;
+  readonly position: bigint;
+}
+
+type AnyProjection = Projection<unknown>;
+
+/**
+ * Read models in SQLite: one table of JSON documents per projection, and one row per projection naming
+ * its active table and the position of the last event applied to it. A batch of events and the new
+ * position are written in one transaction, so a crash never skips or double-applies an event. Read
+ * models can always be rebuilt from the events, so the file runs with `synchronous = NORMAL`.
+ */
+export class SqliteReadModelStore {
+  private readonly statements = new Map<string, ReturnType<SqliteReadModelStore['prepareTable']>>();
+  private readonly stateOf;
+  private readonly setState;
+
+  private constructor(private readonly db: BetterSqlite3.Database) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.defaultSafeIntegers(true);
+    db.exec(`CREATE TABLE IF NOT EXISTS projection_state (
+      name TEXT PRIMARY KEY, table_name TEXT NOT NULL, version INTEGER NOT NULL, position INTEGER NOT NULL)`);
+    this.stateOf = db.prepare<[string], { table_name: string; version: bigint; position: bigint }>(
+      'SELECT table_name, version, position FROM projection_state WHERE name = ?',
+    );
+    this.setState = db.prepare<[string, string, number, bigint]>(
+      `INSERT INTO projection_state (name, table_name, version, position) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET table_name = excluded.table_name, version = excluded.version, position = excluded.position`,
+    );
+  }
+
+  static open(file: string): SqliteReadModelStore {
+    return new SqliteReadModelStore(new BetterSqlite3(file));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Makes sure the projection has a table of its current version. A new projection or a new version
+   * starts empty, from before the first event; the old version's table is dropped.
+   */
+  ensure(projection: AnyProjection): ActiveState {
+    const current = this.active(projection.name);
+    if (current && current.version === projection.version) return current;
+    const table = this.createTable(projection);
+    this.db.transaction(() => {
+      this.setState.run(projection.name, table, projection.version, -1n);
+      if (current) this.db.exec(`DROP TABLE IF EXISTS "${current.table}"`);
+    }).immediate();
+    return { table, version: projection.version, position: -1n };
+  }
+
+  active(name: string): ActiveState | undefined {
+    const row = this.stateOf.get(name);
+    return row ? { table: row.table_name, version: Number(row.version), position: row.position } : undefined;
+  }
+
+  get<Doc>(projection: string, key: string): StoredDoc<Doc> | undefined {
+    const state = this.active(projection);
+    if (!state) return undefined;
+    return toStored<Doc>(this.statementsFor(state.table).get.get(key));
+  }
+
+  /** Documents with `from <= key < to`, in key order. */
+  range<Doc>(projection: string, from: string, to: string): { key: string; doc: Doc }[] {
+    const state = this.active(projection);
+    if (!state) return [];
+    return this.statementsFor(state.table)
+      .range.all(from, to)
+      .map((row) => ({ key: row.key, doc: JSON.parse(row.doc) as Doc }));
+  }
+
+  /** Applies a batch to every projection in one transaction, with each one's new position. */
+  applyBatch(projections: readonly AnyProjection[], events: readonly ProjectedEvent[]): void {
+    if (events.length === 0) return;
+    this.db.transaction(() => {
+      for (const projection of projections) {
+        const state = this.active(projection.name) ?? this.ensure(projection);
+        this.applyTo(projection, state.table, state.position, events);
+        const last = events[events.length - 1]!.position;
+        if (last > state.position) this.setState.run(projection.name, state.table, projection.version, last);
+      }
+    }).immediate();
+  }
+
+  /**
+   * Rebuilds one projection from history into a fresh table while the active one keeps serving, then
+   * swaps them atomically. `history` is read until it ends; `catchUp` is asked for what was appended
+   * since, until nothing is left, and the swap happens in the transaction that applies the last of it.
+   */
+  async rebuild(
+    projection: AnyProjection,
+    history: AsyncIterable<readonly ProjectedEvent[]>,
+    catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
+    onBatch: (applied: number, position: bigint) => void = () => undefined,
+  ): Promise<{ events: number; position: bigint }> {
+    const table = this.createTable(projection, `_${Date.now().toString(36)}`);
+    let position = -1n;
+    let events = 0;
+    const applyBatch = (batch: readonly ProjectedEvent[]) => {
+      this.applyTo(projection, table, position, batch);
+      position = batch[batch.length - 1]!.position;
+      events += batch.length;
+      onBatch(events, position);
+    };
+    for await (const batch of history) {
+      if (batch.length > 0) this.db.transaction(() => applyBatch(batch)).immediate();
+    }
+    for (;;) {
+      const batch = await catchUp(position);
+      // The swap and the last catch-up share a transaction: no event can slip in between them.
+      const swapped = this.db.transaction(() => {
+        if (batch.length > 0) applyBatch(batch);
+        const more = batch.length > 0;
+        if (more) return false;
+        const previous = this.active(projection.name);
+        this.setState.run(projection.name, table, projection.version, position);
+        if (previous && previous.table !== table) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
+        return true;
+      }).immediate();
+      if (swapped) return { events, position };
+    }
+  }
+
+  private applyTo(projection: AnyProjection, table: string, after: bigint, events: readonly ProjectedEvent[]): void {
+    const statements = this.statementsFor(table);
+    const docs = new Map<string, StoredDoc<unknown> | undefined>();
+    const load = (key: string) => toStored<unknown>(statements.get.get(key));
+    for (const event of events) {
+      if (event.position > after) applyToDocs(projection, docs, event, load);
+    }
+    for (const [key, stored] of docs) {
+      if (stored === undefined) statements.remove.run(key);
+      else statements.put.run(key, stored.position, JSON.stringify(stored.doc));
+    }
+  }
+
+  private createTable(projection: AnyProjection, suffix = ''): string {
+    const table = `rm_${projection.name.replace(/[^a-z0-9_]/gi, '_')}_v${projection.version}${suffix}`;
+    this.db.exec(`DROP TABLE IF EXISTS "${table}"`);
+    this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID`);
+    return table;
+  }
+
+  private statementsFor(table: string) {
+    let statements = this.statements.get(table);
+    if (!statements) {
+      statements = this.prepareTable(table);
+      this.statements.set(table, statements);
+    }
+    return statements;
+  }
+
+  private prepareTable(table: string) {
+    return {
+      get: this.db.prepare<[string], DocRow>(`SELECT doc, position FROM "${table}" WHERE key = ?`),
+      range: this.db.prepare<[string, string], { key: string; doc: string }>(
+        `SELECT key, doc FROM "${table}" WHERE key >= ? AND key < ? ORDER BY key`,
+      ),
+      put: this.db.prepare<[string, bigint, string]>(
+        `INSERT INTO "${table}" (key, position, doc) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET position = excluded.position, doc = excluded.doc`,
+      ),
+      remove: this.db.prepare<[string]>(`DELETE FROM "${table}" WHERE key = ?`),
+    };
+  }
+}
+
+function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
+  return row ? { doc: JSON.parse(row.doc) as Doc, position: row.position } : undefined;
+}
