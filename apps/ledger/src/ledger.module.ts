@@ -2,7 +2,16 @@ import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutd
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { EVENT_STORE, EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
-import { CLOCK, CreditAccountWriter, systemClock, type Clock } from '#ledger';
+import {
+  CLOCK,
+  CreditAccountWriter,
+  PROJECTION_ENGINE,
+  READ_MODELS,
+  systemClock,
+  type Clock,
+  type ProjectionEngine,
+  type SqliteReadModelStore,
+} from '#ledger';
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
@@ -19,6 +28,7 @@ import { RevealsController } from './credit-accounts/reveals/reveals.controller.
 import { DispatchWebhookHandler } from './credit-accounts/webhook-dispatches/dispatch-webhook.command.js';
 import { WebhookDispatchesController } from './credit-accounts/webhook-dispatches/webhook-dispatches.controller.js';
 import { HealthController } from './health/health.controller.js';
+import { readModelProviders } from './read-models/read-models.providers.js';
 import { ProblemDetailsFilter } from './problems/problem-details.filter.js';
 import { ledgerValidationPipe } from './problems/validation.pipe.js';
 
@@ -29,17 +39,21 @@ export interface LedgerModuleOptions {
   readonly store?: EventStore;
 }
 
-/** Closes the write path before the store, so commands already accepted are stored first. */
+/** Closes the write path first, so commands already accepted are stored, then the projections and the stores. */
 @Injectable()
 class ShutdownSequence implements OnApplicationShutdown {
   constructor(
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
+    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
     @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(READ_MODELS) private readonly readModels: SqliteReadModelStore,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.writer.close();
+    await this.engine.stop();
     await this.store.close();
+    this.readModels.close();
   }
 }
 
@@ -78,6 +92,7 @@ export class LedgerModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_PIPE, useFactory: ledgerValidationPipe },
+        ...readModelProviders(options.config.readModelsFile),
         ShutdownSequence,
         PurchaseCreditsHandler,
         RevealCompaniesHandler,

@@ -10,6 +10,8 @@ export interface LedgerConfig {
   readonly host: string;
   readonly dataDir: string;
   readonly store: StoreConfig;
+  /** The read models (projections), rebuildable from the events at any time. */
+  readonly readModelsFile: string;
   /** Undefined when none are configured: an admin token is then generated in the data directory. */
   readonly apiTokens: readonly ApiTokenConfig[] | undefined;
   readonly bodyLimitBytes: number;
@@ -60,6 +62,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     host,
     dataDir,
     store,
+    readModelsFile: resolve(dataDir, 'read-models.sqlite'),
     apiTokens,
     bodyLimitBytes,
   };

@@ -74,6 +74,8 @@ interface AccountSlot {
   readonly streamId: string;
   state: CreditAccountState | undefined;
   revision: bigint | 'no_stream';
+  /** The global position of the account's last event written by this writer. */
+  lastPosition: bigint | undefined;
   readonly queue: Job[];
   busy: boolean;
 }
@@ -160,6 +162,14 @@ export class CreditAccountWriter {
     }
   }
 
+  /**
+   * Where this writer last wrote the account's events in the global order: a read model that has
+   * reached it reflects every command this process answered for the account.
+   */
+  lastPosition(accountId: string): bigint | undefined {
+    return this.slots.get(accountId)?.lastPosition;
+  }
+
   get cachedAccounts(): number {
     return this.slots.size;
   }
@@ -185,6 +195,7 @@ export class CreditAccountWriter {
         streamId: creditAccountStream(accountId),
         state: undefined,
         revision: 'no_stream',
+        lastPosition: undefined,
         queue: [],
         busy: false,
       };
@@ -254,7 +265,10 @@ export class CreditAccountWriter {
     for (const batch of batches) {
       const outcome = outcomeOf.get(batch);
       if (!outcome || outcome.ok) {
-        if (outcome?.ok) batch.slot.revision = outcome.nextExpectedRevision;
+        if (outcome?.ok) {
+          batch.slot.revision = outcome.nextExpectedRevision;
+          batch.slot.lastPosition = outcome.position.commit;
+        }
         this.settle(batch);
       } else {
         this.retryAfterConflict(batch);

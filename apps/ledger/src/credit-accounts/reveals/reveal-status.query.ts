@@ -1,7 +1,17 @@
 import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { accountNotFound } from '#domain';
-import { CreditAccountWriter, revealStatusView, type RevealStatusView } from '#ledger';
+import {
+  CLOCK,
+  READ_MODELS,
+  revealWindowKey,
+  type AccountBalanceDoc,
+  type Clock,
+  type RevealStatusView,
+  type RevealWindowDoc,
+  type SqliteReadModelStore,
+} from '#ledger';
+import { ReadConsistency } from '../../read-models/read-consistency.js';
 
 export class GetRevealStatusQuery extends Query<RevealStatusView> {
   constructor(
@@ -14,13 +24,22 @@ export class GetRevealStatusQuery extends Query<RevealStatusView> {
 
 @QueryHandler(GetRevealStatusQuery)
 export class GetRevealStatusHandler implements IQueryHandler<GetRevealStatusQuery> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(
+    @Inject(READ_MODELS) private readonly readModels: SqliteReadModelStore,
+    @Inject(ReadConsistency) private readonly consistency: ReadConsistency,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
 
   async execute({ accountId, companyId }: GetRevealStatusQuery): Promise<RevealStatusView> {
-    const view = await this.writer.read(accountId, (state, now) =>
-      state.exists ? revealStatusView(state, companyId, now) : undefined,
-    );
-    if (!view) throw accountNotFound(accountId);
-    return view;
+    await this.consistency.catchUp(accountId);
+    if (!this.readModels.get<AccountBalanceDoc>('balances', accountId)) throw accountNotFound(accountId);
+    const window = this.readModels.get<RevealWindowDoc>('reveal_windows', revealWindowKey(accountId, companyId))?.doc;
+    const open = window !== undefined && Date.parse(window.windowEndsAt) > this.clock.now();
+    return {
+      companyId,
+      revealed: open,
+      windowEndsAt: open ? window.windowEndsAt : null,
+      revealedAt: open ? window.revealedAt : null,
+    };
   }
 }
