@@ -91,7 +91,7 @@ describe('ProjectionEngine', () => {
     const all = (await collect(store.readAll())).map(toProjectedEvent).filter((e) => e !== undefined);
     let appendedDuringRebuild = false;
     const result = await rebuilder.rebuild(
-      LEDGER_PROJECTIONS[0]!,
+      [LEDGER_PROJECTIONS[0]!],
       (async function* () {
         yield all.slice(0, 10);
         expect(remaining(readModels, 'a')).toBe(70); // still served from the old table

@@ -101,21 +101,22 @@ export class SqliteReadModelStore {
   }
 
   /**
-   * Rebuilds one projection from history into a fresh table while the active one keeps serving, then
-   * swaps them atomically. `history` is read until it ends; `catchUp` is asked for what was appended
-   * since, until nothing is left, and the swap happens in the transaction that applies the last of it.
+   * Rebuilds projections from history into fresh tables while the active ones keep serving, then swaps
+   * them all atomically. `history` is read until it ends; `catchUp` is asked for what was appended since,
+   * until nothing is left, and the swap happens in the transaction that applies the last of it.
    */
   async rebuild(
-    projection: AnyProjection,
+    projections: readonly AnyProjection[],
     history: AsyncIterable<readonly ProjectedEvent[]>,
     catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
     onBatch: (applied: number, position: bigint) => void = () => undefined,
   ): Promise<{ events: number; position: bigint }> {
-    const table = this.createTable(projection, `_${Date.now().toString(36)}`);
+    const suffix = `_${Date.now().toString(36)}`;
+    const tables = projections.map((projection) => this.createTable(projection, suffix));
     let position = -1n;
     let events = 0;
     const applyBatch = (batch: readonly ProjectedEvent[]) => {
-      this.applyTo(projection, table, position, batch);
+      projections.forEach((projection, i) => this.applyTo(projection, tables[i]!, position, batch));
       position = batch[batch.length - 1]!.position;
       events += batch.length;
       onBatch(events, position);
@@ -127,16 +128,29 @@ export class SqliteReadModelStore {
       const batch = await catchUp(position);
       // The swap and the last catch-up share a transaction: no event can slip in between them.
       const swapped = this.db.transaction(() => {
-        if (batch.length > 0) applyBatch(batch);
-        const more = batch.length > 0;
-        if (more) return false;
-        const previous = this.active(projection.name);
-        this.setState.run(projection.name, table, projection.version, position);
-        if (previous && previous.table !== table) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
+        if (batch.length > 0) {
+          applyBatch(batch);
+          return false;
+        }
+        projections.forEach((projection, i) => {
+          const previous = this.active(projection.name);
+          this.setState.run(projection.name, tables[i]!, projection.version, position);
+          if (previous && previous.table !== tables[i]) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
+        });
         return true;
       }).immediate();
       if (swapped) return { events, position };
     }
+  }
+
+  /** Every document of a projection, in key order (for verification). */
+  *entries<Doc>(projection: string): Generator<{ key: string; doc: Doc; position: bigint }> {
+    const state = this.active(projection);
+    if (!state) return;
+    const rows = this.db
+      .prepare<[], { key: string; doc: string; position: bigint }>(`SELECT key, doc, position FROM "${state.table}" ORDER BY key`)
+      .iterate();
+    for (const row of rows) yield { key: row.key, doc: JSON.parse(row.doc) as Doc, position: row.position };
   }
 
   private applyTo(projection: AnyProjection, table: string, after: bigint, events: readonly ProjectedEvent[]): void {

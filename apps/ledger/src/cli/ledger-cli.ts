@@ -1,0 +1,82 @@
+import 'reflect-metadata';
+import { EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
+import { LEDGER_PROJECTIONS, SqliteReadModelStore } from '#ledger';
+import { ConfigError, readConfig, type LedgerConfig } from '../config/ledger.config.js';
+import { replay } from './replay.command.js';
+import { verify } from './verify.command.js';
+
+const USAGE = `usage: npm run ledger -- <command> [options]   (same environment variables as the app)
+
+  replay [--projection <name>]...   rebuild read models from the first event into fresh tables and swap
+                                    them in; a running ledger keeps serving the old ones meanwhile
+                                    (projections: ${LEDGER_PROJECTIONS.map((p) => p.name).join(', ')}; default: all)
+  verify                            replay the whole history in memory and prove the read models and
+                                    every balance equal what the events say; exits 1 on any difference
+`;
+
+function openStore(config: LedgerConfig): EventStore {
+  return config.store.kind === 'sqlite'
+    ? SqliteEventStore.open(config.store.file)
+    : EventStoreDbEventStore.connect(config.store.connectionString);
+}
+
+function optionValues(args: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < args.length; i++) if (args[i] === name && args[i + 1] !== undefined) values.push(args[++i]!);
+  return values;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 64;
+  }
+  const config = readConfig(process.env);
+  const store = openStore(config);
+  const readModels = SqliteReadModelStore.open(config.readModelsFile);
+  try {
+    switch (command) {
+      case 'replay': {
+        const names = optionValues(args, '--projection');
+        const unknown = names.filter((n) => !LEDGER_PROJECTIONS.some((p) => p.name === n));
+        if (unknown.length > 0) {
+          process.stderr.write(`unknown projection: ${unknown.join(', ')}\n${USAGE}`);
+          return 64;
+        }
+        const selected = names.length > 0 ? LEDGER_PROJECTIONS.filter((p) => names.includes(p.name)) : LEDGER_PROJECTIONS;
+        const { events, seconds } = await replay(store, readModels, selected, process.stderr);
+        process.stdout.write(
+          `${JSON.stringify({ command: 'replay', projections: selected.map((p) => p.name), events, seconds: Number(seconds.toFixed(3)), eventsPerSecond: Math.round(events / Math.max(seconds, 1e-9)) })}\n`,
+        );
+        return 0;
+      }
+      case 'verify': {
+        const report = await verify(store, readModels, LEDGER_PROJECTIONS);
+        for (const difference of report.differences) process.stdout.write(`DIFFERENCE ${difference}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ command: 'verify', ok: report.differences.length === 0, events: report.events, accounts: report.accounts, documents: report.documents, differences: report.differences.length })}\n`,
+        );
+        return report.differences.length === 0 ? 0 : 1;
+      }
+      default:
+        process.stderr.write(`unknown command: ${command}\n${USAGE}`);
+        return 64;
+    }
+  } finally {
+    readModels.close();
+    await store.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

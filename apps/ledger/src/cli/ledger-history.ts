@@ -1,0 +1,37 @@
+import { collect, positionOf, type EventStore } from '#event-store';
+import { toProjectedEvent, type ProjectedEvent } from '#ledger';
+
+export const PAGE_SIZE = 5000;
+
+/** One page of the ledger's events strictly after a position (all of them from the start with -1n). */
+export async function ledgerEventsAfter(store: EventStore, after: bigint, maxCount = PAGE_SIZE): Promise<{
+  events: ProjectedEvent[];
+  last: bigint;
+  exhausted: boolean;
+}> {
+  const page = await collect(
+    store.readAll({ fromPosition: after < 0n ? 'start' : positionOf(after), maxCount: maxCount + 1 }),
+  );
+  const fresh = page.filter((recorded) => recorded.position.commit > after).slice(0, maxCount);
+  const events: ProjectedEvent[] = [];
+  for (const recorded of fresh) {
+    const projected = toProjectedEvent(recorded);
+    if (projected) events.push(projected);
+  }
+  return {
+    events,
+    last: fresh.length > 0 ? fresh[fresh.length - 1]!.position.commit : after,
+    exhausted: fresh.length < maxCount,
+  };
+}
+
+/** The ledger's events in global order, in pages, up to the end of the store as it is when read. */
+export async function* ledgerHistory(store: EventStore, after = -1n): AsyncGenerator<ProjectedEvent[]> {
+  let position = after;
+  for (;;) {
+    const page = await ledgerEventsAfter(store, position);
+    if (page.events.length > 0) yield page.events;
+    position = page.last;
+    if (page.exhausted) return;
+  }
+}
