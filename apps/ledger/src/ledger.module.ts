@@ -29,6 +29,9 @@ import { DispatchWebhookHandler } from './credit-accounts/webhook-dispatches/dis
 import { WebhookDispatchesController } from './credit-accounts/webhook-dispatches/webhook-dispatches.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { readModelProviders } from './read-models/read-models.providers.js';
+import { loadOrCreateLinkSecret, USAGE_PAGE_LINKS, UsagePageLinks } from './usage/usage-page-links.js';
+import { UsageController } from './usage/usage.controller.js';
+import { GetUsageHandler } from './usage/usage.query.js';
 import { ProblemDetailsFilter } from './problems/problem-details.filter.js';
 import { ledgerValidationPipe } from './problems/validation.pipe.js';
 
@@ -70,6 +73,7 @@ export class LedgerModule {
         RecordChargesController,
         WebhookDispatchesController,
         BalanceController,
+        UsageController,
       ],
       providers: [
         {
@@ -100,6 +104,13 @@ export class LedgerModule {
         DispatchWebhookHandler,
         GetBalanceHandler,
         GetRevealStatusHandler,
+        GetUsageHandler,
+        {
+          provide: USAGE_PAGE_LINKS,
+          useFactory: (clock: Clock) =>
+            new UsagePageLinks(loadOrCreateLinkSecret(options.config.dataDir, options.config.linkSecret), clock),
+          inject: [CLOCK],
+        },
       ],
     };
   }

@@ -15,6 +15,8 @@ export interface LedgerConfig {
   /** Undefined when none are configured: an admin token is then generated in the data directory. */
   readonly apiTokens: readonly ApiTokenConfig[] | undefined;
   readonly bodyLimitBytes: number;
+  /** Base64 key for signing usage-page links; generated in the data directory when absent. */
+  readonly linkSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -65,6 +67,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     readModelsFile: resolve(dataDir, 'read-models.sqlite'),
     apiTokens,
     bodyLimitBytes,
+    linkSecret: env.LEDGER_LINK_SECRET || undefined,
   };
 }
 

@@ -271,7 +271,7 @@ function summaryCards(report: UsageReport): string {
   <div class="kpi"><p class="kpi-label">API credits used</p><p class="kpi-value">${num(t.credits.api)}</p><p class="kpi-detail">${esc(apiDetail)}</p></div>
   <div class="kpi"><p class="kpi-label">Company credits used</p><p class="kpi-value">${num(t.credits.company)}</p><p class="kpi-detail">Reveals ${num(t.bySource.reveals)} · Exports ${num(t.bySource.exports)}</p></div>
   <div class="kpi"><p class="kpi-label">Billed requests</p><p class="kpi-value">${num(t.requests)}</p><p class="kpi-detail">Record charges, reveals and webhook dispatches</p></div>
-  <div class="kpi"><p class="kpi-label">Webhook events</p><p class="kpi-value">${num(t.webhookEvents.dispatched + notTriggered)}</p><p class="kpi-detail">${num(t.webhookEvents.dispatched)} dispatched · <span class="${notTriggered > 0 ? 'warn-text' : ''}">${num(notTriggered)} not triggered</span></p></div>
+  <div class="kpi"><p class="kpi-label">Webhook events</p><p class="kpi-value">${num(t.webhookEvents.dispatched + notTriggered)}</p><p class="kpi-detail">${num(t.webhookEvents.dispatched)} dispatched · <span class="${notTriggered > 0 ? 'bad-text' : ''}">${num(notTriggered)} not triggered</span></p></div>
 </section>`;
 }
 
@@ -416,9 +416,17 @@ function requestsSection(report: UsageReport, days: readonly UsageDay[]): string
     ariaLabel: `Billed requests per day: ${num(report.totals.requests)} in total.`,
     emptyText: 'No billed requests in this range',
   });
+  const busiest = days.reduce<UsageDay | undefined>((best, d) => (!best || d.requests > best.requests ? d : best), undefined);
+  const quiet = days.filter((d) => d.requests === 0).length;
+  const average = days.length ? Math.round(report.totals.requests / days.length) : 0;
   return `<section class="card" aria-labelledby="requests-heading">
   <div class="card-head"><h2 id="requests-heading">Requests per day</h2><p class="muted">${num(report.totals.requests)} billed</p></div>
   ${chart}
+  <dl class="stats">
+    <div><dt>Average per day</dt><dd>${num(average)}</dd></div>
+    <div><dt>Busiest day</dt><dd>${busiest && busiest.requests > 0 ? `${num(busiest.requests)} <span class="muted">on ${esc(shortDate(busiest.date))}</span>` : '—'}</dd></div>
+    <div><dt>Days without requests</dt><dd>${num(quiet)}</dd></div>
+  </dl>
 </section>`;
 }
 
@@ -441,15 +449,15 @@ function webhooksSection(report: UsageReport, days: readonly UsageDay[]): string
   const rows = [...report.webhooks]
     .sort((a, b) => b.dispatched + b.not_triggered - (a.dispatched + a.not_triggered))
     .map(
-      (w) => `<tr><th scope="row"><code>${esc(w.webhookId)}</code></th><td class="num">${num(w.dispatched)}</td><td class="num${w.not_triggered > 0 ? ' warn-text' : ''}">${num(w.not_triggered)}</td><td class="num">${num(w.dispatched + w.not_triggered)}</td></tr>`,
+      (w) => `<tr><th scope="row"><code>${esc(w.webhookId)}</code></th><td class="num">${num(w.dispatched)}</td><td class="num${w.not_triggered > 0 ? ' bad-text' : ''}">${num(w.not_triggered)}</td><td class="num">${num(w.dispatched + w.not_triggered)}</td></tr>`,
     )
     .join('');
   const table = report.webhooks.length
-    ? `<table class="webhooks">
+    ? `<div class="scroll"><table class="webhooks">
     <thead><tr><th scope="col">Webhook</th><th scope="col" class="num">Dispatched</th><th scope="col" class="num">Not triggered</th><th scope="col" class="num">Total</th></tr></thead>
     <tbody>${rows}</tbody>
     <tfoot><tr><th scope="row">All webhooks</th><td class="num">${num(t.dispatched)}</td><td class="num">${num(t.not_triggered)}</td><td class="num">${num(t.dispatched + t.not_triggered)}</td></tr></tfoot>
-  </table>`
+  </table></div>`
     : '<p class="empty-state">No webhook events in this range.</p>';
   return `<section class="card" aria-labelledby="webhooks-heading">
   <div class="card-head"><h2 id="webhooks-heading">Webhook events</h2><p class="muted">Per day, by status</p></div>
@@ -466,10 +474,8 @@ function webhooksSection(report: UsageReport, days: readonly UsageDay[]): string
 function balancesSection(report: UsageReport): string {
   return `<section class="card" aria-labelledby="balances-heading">
   <div class="card-head"><h2 id="balances-heading">Current balances</h2><p class="muted">As of ${esc(formatInstant(report.generatedAt, report.timezone))}</p></div>
-  <div class="grid-2 tight">
   ${balanceBlock('API credits', 'api', report.balances.api, report)}
   ${balanceBlock('Company credits', 'company', report.balances.company, report)}
-  </div>
 </section>`;
 }
 
@@ -488,10 +494,12 @@ function balanceBlock(
   </table>`
     : '<p class="empty-state">No unexpired lots.</p>';
   return `<div class="balance" data-credit-type="${creditType}">
-    <p class="kpi-label">${esc(label)}</p>
-    <p class="balance-value">${num(balance.available)} <span class="muted">available</span></p>
-    ${soon > 0 ? `<p class="warn-text small">${num(soon)} expiring within 30 days</p>` : '<p class="small muted">Nothing expiring within 30 days</p>'}
-    ${table}
+    <div>
+      <p class="kpi-label">${esc(label)}</p>
+      <p class="balance-value">${num(balance.available)} <span class="muted">available</span></p>
+      ${soon > 0 ? `<p class="warn-text small">${num(soon)} expiring within 30 days</p>` : '<p class="small muted">Nothing expiring within 30 days</p>'}
+    </div>
+    <div class="scroll">${table}</div>
   </div>`;
 }
 
@@ -574,9 +582,9 @@ function attributionSection(report: UsageReport): string {
 
   return `<section class="card" aria-labelledby="attribution-heading">
   <div class="card-head"><h2 id="attribution-heading">Attribution</h2><p class="muted">Credits consumed in the range, by who asked</p></div>
-  <div class="grid-2 tight">
-    <div><h3>By user</h3>${byUser}</div>
-    <div><h3>By API key</h3>${byKey}</div>
+  <div class="attribution">
+    <div class="scroll"><h3>By user</h3>${byUser}</div>
+    <div class="scroll"><h3>By API key</h3>${byKey}</div>
   </div>
 </section>`;
 }
@@ -623,6 +631,7 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(
 .muted{color:var(--muted)}
 .small{font-size:12.5px}
 .warn-text{color:var(--warn);font-weight:600}
+.bad-text{color:var(--bad);font-weight:600}
 .masthead{display:flex;justify-content:space-between;align-items:flex-end;gap:16px;margin-bottom:18px}
 .eyebrow{text-transform:uppercase;letter-spacing:.08em;font-size:11.5px;font-weight:600;color:var(--accent)}
 .subtitle{color:var(--ink-2)}
@@ -631,7 +640,7 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(
 .card-head .muted{font-size:12.5px}
 .grid-2{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:16px}
 .grid-2>.card{margin-bottom:16px}
-.grid-2.tight{gap:28px}
+.attribution{display:grid;grid-template-columns:minmax(0,7fr) minmax(0,5fr);gap:32px}
 .range-form{display:flex;flex-wrap:wrap;align-items:flex-end;gap:14px;padding:14px 20px}
 .range-form label{display:flex;flex-direction:column;gap:4px;font-size:12px;font-weight:600;color:var(--ink-2)}
 .range-form label.tz{flex:1 1 240px}
@@ -665,7 +674,7 @@ input:focus,select:focus,.button:focus{outline:2px solid #93c5fd;outline-offset:
 .series-dispatched{fill:#0f766e;background:#0f766e}
 .series-not-triggered{fill:#dc2626;background:#dc2626}
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
-th,td{padding:7px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle;white-space:nowrap}
+th,td{padding:7px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle;white-space:nowrap}
 thead th{font-size:11.5px;font-weight:600;color:var(--muted);text-transform:uppercase;letter-spacing:.04em;border-bottom-color:#d1d5db}
 tbody th{font-weight:500}
 tfoot th,tfoot td{font-weight:650;border-bottom:0;border-top:1px solid #d1d5db}
@@ -674,15 +683,24 @@ td.zero{color:#c0c4cc}
 tr.expiring-soon{background:#fffbeb}
 tr.unattributed th,tr.unattributed td{color:var(--muted);font-style:italic}
 .webhooks{margin-top:14px}
+.lots{table-layout:fixed}
+.lots th:nth-child(1){width:26%}.lots th:nth-child(2){width:16%}.lots th:nth-child(3){width:14%}
+.lots th,.lots td{overflow:hidden;text-overflow:ellipsis}
+.lots td:last-child{white-space:normal}
 .scroll{overflow-x:auto}
 .badge{display:inline-block;font-size:11px;font-weight:600;line-height:1;padding:4px 7px;border-radius:999px;background:#f3f4f6;color:var(--ink-2);margin-left:6px;vertical-align:1px}
 .badge.warn{background:var(--warn-bg);color:var(--warn)}
 .balance-value{font-size:28px;font-weight:650;font-variant-numeric:tabular-nums;margin:2px 0}
 .balance-value .muted{font-size:14px;font-weight:500}
-.balance table{margin-top:10px}
+.balance{display:grid;grid-template-columns:240px minmax(0,1fr);gap:24px;align-items:start;padding:14px 0;border-top:1px solid var(--line)}
+.balance:first-of-type{border-top:0;padding-top:4px}
 .share-inner{display:inline-flex;align-items:center;gap:8px}
-.meter{display:inline-block;width:80px;height:6px;border-radius:3px;background:#eef0f3;overflow:hidden}
+.meter{display:inline-block;width:56px;height:6px;border-radius:3px;background:#eef0f3;overflow:hidden}
 .meter>span{display:block;height:100%;background:var(--accent)}
+.stats{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:12px;margin:16px 0 0;padding-top:14px;border-top:1px solid var(--line)}
+.stats dt{font-size:11.5px;font-weight:600;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
+.stats dd{margin:2px 0 0;font-size:18px;font-weight:650;font-variant-numeric:tabular-nums}
+.stats dd .muted{font-size:13px;font-weight:500}
 .empty-state{color:var(--muted);padding:12px 0}
 .note{margin-top:10px;font-size:12px;color:var(--muted)}
 details>summary{display:flex;align-items:baseline;gap:12px;cursor:pointer;list-style:none}
@@ -692,6 +710,6 @@ details[open]>summary::before{content:"▾"}
 details[open]>summary{margin-bottom:12px}
 .daily th,.daily td{padding:5px 8px;font-size:12.5px}
 .footnote{color:var(--muted);font-size:12px;margin-top:8px}
-@media (max-width:860px){.grid-2,.kpis{grid-template-columns:minmax(0,1fr)}.masthead{flex-direction:column;align-items:flex-start}}
+@media (max-width:860px){.grid-2,.kpis,.attribution,.balance{grid-template-columns:minmax(0,1fr)}.masthead{flex-direction:column;align-items:flex-start}}
 @media print{body{background:#fff}.range-form,.masthead-actions{display:none}.card,.kpi{box-shadow:none;break-inside:avoid}details>summary::before{content:""}}
 `;
