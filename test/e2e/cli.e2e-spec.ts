@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -102,6 +102,27 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     // A replay repairs it.
     await runCli(env, ['replay', '--projection', 'balances']);
     expect((await runCli(env, ['verify'])).code).toBe(0);
+  });
+
+  it('exports every event of the ledger to a file, as NDJSON or CSV, and never overwrites one', async () => {
+    const events = Number(lastJson((await runCli(env, ['verify'])).stdout).events);
+    const ndjson = join(dataDir, 'audit.ndjson');
+    const asJson = await runCli(env, ['export', '--out', ndjson, '--format', 'ndjson']);
+    expect(asJson.code).toBe(0);
+    expect(lastJson(asJson.stdout)).toMatchObject({ command: 'export', events });
+    const lines = readFileSync(ndjson, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { position: string; accountId: string });
+    expect(lines).toHaveLength(events);
+    expect(new Set(lines.map((l) => l.accountId))).toEqual(new Set(accounts));
+    const positions = lines.map((l) => BigInt(l.position.split(':')[0]!));
+    expect(positions.every((p, i) => i === 0 || p > positions[i - 1]!)).toBe(true);
+
+    const csv = join(dataDir, 'audit.csv');
+    expect((await runCli(env, ['export', '--out', csv, '--format', 'csv'])).code).toBe(0);
+    const rows = readFileSync(csv, 'utf8').trim().split('\r\n');
+    expect(rows[0]).toBe('position,stream,account,revision,type,occurred_at,credit_type,credits,data_json');
+    expect(rows).toHaveLength(events + 1);
+
+    expect((await runCli(env, ['export', '--out', csv, '--format', 'csv'])).code).toBe(1);
   });
 
   it('refuses an unknown command or projection with a usage message', async () => {

@@ -7,3 +7,4 @@ export * from './read-path/account-history.js';
 export * from './read-path/usage-report.js';
 export * from './projections/index.js';
 export * from './read-path/usage-query.js';
+export * from './audit/index.js';

@@ -3,6 +3,7 @@ import { EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#even
 import { LEDGER_PROJECTIONS, SqliteReadModelStore } from '#ledger';
 import { ConfigError, readConfig, type LedgerConfig } from '../config/ledger.config.js';
 import { replay } from './replay.command.js';
+import { exportLedger, type ExportFormat } from './export.command.js';
 import { verify } from './verify.command.js';
 
 const USAGE = `usage: npm run ledger -- <command> [options]   (same environment variables as the app)
@@ -12,6 +13,9 @@ const USAGE = `usage: npm run ledger -- <command> [options]   (same environment 
                                     (projections: ${LEDGER_PROJECTIONS.map((p) => p.name).join(', ')}; default: all)
   verify                            replay the whole history in memory and prove the read models and
                                     every balance equal what the events say; exits 1 on any difference
+  export --out <file> [--format ndjson|csv]
+                                    the audit export: every event of the ledger in global order, with
+                                    positions (the rows of GET /v1/audit/events); refuses to overwrite
 `;
 
 function openStore(config: LedgerConfig): EventStore {
@@ -58,6 +62,17 @@ async function main(argv: readonly string[]): Promise<number> {
           `${JSON.stringify({ command: 'verify', ok: report.differences.length === 0, events: report.events, accounts: report.accounts, documents: report.documents, differences: report.differences.length })}\n`,
         );
         return report.differences.length === 0 ? 0 : 1;
+      }
+      case 'export': {
+        const [file] = optionValues(args, '--out');
+        const [format = 'ndjson'] = optionValues(args, '--format');
+        if (!file || (format !== 'ndjson' && format !== 'csv')) {
+          process.stderr.write(`export needs --out <file> and --format ndjson|csv\n${USAGE}`);
+          return 64;
+        }
+        const { events } = await exportLedger(store, file, format as ExportFormat, process.stderr);
+        process.stdout.write(`${JSON.stringify({ command: 'export', file, format, events })}\n`);
+        return 0;
       }
       default:
         process.stderr.write(`unknown command: ${command}\n${USAGE}`);
