@@ -13,6 +13,7 @@ import {
   type SqliteReadModelStore,
 } from '#ledger';
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
+import { AUDIT_CONTROLLERS, AUDIT_PROVIDERS } from './audit/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
 import type { LedgerConfig } from './config/ledger.config.js';
@@ -74,6 +75,7 @@ export class LedgerModule {
         WebhookDispatchesController,
         BalanceController,
         UsageController,
+        ...AUDIT_CONTROLLERS,
       ],
       providers: [
         {
@@ -105,6 +107,7 @@ export class LedgerModule {
         GetBalanceHandler,
         GetRevealStatusHandler,
         GetUsageHandler,
+        ...AUDIT_PROVIDERS,
         {
           provide: USAGE_PAGE_LINKS,
           useFactory: (clock: Clock) =>
