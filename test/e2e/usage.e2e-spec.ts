@@ -11,10 +11,12 @@ const DAY = 86_400_000;
 const TOKENS = {
   admin: 'usage-admin-token-0123456789abcdef',
   reader: 'usage-reader-token-0123456789abcdef',
+  auditor: 'usage-auditor-token-0123456789abcdef',
 };
 const API_TOKENS = JSON.stringify([
   { name: 'billing', token: TOKENS.admin, scopes: ['ledger:write', 'ledger:read', 'ledger:admin'] },
   { name: 'dashboard', token: TOKENS.reader, scopes: ['ledger:read'] },
+  { name: 'finance', token: TOKENS.auditor, scopes: ['audit:read'] },
 ]);
 
 // Three days before today (UTC), so every seeded event is recent enough to be in the default range.
@@ -130,6 +132,24 @@ describe.each(STORE_MODES)('the usage page (%s store)', (mode) => {
     expect(await page.locator('svg g.day').count()).toBe(3);
     expect(await page.locator(`svg g.day[data-date="${date(0)}"]`).count()).toBe(1);
     await page.close();
+  });
+
+  it('lists the open reveal windows, soonest to close first', async () => {
+    const windows = await reader.get(`${base}/reveals`);
+    expect(windows.status).toBe(200);
+    expect(windows.body.windows.map((w: { companyId: string }) => w.companyId)).toEqual(['c1', 'c2', 'c3', 'c4']);
+    expect(windows.body.windows[0]).toEqual({ companyId: 'c1', revealedAt: at(1, 10), windowEndsAt: new Date(Date.parse(at(1, 10)) + 90 * DAY).toISOString(), action: 'reveal' });
+    expect((await reader.get('/v1/accounts/nobody/reveals')).status).toBe(404);
+  });
+
+  it('gives finance the balance as of a past instant under audit:read', async () => {
+    const auditor = httpClient(ledger.url, TOKENS.auditor);
+    const asOf = encodeURIComponent(at(0, 3));
+    const balance = await auditor.get(`/v1/audit/accounts/${account}/balance?asOf=${asOf}`);
+    expect(balance.status).toBe(200);
+    expect(balance.body.api.available).toBe(5000 - 10);
+    expect((await auditor.get(`${base}/balance`)).status).toBe(403);
+    expect((await reader.get(`/v1/audit/accounts/${account}/balance?asOf=${asOf}`)).status).toBe(403);
   });
 
   it('refuses a link that was tampered with or is for another account', async () => {

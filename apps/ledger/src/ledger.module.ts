@@ -24,6 +24,7 @@ import { PurchasesController } from './credit-accounts/purchases/purchases.contr
 import { ChargeRecordsHandler } from './credit-accounts/record-charges/charge-records.command.js';
 import { RecordChargesController } from './credit-accounts/record-charges/record-charges.controller.js';
 import { RevealCompaniesHandler } from './credit-accounts/reveals/reveal-companies.command.js';
+import { GetOpenWindowsHandler } from './credit-accounts/reveals/open-windows.query.js';
 import { GetRevealStatusHandler } from './credit-accounts/reveals/reveal-status.query.js';
 import { RevealsController } from './credit-accounts/reveals/reveals.controller.js';
 import { DispatchWebhookHandler } from './credit-accounts/webhook-dispatches/dispatch-webhook.command.js';
@@ -106,6 +107,7 @@ export class LedgerModule {
         DispatchWebhookHandler,
         GetBalanceHandler,
         GetRevealStatusHandler,
+        GetOpenWindowsHandler,
         GetUsageHandler,
         ...AUDIT_PROVIDERS,
         {

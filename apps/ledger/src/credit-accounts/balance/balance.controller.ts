@@ -15,16 +15,27 @@ export class BalanceQueryDto {
   asOf?: string;
 }
 
-@Controller('v1/accounts/:accountId/balance')
+@Controller()
 export class BalanceController {
   constructor(
     private readonly queries: QueryBus,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  @Get()
+  @Get('v1/accounts/:accountId/balance')
   @RequireScope('ledger:read')
-  async balance(@Param('accountId', AccountIdPipe) accountId: string, @Query() query: BalanceQueryDto) {
+  balance(@Param('accountId', AccountIdPipe) accountId: string, @Query() query: BalanceQueryDto) {
+    return this.balanceAsOf(accountId, query);
+  }
+
+  /** The same balance for finance, who hold `audit:read`: any past instant, lots as they stood then. */
+  @Get('v1/audit/accounts/:accountId/balance')
+  @RequireScope('audit:read')
+  auditBalance(@Param('accountId', AccountIdPipe) accountId: string, @Query() query: BalanceQueryDto) {
+    return this.balanceAsOf(accountId, query);
+  }
+
+  private async balanceAsOf(accountId: string, query: BalanceQueryDto) {
     const asOf = instantFromIso(query.asOf);
     const now = this.clock.now();
     if (asOf !== undefined && asOf > now) {

@@ -9,6 +9,7 @@ import { correlationIdOf } from '../shared/request-context.js';
 import { ID_PATTERN } from '../shared/validation.js';
 import { RevealCompaniesCommand } from './reveal-companies.command.js';
 import { RevealCompaniesDto } from './reveal-companies.dto.js';
+import { GetOpenWindowsQuery } from './open-windows.query.js';
 import { GetRevealStatusQuery } from './reveal-status.query.js';
 
 @Controller('v1/accounts/:accountId/reveals')
@@ -32,6 +33,13 @@ export class RevealsController {
     );
     void reply.status(200).header('idempotent-replayed', String(replayed));
     return { accountId, ...(answer as RevealAnswer) };
+  }
+
+  /** Every open reveal window of the account: the companies it sees for free until `windowEndsAt`. */
+  @Get()
+  @RequireScope('ledger:read')
+  async openWindows(@Param('accountId', AccountIdPipe) accountId: string) {
+    return { accountId, windows: await this.queries.execute(new GetOpenWindowsQuery(accountId)) };
   }
 
   @Get(':companyId')
