@@ -29,7 +29,9 @@ import { GetRevealStatusHandler } from './credit-accounts/reveals/reveal-status.
 import { RevealsController } from './credit-accounts/reveals/reveals.controller.js';
 import { DispatchWebhookHandler } from './credit-accounts/webhook-dispatches/dispatch-webhook.command.js';
 import { WebhookDispatchesController } from './credit-accounts/webhook-dispatches/webhook-dispatches.controller.js';
+import { LEDGER_CONFIG } from './config/ledger-config.token.js';
 import { HealthController } from './health/health.controller.js';
+import { ExpirySweepJob } from './lifecycle/expiry-sweep.job.js';
 import { readModelProviders } from './read-models/read-models.providers.js';
 import { loadOrCreateLinkSecret, USAGE_PAGE_LINKS, UsagePageLinks } from './usage/usage-page-links.js';
 import { UsageController } from './usage/usage.controller.js';
@@ -90,6 +92,8 @@ export class LedgerModule {
           },
         },
         { provide: CLOCK, useValue: options.clock ?? systemClock },
+        { provide: LEDGER_CONFIG, useValue: options.config },
+        ExpirySweepJob,
         {
           provide: CreditAccountWriter,
           useFactory: (store: EventStore, clock: Clock) => new CreditAccountWriter(store, clock),

@@ -8,3 +8,4 @@ export * from './read-path/usage-report.js';
 export * from './projections/index.js';
 export * from './read-path/usage-query.js';
 export * from './audit/index.js';
+export * from './lifecycle/expiry-sweeper.js';

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
-import { LEDGER_PROJECTIONS, SqliteReadModelStore } from '#ledger';
+import { accountsWithExpiredLots, CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, sweepExpiries, systemClock } from '#ledger';
+import { catchUpReadModels } from './ledger-history.js';
 import { ConfigError, readConfig, type LedgerConfig } from '../config/ledger.config.js';
 import { replay } from './replay.command.js';
 import { exportLedger, type ExportFormat } from './export.command.js';
@@ -13,6 +14,8 @@ const USAGE = `usage: npm run ledger -- <command> [options]   (same environment 
                                     (projections: ${LEDGER_PROJECTIONS.map((p) => p.name).join(', ')}; default: all)
   verify                            replay the whole history in memory and prove the read models and
                                     every balance equal what the events say; exits 1 on any difference
+  sweep-expiries                    record the remainder of every lot whose expiry passed, at its expiry
+                                    instant (what the app's background sweep does); safe beside a running app
   export --out <file> [--format ndjson|csv]
                                     the audit export: every event of the ledger in global order, with
                                     positions (the rows of GET /v1/audit/events); refuses to overwrite
@@ -62,6 +65,15 @@ async function main(argv: readonly string[]): Promise<number> {
           `${JSON.stringify({ command: 'verify', ok: report.differences.length === 0, events: report.events, accounts: report.accounts, documents: report.documents, differences: report.differences.length })}\n`,
         );
         return report.differences.length === 0 ? 0 : 1;
+      }
+      case 'sweep-expiries': {
+        await catchUpReadModels(store, readModels, LEDGER_PROJECTIONS);
+        const writer = new CreditAccountWriter(store, systemClock);
+        const report = await sweepExpiries(writer, accountsWithExpiredLots(readModels, systemClock.now()), 'ledger-cli');
+        await writer.close();
+        for (const failure of report.failures) process.stderr.write(`FAILED ${failure.accountId}: ${failure.error}\n`);
+        process.stdout.write(`${JSON.stringify({ command: 'sweep-expiries', ...report, failures: report.failures.length })}\n`);
+        return report.failures.length === 0 ? 0 : 1;
       }
       case 'export': {
         const [file] = optionValues(args, '--out');

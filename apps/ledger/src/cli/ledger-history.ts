@@ -1,5 +1,5 @@
 import { collect, positionOf, type EventStore } from '#event-store';
-import { toProjectedEvent, type ProjectedEvent } from '#ledger';
+import { toProjectedEvent, type ProjectedEvent, type Projection, type SqliteReadModelStore } from '#ledger';
 
 export const PAGE_SIZE = 5000;
 
@@ -34,4 +34,15 @@ export async function* ledgerHistory(store: EventStore, after = -1n): AsyncGener
     position = page.last;
     if (page.exhausted) return;
   }
+}
+
+/** Brings read models up to the end of the store, for tools that run without the app's engine. */
+export async function catchUpReadModels(
+  store: EventStore,
+  readModels: SqliteReadModelStore,
+  projections: readonly Projection<unknown>[],
+): Promise<void> {
+  for (const projection of projections) readModels.ensure(projection);
+  const from = projections.map((p) => readModels.active(p.name)?.position ?? -1n).reduce((a, b) => (b < a ? b : a));
+  for await (const batch of ledgerHistory(store, from)) readModels.applyBatch(projections, batch);
 }

@@ -17,6 +17,8 @@ export interface LedgerConfig {
   readonly bodyLimitBytes: number;
   /** Base64 key for signing usage-page links; generated in the data directory when absent. */
   readonly linkSecret: string | undefined;
+  /** How often expired remainders are recorded in the background; 0 turns the job off. */
+  readonly expirySweepIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -58,6 +60,11 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     problems.push(`LEDGER_BODY_LIMIT_BYTES must be an integer of at least 1024 (got "${env.LEDGER_BODY_LIMIT_BYTES}")`);
   }
 
+  const expirySweepIntervalMs = env.LEDGER_EXPIRY_SWEEP_INTERVAL_MS ? Number(env.LEDGER_EXPIRY_SWEEP_INTERVAL_MS) : 15 * 60_000;
+  if (!Number.isInteger(expirySweepIntervalMs) || expirySweepIntervalMs < 0) {
+    problems.push(`LEDGER_EXPIRY_SWEEP_INTERVAL_MS must be a whole number of milliseconds, 0 to turn the sweep off (got "${env.LEDGER_EXPIRY_SWEEP_INTERVAL_MS}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -68,6 +75,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     apiTokens,
     bodyLimitBytes,
     linkSecret: env.LEDGER_LINK_SECRET || undefined,
+    expirySweepIntervalMs,
   };
 }
 

@@ -9,8 +9,9 @@ import {
   type DispatchWebhook,
   type PurchaseCredits,
   type RevealCompanies,
+  type SweepExpiries,
 } from './credit-account.commands.js';
-import type { CreditsPurchased } from './credit-account.events.js';
+import type { CreditAccountEvent, CreditsPurchased } from './credit-account.events.js';
 import { balancesAt, type Balances, type CreditAccountState } from './credit-account.state.js';
 
 /**
@@ -50,14 +51,25 @@ export interface WebhookDispatchAnswer {
   readonly balances: Balances;
 }
 
-export type CreditAccountAnswer = PurchaseAnswer | RevealAnswer | RecordChargeAnswer | WebhookDispatchAnswer;
+export interface ExpirySweepAnswer {
+  /** The lots whose remainder this sweep recorded as expired (none when nothing was due). */
+  readonly expired: readonly { readonly purchaseId: string; readonly creditType: string; readonly credits: number; readonly expiredAt: string }[];
+  readonly balances: Balances;
+}
+
+export type CreditAccountAnswer = PurchaseAnswer | RevealAnswer | RecordChargeAnswer | WebhookDispatchAnswer | ExpirySweepAnswer;
 
 export function answer(command: PurchaseCredits, state: CreditAccountState): PurchaseAnswer;
 export function answer(command: RevealCompanies, state: CreditAccountState): RevealAnswer;
 export function answer(command: ChargeRecords, state: CreditAccountState): RecordChargeAnswer;
 export function answer(command: DispatchWebhook, state: CreditAccountState): WebhookDispatchAnswer;
-export function answer(command: CreditAccountCommand, state: CreditAccountState): CreditAccountAnswer;
-export function answer(command: CreditAccountCommand, state: CreditAccountState): CreditAccountAnswer {
+export function answer(command: SweepExpiries, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): ExpirySweepAnswer;
+export function answer(command: CreditAccountCommand, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): CreditAccountAnswer;
+export function answer(
+  command: CreditAccountCommand,
+  state: CreditAccountState,
+  recorded: readonly CreditAccountEvent[] = [],
+): CreditAccountAnswer {
   const entry = state.idempotency.get(idempotencyKeyOf(command));
   switch (command.type) {
     case 'PurchaseCredits': {
@@ -114,6 +126,15 @@ export function answer(command: CreditAccountCommand, state: CreditAccountState)
         balances: balancesAt(state, command.occurredAt),
       };
     }
+    case 'SweepExpiries':
+      return {
+        expired: recorded.flatMap((event) =>
+          event.type === 'CreditsExpired'
+            ? [{ purchaseId: event.data.purchaseId, creditType: event.data.creditType, credits: event.data.credits, expiredAt: event.data.expiredAt }]
+            : [],
+        ),
+        balances: balancesAt(state, command.occurredAt),
+      };
     case 'DispatchWebhook': {
       if (entry?.kind !== 'webhook' || entry.status !== 'dispatched') {
         throw new Error(`Webhook event ${command.webhookEventId} was not dispatched`);

@@ -7,7 +7,7 @@ import type { RevealAction } from './credit-account.events.js';
  * Commands carry everything a decision needs, including the time it happens at, so a decision can be
  * taken again (after a concurrency conflict) with the same outcome.
  */
-export type CreditAccountCommand = PurchaseCredits | RevealCompanies | ChargeRecords | DispatchWebhook;
+export type CreditAccountCommand = PurchaseCredits | RevealCompanies | ChargeRecords | DispatchWebhook | SweepExpiries;
 
 interface CommandBase {
   readonly accountId: string;
@@ -56,6 +56,15 @@ export interface DispatchWebhook extends CommandBase {
   readonly recordType: WebhookRecordType;
 }
 
+/**
+ * Records the remainder of every lot whose expiry has passed (rule 3), at each one's expiry instant. It
+ * needs no idempotency key: once recorded, nothing is due, so running it twice (or on two instances at
+ * once: the stream's expected revision settles the race) records each expiry exactly once.
+ */
+export interface SweepExpiries extends CommandBase {
+  readonly type: 'SweepExpiries';
+}
+
 /** The key under which a command's outcome is remembered; retries with the same key are not new. */
 export function idempotencyKeyOf(command: CreditAccountCommand): string {
   switch (command.type) {
@@ -66,6 +75,8 @@ export function idempotencyKeyOf(command: CreditAccountCommand): string {
       return `request:${command.requestId}`;
     case 'DispatchWebhook':
       return `webhook:${command.webhookEventId}`;
+    case 'SweepExpiries':
+      return 'expiry-sweep';
   }
 }
 

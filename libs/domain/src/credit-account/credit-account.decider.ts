@@ -63,13 +63,18 @@ export function decide(command: CreditAccountCommand, state: CreditAccountState)
     return refuse(occurredBeforeLatestEvent(iso(command.occurredAt), iso(state.latestEventAt)));
   }
 
+  if (command.type === 'SweepExpiries') return { events: expiriesDue(state, command.accountId, command.occurredAt) };
   const decision = decideCommand(command, state, print);
   if (decision.events.length === 0) return decision;
   const expiries = expiriesDue(state, command.accountId, command.occurredAt);
   return expiries.length === 0 ? decision : { ...decision, events: [...expiries, ...decision.events] };
 }
 
-function decideCommand(command: CreditAccountCommand, state: CreditAccountState, print: string): Decision {
+function decideCommand(
+  command: Exclude<CreditAccountCommand, { type: 'SweepExpiries' }>,
+  state: CreditAccountState,
+  print: string,
+): Decision {
   switch (command.type) {
     case 'PurchaseCredits':
       return decidePurchase(command, print);
@@ -114,6 +119,8 @@ export function fingerprintOf(command: CreditAccountCommand): string {
       });
     case 'DispatchWebhook':
       return fingerprint({ type: command.type, webhookId: command.webhookId, recordType: command.recordType });
+    case 'SweepExpiries':
+      return fingerprint({ type: command.type });
   }
 }
 
@@ -126,6 +133,8 @@ function keyReused(command: CreditAccountCommand): LedgerError {
       return idempotencyKeyReused('requestId', command.requestId);
     case 'DispatchWebhook':
       return idempotencyKeyReused('webhookEventId', command.webhookEventId);
+    case 'SweepExpiries':
+      throw new Error('An expiry sweep has no idempotency key to reuse');
   }
 }
 

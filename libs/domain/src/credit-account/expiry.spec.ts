@@ -148,3 +148,54 @@ describe('expiry and breakage (rule 3)', () => {
     });
   });
 });
+
+describe('the expiry sweep', () => {
+  const sweep = (occurredAt: number) => ({ type: 'SweepExpiries' as const, accountId: 'acme', occurredAt });
+  const history = [
+    paidLot('paid', 'api', 100, JAN_10),
+    grantLot('trial', 'api', 200, JAN_10, TRIAL_EXPIRY),
+    grantLot('trial-ui', 'company', 50, JAN_10, TRIAL_EXPIRY),
+  ];
+
+  describe('when lots expired and nothing happened on the account since', () => {
+    it('records each remainder at its own expiry instant, not at the time of the sweep', () => {
+      given(history)
+        .when(sweep(TRIAL_EXPIRY + 5 * 86_400_000))
+        .then([
+          creditsExpired('trial', 'api', 200, false, TRIAL_EXPIRY),
+          creditsExpired('trial-ui', 'company', 50, false, TRIAL_EXPIRY),
+        ])
+        .andAnswers({
+          expired: [
+            { purchaseId: 'trial', creditType: 'api', credits: 200, expiredAt: '2026-02-10T00:00:00.000Z' },
+            { purchaseId: 'trial-ui', creditType: 'company', credits: 50, expiredAt: '2026-02-10T00:00:00.000Z' },
+          ],
+          balances: { api: { available: 100 }, company: { available: 0 } },
+        });
+    });
+  });
+
+  describe('when the expiries were already recorded (another sweep, or a later command)', () => {
+    it('records nothing again', () => {
+      given([...history, creditsExpired('trial', 'api', 200, false, TRIAL_EXPIRY), creditsExpired('trial-ui', 'company', 50, false, TRIAL_EXPIRY)])
+        .when(sweep(TRIAL_EXPIRY + 6 * 86_400_000))
+        .thenNothing();
+    });
+  });
+
+  describe('when nothing has expired yet', () => {
+    it('records nothing', () => {
+      given(history).when(sweep(TRIAL_EXPIRY - 1)).thenNothing();
+    });
+  });
+
+  describe('when a lot was partly spent before it expired', () => {
+    it('records only what was left of it', () => {
+      const spent = historyOf(
+        purchaseCredits({ purchaseId: 'trial', credits: 10, paid: false, source: 'trial', expiresAt: TRIAL_EXPIRY, occurredAt: JAN_10 }),
+        chargeRecords({ requestId: 'r1', endpoint: 'job_search', records: 4, occurredAt: JAN_10 + 1000 }),
+      );
+      given(spent).when(sweep(TRIAL_EXPIRY)).then([creditsExpired('trial', 'api', 6, false, TRIAL_EXPIRY)]);
+    });
+  });
+});

@@ -100,7 +100,7 @@ export class When {
   }
 
   answer(): CreditAccountAnswer {
-    return answer(this.command, this.stateAfter());
+    return answer(this.command, this.stateAfter(), this.decision.events);
   }
 
   private expectAccepted(): void {

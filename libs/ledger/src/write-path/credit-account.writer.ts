@@ -140,7 +140,7 @@ export class CreditAccountWriter {
         return encodeEvent(event, this.newEventId(), causationId, context);
       });
       if (decision.refusal) return { ok: false, error: decision.refusal, events };
-      const execution: Execution = { answer: answer(decided, state), replayed: known && events.length === 0 };
+      const execution: Execution = { answer: answer(decided, state, decision.events), replayed: known && events.length === 0 };
       return { ok: true, value: execution, events };
     }) as Promise<Execution>;
   }
