@@ -10,6 +10,8 @@ const LEDGER_ERROR_STATUS: Record<LedgerErrorCode, { status: number; title: stri
   OCCURRED_AT_BEFORE_LATEST_EVENT: { status: 409, title: 'Time cannot go backwards within an account' },
   ACCOUNT_NOT_FOUND: { status: 404, title: 'Unknown account' },
   INVALID_COMMAND: { status: 400, title: 'The request is not valid' },
+  PURCHASE_NOT_FOUND: { status: 404, title: 'Unknown purchase' },
+  REFUND_NOT_ALLOWED: { status: 409, title: 'This purchase cannot be refunded' },
 };
 
 /** Turns every failure into RFC 9457 Problem Details; nothing else ever reaches a caller. */

@@ -10,8 +10,10 @@ import {
   type PurchaseCredits,
   type RevealCompanies,
   type SweepExpiries,
+  type RefundPurchase,
+  type AdjustCredits,
 } from './credit-account.commands.js';
-import type { CreditAccountEvent, CreditsPurchased } from './credit-account.events.js';
+import type { CreditAccountEvent, CreditsAdjusted, CreditsPurchased, PurchaseRefunded } from './credit-account.events.js';
 import { balancesAt, type Balances, type CreditAccountState } from './credit-account.state.js';
 
 /**
@@ -57,13 +59,32 @@ export interface ExpirySweepAnswer {
   readonly balances: Balances;
 }
 
-export type CreditAccountAnswer = PurchaseAnswer | RevealAnswer | RecordChargeAnswer | WebhookDispatchAnswer | ExpirySweepAnswer;
+export interface RefundAnswer {
+  readonly refund: Omit<PurchaseRefunded['data'], 'fingerprint' | 'accountId'>;
+  readonly balances: Balances;
+}
+
+export interface AdjustmentAnswer {
+  readonly adjustment: Omit<CreditsAdjusted['data'], 'fingerprint' | 'accountId'>;
+  readonly balances: Balances;
+}
+
+export type CreditAccountAnswer =
+  | PurchaseAnswer
+  | RevealAnswer
+  | RecordChargeAnswer
+  | WebhookDispatchAnswer
+  | ExpirySweepAnswer
+  | RefundAnswer
+  | AdjustmentAnswer;
 
 export function answer(command: PurchaseCredits, state: CreditAccountState): PurchaseAnswer;
 export function answer(command: RevealCompanies, state: CreditAccountState): RevealAnswer;
 export function answer(command: ChargeRecords, state: CreditAccountState): RecordChargeAnswer;
 export function answer(command: DispatchWebhook, state: CreditAccountState): WebhookDispatchAnswer;
 export function answer(command: SweepExpiries, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): ExpirySweepAnswer;
+export function answer(command: RefundPurchase, state: CreditAccountState): RefundAnswer;
+export function answer(command: AdjustCredits, state: CreditAccountState): AdjustmentAnswer;
 export function answer(command: CreditAccountCommand, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): CreditAccountAnswer;
 export function answer(
   command: CreditAccountCommand,
@@ -135,6 +156,16 @@ export function answer(
         ),
         balances: balancesAt(state, command.occurredAt),
       };
+    case 'RefundPurchase': {
+      if (entry?.kind !== 'refund') throw new Error(`No refund recorded for ${command.purchaseId}`);
+      const { fingerprint: _f, accountId: _a, ...refund } = entry.refund;
+      return { refund, balances: entry.balances };
+    }
+    case 'AdjustCredits': {
+      if (entry?.kind !== 'adjustment') throw new Error(`No adjustment recorded for ${command.adjustmentId}`);
+      const { fingerprint: _f, accountId: _a, ...adjustment } = entry.adjustment;
+      return { adjustment, balances: entry.balances };
+    }
     case 'DispatchWebhook': {
       if (entry?.kind !== 'webhook' || entry.status !== 'dispatched') {
         throw new Error(`Webhook event ${command.webhookEventId} was not dispatched`);

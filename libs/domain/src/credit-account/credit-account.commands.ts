@@ -1,4 +1,4 @@
-import type { CreditType, LotSource } from '../lots/lot.js';
+import type { CreditType, PurchaseSource } from '../lots/lot.js';
 import type { RecordEndpoint, WebhookRecordType } from '../pricing/price-table.js';
 import type { Instant } from '../shared/time.js';
 import type { RevealAction } from './credit-account.events.js';
@@ -7,7 +7,14 @@ import type { RevealAction } from './credit-account.events.js';
  * Commands carry everything a decision needs, including the time it happens at, so a decision can be
  * taken again (after a concurrency conflict) with the same outcome.
  */
-export type CreditAccountCommand = PurchaseCredits | RevealCompanies | ChargeRecords | DispatchWebhook | SweepExpiries;
+export type CreditAccountCommand =
+  | PurchaseCredits
+  | RevealCompanies
+  | ChargeRecords
+  | DispatchWebhook
+  | SweepExpiries
+  | RefundPurchase
+  | AdjustCredits;
 
 interface CommandBase {
   readonly accountId: string;
@@ -21,7 +28,7 @@ export interface PurchaseCredits extends CommandBase {
   readonly credits: number;
   readonly paid: boolean;
   /** Defaults to `purchase` for paid lots and `grant` for unpaid ones. */
-  readonly source?: LotSource;
+  readonly source?: PurchaseSource;
   readonly amountMinor?: number;
   readonly currency?: string;
   readonly invoiceId?: string;
@@ -65,6 +72,31 @@ export interface SweepExpiries extends CommandBase {
   readonly type: 'SweepExpiries';
 }
 
+/** Rule 11: a paid purchase none of whose credits were used, within 90 days, may be refunded. */
+export interface RefundPurchase extends CommandBase {
+  readonly type: 'RefundPurchase';
+  readonly purchaseId: string;
+  readonly reason?: string;
+  /** Who refunds it (the admin), recorded in the event. */
+  readonly refundedBy: string;
+}
+
+/**
+ * An admin's correction: positive credits are granted as a lot of their own, negative ones are taken
+ * from the lots in spending order; never below zero. The reason and the admin are recorded.
+ */
+export interface AdjustCredits extends CommandBase {
+  readonly type: 'AdjustCredits';
+  readonly adjustmentId: string;
+  readonly creditType: CreditType;
+  /** Signed and never zero. */
+  readonly credits: number;
+  readonly reason: string;
+  readonly adjustedBy: string;
+  /** For a grant; by default, like paid credits, 12 calendar months later. */
+  readonly expiresAt?: Instant;
+}
+
 /** The key under which a command's outcome is remembered; retries with the same key are not new. */
 export function idempotencyKeyOf(command: CreditAccountCommand): string {
   switch (command.type) {
@@ -77,6 +109,10 @@ export function idempotencyKeyOf(command: CreditAccountCommand): string {
       return `webhook:${command.webhookEventId}`;
     case 'SweepExpiries':
       return 'expiry-sweep';
+    case 'RefundPurchase':
+      return `refund:${command.purchaseId}`;
+    case 'AdjustCredits':
+      return `adjustment:${command.adjustmentId}`;
   }
 }
 

@@ -16,10 +16,12 @@ import {
   insufficientCredits,
   invalidCommand,
   occurredBeforeLatestEvent,
+  purchaseNotFound,
+  refundNotAllowed,
   type InvalidField,
   type LedgerError,
 } from '../shared/ledger-error.js';
-import { iso, type Instant } from '../shared/time.js';
+import { DAY_MS, iso, type Instant } from '../shared/time.js';
 import {
   distinctCompanies,
   idempotencyKeyOf,
@@ -28,6 +30,8 @@ import {
   type DispatchWebhook,
   type PurchaseCredits,
   type RevealCompanies,
+  type RefundPurchase,
+  type AdjustCredits,
 } from './credit-account.commands.js';
 import type { CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
 import type { CreditAccountState } from './credit-account.state.js';
@@ -58,7 +62,10 @@ export function decide(command: CreditAccountCommand, state: CreditAccountState)
     if (!(previous.kind === 'webhook' && previous.status === 'not_triggered')) return NOTHING;
   }
 
-  if (!state.exists && command.type !== 'PurchaseCredits') return refuse(accountNotFound(command.accountId));
+  // Only money in (a purchase, an admin's grant) can start an account's history.
+  if (!state.exists && command.type !== 'PurchaseCredits' && command.type !== 'AdjustCredits') {
+    return refuse(accountNotFound(command.accountId));
+  }
   if (state.latestEventAt !== undefined && command.occurredAt < state.latestEventAt) {
     return refuse(occurredBeforeLatestEvent(iso(command.occurredAt), iso(state.latestEventAt)));
   }
@@ -84,6 +91,10 @@ function decideCommand(
       return decideRecordCharge(command, state, print);
     case 'DispatchWebhook':
       return decideWebhookDispatch(command, state, print);
+    case 'RefundPurchase':
+      return decideRefund(command, state, print);
+    case 'AdjustCredits':
+      return decideAdjustment(command, state, print);
   }
 }
 
@@ -121,6 +132,16 @@ export function fingerprintOf(command: CreditAccountCommand): string {
       return fingerprint({ type: command.type, webhookId: command.webhookId, recordType: command.recordType });
     case 'SweepExpiries':
       return fingerprint({ type: command.type });
+    case 'RefundPurchase':
+      return fingerprint({ type: command.type, purchaseId: command.purchaseId });
+    case 'AdjustCredits':
+      return fingerprint({
+        type: command.type,
+        creditType: command.creditType,
+        credits: command.credits,
+        reason: command.reason,
+        expiresAt: command.expiresAt,
+      });
   }
 }
 
@@ -135,6 +156,10 @@ function keyReused(command: CreditAccountCommand): LedgerError {
       return idempotencyKeyReused('webhookEventId', command.webhookEventId);
     case 'SweepExpiries':
       throw new Error('An expiry sweep has no idempotency key to reuse');
+    case 'RefundPurchase':
+      return idempotencyKeyReused('purchaseId', command.purchaseId);
+    case 'AdjustCredits':
+      return idempotencyKeyReused('adjustmentId', command.adjustmentId);
   }
 }
 
@@ -358,6 +383,87 @@ function decideWebhookDispatch(command: DispatchWebhook, state: CreditAccountSta
       },
     ],
   };
+}
+
+/** How long after a purchase it may still be refunded (rule 11). */
+export const REFUND_WINDOW_DAYS = 90;
+
+// Rule 11: only a paid purchase none of whose credits were used, within 90 days; the lot leaves the balance.
+function decideRefund(command: RefundPurchase, state: CreditAccountState, print: string): Decision {
+  const at = command.occurredAt;
+  const lot = state.lots.get(command.purchaseId);
+  const purchase = state.idempotency.get(`purchase:${command.purchaseId}`);
+  if (!lot || purchase?.kind !== 'purchase') return refuse(purchaseNotFound(command.purchaseId));
+  const id = command.purchaseId;
+  if (!lot.paid) return refuse(refundNotAllowed(id, 'not_paid', `${id} was not paid for: there is nothing to refund`));
+  if (lot.expiresAt <= at) return refuse(refundNotAllowed(id, 'already_expired', `${id} has expired`));
+  const consumed = lot.credits - lot.remaining;
+  if (consumed > 0) {
+    return refuse(
+      refundNotAllowed(id, 'credits_consumed', `${consumed} of the ${lot.credits} credits of ${id} were used: it cannot be refunded`, {
+        consumed,
+      }),
+    );
+  }
+  const refundableUntil = lot.purchasedAt + REFUND_WINDOW_DAYS * DAY_MS;
+  if (at > refundableUntil) {
+    return refuse(
+      refundNotAllowed(id, 'refund_window_passed', `${id} was bought more than ${REFUND_WINDOW_DAYS} days ago`, {
+        refundableUntil: iso(refundableUntil),
+      }),
+    );
+  }
+  const { amountMinor, currency, invoiceId } = purchase.purchase;
+  return {
+    events: [
+      {
+        type: 'PurchaseRefunded',
+        data: {
+          accountId: command.accountId,
+          purchaseId: id,
+          creditType: lot.creditType,
+          credits: lot.credits,
+          ...(amountMinor !== undefined ? { amountMinor } : {}),
+          ...(currency !== undefined ? { currency } : {}),
+          ...(invoiceId !== undefined ? { invoiceId } : {}),
+          ...(command.reason !== undefined ? { reason: command.reason } : {}),
+          refundedBy: command.refundedBy,
+          refundedAt: iso(at),
+          fingerprint: print,
+        },
+      },
+    ],
+  };
+}
+
+// Adjustments: a grant is a lot of its own; a removal takes from the lots in spending order, never below zero.
+function decideAdjustment(command: AdjustCredits, state: CreditAccountState, print: string): Decision {
+  const at = command.occurredAt;
+  const base = {
+    accountId: command.accountId,
+    adjustmentId: command.adjustmentId,
+    creditType: command.creditType,
+    credits: command.credits,
+    reason: command.reason,
+    adjustedBy: command.adjustedBy,
+    adjustedAt: iso(at),
+    fingerprint: print,
+  };
+  if (command.credits > 0) {
+    const expiresAt = command.expiresAt ?? paidLotExpiry(at);
+    if (expiresAt <= at) return refuse(invalidCommand([{ field: 'expiresAt', message: 'must be after the adjustment' }]));
+    return {
+      events: [{ type: 'CreditsAdjusted', data: { ...base, lotId: `adjustment:${command.adjustmentId}`, expiresAt: iso(expiresAt) } }],
+    };
+  }
+  if (command.expiresAt !== undefined) {
+    return refuse(invalidCommand([{ field: 'expiresAt', message: 'only a grant (positive credits) has an expiry' }]));
+  }
+  const lots = state.spendable[command.creditType];
+  const required = -command.credits;
+  const available = availableAt(lots, at);
+  if (available < required) return refuse(insufficientCredits(command.creditType, required, available));
+  return { events: [{ type: 'CreditsAdjusted', data: { ...base, allocations: allocate(lots, required, at) } }] };
 }
 
 /**

@@ -14,7 +14,9 @@ export type CreditAccountEvent =
   | RecordsReturned
   | WebhookDispatched
   | WebhookNotTriggered
-  | CreditsExpired;
+  | CreditsExpired
+  | PurchaseRefunded
+  | CreditsAdjusted;
 
 export type CreditAccountEventType = CreditAccountEvent['type'];
 
@@ -26,6 +28,8 @@ export const CREDIT_ACCOUNT_EVENT_TYPES: readonly CreditAccountEventType[] = [
   'WebhookDispatched',
   'WebhookNotTriggered',
   'CreditsExpired',
+  'PurchaseRefunded',
+  'CreditsAdjusted',
 ];
 
 /** The current shape of every event; older shapes are upcast on read. */
@@ -153,6 +157,45 @@ export interface CreditsExpired {
   };
 }
 
+/** A paid purchase refunded before any of its credits were used: its lot leaves the balance (rule 11). */
+export interface PurchaseRefunded {
+  readonly type: 'PurchaseRefunded';
+  readonly data: {
+    readonly accountId: string;
+    readonly purchaseId: string;
+    readonly creditType: CreditType;
+    readonly credits: number;
+    readonly amountMinor?: number;
+    readonly currency?: string;
+    readonly invoiceId?: string;
+    readonly reason?: string;
+    readonly refundedBy: string;
+    readonly refundedAt: string;
+    readonly fingerprint: string;
+  };
+}
+
+/**
+ * An admin's correction. A grant (credits > 0) is a lot of its own, `lotId`; a removal (credits < 0)
+ * names the lots it took from, like a charge.
+ */
+export interface CreditsAdjusted {
+  readonly type: 'CreditsAdjusted';
+  readonly data: {
+    readonly accountId: string;
+    readonly adjustmentId: string;
+    readonly creditType: CreditType;
+    readonly credits: number;
+    readonly reason: string;
+    readonly adjustedBy: string;
+    readonly lotId?: string;
+    readonly expiresAt?: string;
+    readonly allocations?: readonly Allocation[];
+    readonly adjustedAt: string;
+    readonly fingerprint: string;
+  };
+}
+
 /** The business time of an event (what the stream's time order is about). */
 export function occurredAtOf(event: CreditAccountEvent): string {
   switch (event.type) {
@@ -170,6 +213,10 @@ export function occurredAtOf(event: CreditAccountEvent): string {
       return event.data.refusedAt;
     case 'CreditsExpired':
       return event.data.expiredAt;
+    case 'PurchaseRefunded':
+      return event.data.refundedAt;
+    case 'CreditsAdjusted':
+      return event.data.adjustedAt;
     default:
       return assertNever(event);
   }

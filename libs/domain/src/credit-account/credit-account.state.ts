@@ -10,7 +10,9 @@ import { instantOf, type Instant } from '../shared/time.js';
 import {
   assertNever,
   type CreditAccountEvent,
+  type CreditsAdjusted,
   type CreditsPurchased,
+  type PurchaseRefunded,
   type RevealAction,
 } from './credit-account.events.js';
 
@@ -47,6 +49,18 @@ export type IdempotencyEntry =
       /** Mutable while the request's events are applied one company at a time. */
       charged: { companyId: string; windowEndsAt: Instant }[];
       balances: Balances;
+    }
+  | {
+      readonly kind: 'refund';
+      readonly fingerprint: string;
+      readonly refund: PurchaseRefunded['data'];
+      readonly balances: Balances;
+    }
+  | {
+      readonly kind: 'adjustment';
+      readonly fingerprint: string;
+      readonly adjustment: CreditsAdjusted['data'];
+      readonly balances: Balances;
     }
   | {
       readonly kind: 'webhook';
@@ -109,6 +123,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
         ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
         remaining: d.credits,
         expired: 0,
+        refunded: false,
       };
       state.lots.set(lot.purchaseId, lot);
       insertInSpendingOrder(state.spendable[lot.creditType], lot);
@@ -216,6 +231,50 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       lot.expired += d.credits;
       if (lot.remaining === 0) removeSpendable(state.spendable[lot.creditType], lot);
       state.latestEventAt = instantOf(d.expiredAt);
+      return state;
+    }
+    case 'PurchaseRefunded': {
+      const d = event.data;
+      const lot = lotOrThrow(state, d.purchaseId);
+      if (lot.refunded || lot.remaining !== d.credits) {
+        throw new InconsistentHistoryError(`PurchaseRefunded of ${d.purchaseId} whose lot has ${lot.remaining} of ${lot.credits} left`);
+      }
+      lot.remaining = 0;
+      lot.refunded = true;
+      removeSpendable(state.spendable[lot.creditType], lot);
+      const at = instantOf(d.refundedAt);
+      state.latestEventAt = at;
+      state.idempotency.set(`refund:${d.purchaseId}`, { kind: 'refund', fingerprint: d.fingerprint, refund: d, balances: balancesAt(state, at) });
+      return state;
+    }
+    case 'CreditsAdjusted': {
+      const d = event.data;
+      const at = instantOf(d.adjustedAt);
+      if (d.credits > 0) {
+        const lot: Lot = {
+          purchaseId: d.lotId!,
+          creditType: d.creditType,
+          paid: false,
+          source: 'adjustment',
+          credits: d.credits,
+          purchasedAt: at,
+          expiresAt: instantOf(d.expiresAt!),
+          remaining: d.credits,
+          expired: 0,
+          refunded: false,
+        };
+        state.lots.set(lot.purchaseId, lot);
+        insertInSpendingOrder(state.spendable[lot.creditType], lot);
+      } else {
+        spend(state, d.creditType, d.allocations ?? []);
+      }
+      state.latestEventAt = at;
+      state.idempotency.set(`adjustment:${d.adjustmentId}`, {
+        kind: 'adjustment',
+        fingerprint: d.fingerprint,
+        adjustment: d,
+        balances: balancesAt(state, at),
+      });
       return state;
     }
     default:

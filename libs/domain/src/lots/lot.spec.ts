@@ -28,6 +28,7 @@ function lot(
     expiresAt: instantOf(fields.expiresAt),
     remaining: fields.remaining ?? credits,
     expired: 0,
+    refunded: false,
   };
 }
 

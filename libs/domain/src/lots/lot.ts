@@ -5,8 +5,11 @@ export type CreditType = (typeof CREDIT_TYPES)[number];
 
 export const PAID_SOURCES = ['purchase', 'subscription', 'auto_recharge'] as const;
 export const UNPAID_SOURCES = ['trial', 'grant'] as const;
+/** The sources a purchase or grant may name. */
 export const LOT_SOURCES = [...PAID_SOURCES, ...UNPAID_SOURCES] as const;
-export type LotSource = (typeof LOT_SOURCES)[number];
+export type PurchaseSource = (typeof LOT_SOURCES)[number];
+/** Lots also come from an admin's adjustment. */
+export type LotSource = PurchaseSource | 'adjustment';
 
 /** Paid credits roll over for 12 calendar months after purchase (rule 3). */
 export const PAID_LOT_LIFETIME_MONTHS = 12;
@@ -34,6 +37,8 @@ export interface Lot {
   remaining: number;
   /** Credits recorded as expired (breakage) once the lot's expiry passed. */
   expired: number;
+  /** The purchase was refunded: the lot is gone from the balance. */
+  refunded: boolean;
 }
 
 /** A lot can be spent strictly before its expiry instant: at `expiresAt` it is already expired. */

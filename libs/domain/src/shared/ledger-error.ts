@@ -7,7 +7,9 @@ export type LedgerErrorCode =
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'OCCURRED_AT_BEFORE_LATEST_EVENT'
   | 'ACCOUNT_NOT_FOUND'
-  | 'INVALID_COMMAND';
+  | 'INVALID_COMMAND'
+  | 'PURCHASE_NOT_FOUND'
+  | 'REFUND_NOT_ALLOWED';
 
 export class LedgerError extends Error {
   constructor(
@@ -62,4 +64,14 @@ export function invalidCommand(fields: readonly InvalidField[]): LedgerError {
   return new LedgerError('INVALID_COMMAND', fields.map((f) => `${f.field}: ${f.message}`).join('; '), {
     fields,
   });
+}
+
+export function purchaseNotFound(purchaseId: string): LedgerError {
+  return new LedgerError('PURCHASE_NOT_FOUND', `The account has no purchase ${purchaseId}`, { purchaseId });
+}
+
+export type RefundRefusalReason = 'not_paid' | 'credits_consumed' | 'refund_window_passed' | 'already_expired';
+
+export function refundNotAllowed(purchaseId: string, reason: RefundRefusalReason, message: string, extra: Record<string, unknown> = {}): LedgerError {
+  return new LedgerError('REFUND_NOT_ALLOWED', message, { purchaseId, reason, ...extra });
 }

@@ -36,7 +36,7 @@ export interface StatementBalances {
   readonly company: number;
 }
 
-export type MovementType = 'purchase' | 'charge' | 'expiry';
+export type MovementType = 'purchase' | 'charge' | 'expiry' | 'refund' | 'adjustment';
 
 export interface StatementAllocation {
   readonly purchaseId: string;
@@ -63,6 +63,8 @@ export interface StatementMovement {
   readonly requestId?: string;
   readonly webhookEventId?: string;
   readonly companyId?: string;
+  readonly adjustmentId?: string;
+  readonly reason?: string;
   readonly allocations?: readonly StatementAllocation[];
 }
 
@@ -248,6 +250,64 @@ export class AccountStatementFold {
         if (lot.expiryMovement) {
           lot.expiryMovement.event = recorded.event;
           lot.expiryMovement.revision = recorded.revision;
+        }
+        return;
+      }
+      case 'PurchaseRefunded': {
+        const d = event.data;
+        const lot = this.lots.get(d.purchaseId);
+        if (!lot || lot.expiredCredits !== undefined || lot.remaining !== d.credits) {
+          throw new InconsistentHistoryError(`PurchaseRefunded of ${d.purchaseId} does not match what its lot holds`);
+        }
+        lot.remaining = 0;
+        this.balances[d.creditType] -= d.credits;
+        if (this.inPeriod(at)) {
+          this.movements.push({
+            occurredAt: d.refundedAt,
+            type: 'refund',
+            ...recorded,
+            creditType: d.creditType,
+            credits: -d.credits,
+            balanceAfter: this.balances[d.creditType],
+            purchaseId: d.purchaseId,
+            ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
+            ...(d.reason !== undefined ? { reason: d.reason } : {}),
+          });
+        }
+        return;
+      }
+      case 'CreditsAdjusted': {
+        const d = event.data;
+        let allocations: StatementAllocation[] | undefined;
+        if (d.credits > 0) {
+          const lot: StatementLot = {
+            purchaseId: d.lotId!,
+            creditType: d.creditType,
+            expiresAt: instantOf(d.expiresAt!),
+            invoiceId: undefined,
+            remaining: d.credits,
+            expiredCredits: undefined,
+            expiryMovement: undefined,
+          };
+          this.lots.set(lot.purchaseId, lot);
+          this.queueExpiry(lot);
+          this.balances[d.creditType] += d.credits;
+        } else {
+          allocations = this.spend(d.creditType, -d.credits, d.allocations ?? [], event.type);
+        }
+        if (this.inPeriod(at)) {
+          this.movements.push({
+            occurredAt: d.adjustedAt,
+            type: 'adjustment',
+            ...recorded,
+            creditType: d.creditType,
+            credits: d.credits,
+            balanceAfter: this.balances[d.creditType],
+            adjustmentId: d.adjustmentId,
+            reason: d.reason,
+            ...(d.lotId !== undefined ? { purchaseId: d.lotId } : {}),
+            ...(allocations ? { allocations } : {}),
+          });
         }
         return;
       }

@@ -161,6 +161,39 @@ export class FinancePositionFold {
         lot.expiryRecorded = true;
         return;
       }
+      case 'PurchaseRefunded': {
+        const d = event.data;
+        const lot = this.lotsOf(d.accountId).get(d.purchaseId);
+        if (!lot || lot.remaining !== d.credits) {
+          throw new InconsistentHistoryError(`PurchaseRefunded of ${d.purchaseId} of ${d.accountId} does not match what its lot holds`);
+        }
+        // The money went back: the credits are neither owed (liability) nor broken (breakage).
+        lot.remaining = 0;
+        return;
+      }
+      case 'CreditsAdjusted': {
+        const d = event.data;
+        if (d.credits > 0) {
+          // An admin's grant: unpaid, so never part of liability or breakage, but removals may draw on it.
+          this.lotsOf(d.accountId).set(d.lotId!, {
+            accountId: d.accountId,
+            purchaseId: d.lotId!,
+            creditType: d.creditType,
+            credits: d.credits,
+            paid: false,
+            purchasedAt: d.adjustedAt,
+            expiresAt: instantOf(d.expiresAt!),
+            amountMinor: 0,
+            currency: '',
+            invoiceId: undefined,
+            remaining: d.credits,
+            expiryRecorded: false,
+          });
+        } else {
+          this.spend(d.accountId, d.creditType, d.allocations ?? [], at, event.type);
+        }
+        return;
+      }
       case 'RevealServedFree':
       case 'WebhookNotTriggered':
         return;

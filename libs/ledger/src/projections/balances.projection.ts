@@ -14,6 +14,10 @@ export interface LotDoc {
   readonly amountMinor?: number;
   readonly currency?: string;
   readonly invoiceId?: string;
+  /** The purchase was refunded (rule 11): nothing left, and not spendable. */
+  readonly refunded?: boolean;
+  /** For an admin's grant. */
+  readonly reason?: string;
 }
 
 /** An account's lots (its purchase history) and what is left of each. Key: the account id. */
@@ -58,6 +62,25 @@ export const balancesProjection: Projection<AccountBalanceDoc> = {
           remaining: lot.remaining - event.data.credits,
           expired: lot.expired + event.data.credits,
         }));
+      case 'PurchaseRefunded':
+        return withLot(current, event.data.purchaseId, (lot) => ({ ...lot, remaining: 0, refunded: true }));
+      case 'CreditsAdjusted': {
+        const d = event.data;
+        if (d.credits < 0) return spend(current, d.allocations ?? []);
+        const lot: LotDoc = {
+          purchaseId: d.lotId!,
+          creditType: d.creditType,
+          credits: d.credits,
+          remaining: d.credits,
+          expired: 0,
+          paid: false,
+          source: 'adjustment',
+          purchasedAt: d.adjustedAt,
+          expiresAt: d.expiresAt!,
+          reason: d.reason,
+        };
+        return { ...current, lots: [...current.lots, lot] };
+      }
       case 'RevealServedFree':
       case 'WebhookNotTriggered':
         return current;

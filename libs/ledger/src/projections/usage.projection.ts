@@ -25,12 +25,15 @@ export function usageBucketKey(accountId: string, at: number): string {
   return `${accountId}|${iso(Math.floor(at / USAGE_BUCKET_MS) * USAGE_BUCKET_MS)}`;
 }
 
+const CONSUMPTION: ReadonlySet<string> = new Set(['RecordsReturned', 'CompanyRevealed', 'RevealServedFree', 'WebhookDispatched', 'WebhookNotTriggered']);
+
 const NO_SOURCES = Object.fromEntries(USAGE_SOURCES.map((s) => [s, 0])) as BySource;
 
 export const usageProjection: Projection<UsageBucketDoc> = {
   name: 'usage',
   version: 1,
-  keysOf: (e) => (e.event.type === 'CreditsPurchased' || e.event.type === 'CreditsExpired' ? [] : [usageBucketKey(e.accountId, e.occurredAt)]),
+  // Usage is consumption and requests; money in or out (purchases, refunds, adjustments, expiries) is not.
+  keysOf: (e) => (CONSUMPTION.has(e.event.type) ? [usageBucketKey(e.accountId, e.occurredAt)] : []),
   evolve(doc, e: ProjectedEvent, key) {
     const current: UsageBucketDoc = doc ?? {
       accountId: e.accountId,
@@ -75,6 +78,8 @@ export const usageProjection: Projection<UsageBucketDoc> = {
         return { ...current, webhooks: add(current.webhooks, event.data.webhookId, { dispatched: 0, not_triggered: 1 }) };
       case 'CreditsPurchased':
       case 'CreditsExpired':
+      case 'PurchaseRefunded':
+      case 'CreditsAdjusted':
         return current;
       default:
         return assertNever(event);

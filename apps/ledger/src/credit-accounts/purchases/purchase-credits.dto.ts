@@ -1,5 +1,5 @@
 import { IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { CREDIT_TYPES, LOT_SOURCES, type CreditType, type LotSource } from '#domain';
+import { CREDIT_TYPES, LOT_SOURCES, type CreditType, type PurchaseSource } from '#domain';
 import { IsInstant, IsLedgerId } from '../shared/validation.js';
 
 /** Large enough for any real pack, small enough that sums stay exact integers. */
@@ -23,7 +23,7 @@ export class PurchaseCreditsDto {
 
   @IsOptional()
   @IsIn(LOT_SOURCES)
-  source?: LotSource;
+  source?: PurchaseSource;
 
   /** The price paid, in the currency's minor unit (cents). */
   @IsOptional()
