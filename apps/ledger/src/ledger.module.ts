@@ -17,7 +17,11 @@ import { AUDIT_CONTROLLERS, AUDIT_PROVIDERS } from './audit/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
 import type { LedgerConfig } from './config/ledger.config.js';
+import { AdjustCreditsHandler } from './credit-accounts/adjustments/adjust-credits.command.js';
+import { AdjustmentsController } from './credit-accounts/adjustments/adjustments.controller.js';
 import { BalanceController } from './credit-accounts/balance/balance.controller.js';
+import { RefundPurchaseHandler } from './credit-accounts/refunds/refund-purchase.command.js';
+import { RefundsController } from './credit-accounts/refunds/refunds.controller.js';
 import { GetBalanceHandler } from './credit-accounts/balance/balance.query.js';
 import { PurchaseCreditsHandler } from './credit-accounts/purchases/purchase-credits.command.js';
 import { PurchasesController } from './credit-accounts/purchases/purchases.controller.js';
@@ -78,6 +82,8 @@ export class LedgerModule {
         WebhookDispatchesController,
         BalanceController,
         UsageController,
+        RefundsController,
+        AdjustmentsController,
         ...AUDIT_CONTROLLERS,
       ],
       providers: [
@@ -109,6 +115,8 @@ export class LedgerModule {
         RevealCompaniesHandler,
         ChargeRecordsHandler,
         DispatchWebhookHandler,
+        RefundPurchaseHandler,
+        AdjustCreditsHandler,
         GetBalanceHandler,
         GetRevealStatusHandler,
         GetOpenWindowsHandler,
