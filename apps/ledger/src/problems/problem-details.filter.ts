@@ -12,6 +12,8 @@ const LEDGER_ERROR_STATUS: Record<LedgerErrorCode, { status: number; title: stri
   INVALID_COMMAND: { status: 400, title: 'The request is not valid' },
   PURCHASE_NOT_FOUND: { status: 404, title: 'Unknown purchase' },
   REFUND_NOT_ALLOWED: { status: 409, title: 'This purchase cannot be refunded' },
+  AUTO_RECHARGE_NOT_FOUND: { status: 404, title: 'Unknown auto-recharge request' },
+  AUTO_RECHARGE_NOT_PENDING: { status: 409, title: 'The auto-recharge request is no longer pending' },
 };
 
 /** Turns every failure into RFC 9457 Problem Details; nothing else ever reaches a caller. */

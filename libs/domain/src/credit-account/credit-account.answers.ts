@@ -12,8 +12,11 @@ import {
   type SweepExpiries,
   type RefundPurchase,
   type AdjustCredits,
+  type SetAutoRechargeRule,
+  type RemoveAutoRechargeRule,
+  type FailAutoRecharge,
 } from './credit-account.commands.js';
-import type { CreditAccountEvent, CreditsAdjusted, CreditsPurchased, PurchaseRefunded } from './credit-account.events.js';
+import type { AutoRechargeFailed, CreditAccountEvent, CreditsAdjusted, CreditsPurchased, PurchaseRefunded } from './credit-account.events.js';
 import { balancesAt, type Balances, type CreditAccountState } from './credit-account.state.js';
 
 /**
@@ -69,6 +72,17 @@ export interface AdjustmentAnswer {
   readonly balances: Balances;
 }
 
+export interface AutoRechargeRuleAnswer {
+  readonly creditType: 'api' | 'company';
+  /** Null once removed. */
+  readonly rule: { readonly threshold: number; readonly credits: number; readonly monthlyCap: number | null; readonly enabled: boolean; readonly consecutiveFailures: number } | null;
+  readonly outstandingRequest: string | null;
+}
+
+export interface AutoRechargeFailureAnswer {
+  readonly failure: Omit<AutoRechargeFailed['data'], 'fingerprint' | 'accountId'>;
+}
+
 export type CreditAccountAnswer =
   | PurchaseAnswer
   | RevealAnswer
@@ -76,7 +90,9 @@ export type CreditAccountAnswer =
   | WebhookDispatchAnswer
   | ExpirySweepAnswer
   | RefundAnswer
-  | AdjustmentAnswer;
+  | AdjustmentAnswer
+  | AutoRechargeRuleAnswer
+  | AutoRechargeFailureAnswer;
 
 export function answer(command: PurchaseCredits, state: CreditAccountState): PurchaseAnswer;
 export function answer(command: RevealCompanies, state: CreditAccountState): RevealAnswer;
@@ -85,6 +101,8 @@ export function answer(command: DispatchWebhook, state: CreditAccountState): Web
 export function answer(command: SweepExpiries, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): ExpirySweepAnswer;
 export function answer(command: RefundPurchase, state: CreditAccountState): RefundAnswer;
 export function answer(command: AdjustCredits, state: CreditAccountState): AdjustmentAnswer;
+export function answer(command: SetAutoRechargeRule | RemoveAutoRechargeRule, state: CreditAccountState): AutoRechargeRuleAnswer;
+export function answer(command: FailAutoRecharge, state: CreditAccountState): AutoRechargeFailureAnswer;
 export function answer(command: CreditAccountCommand, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): CreditAccountAnswer;
 export function answer(
   command: CreditAccountCommand,
@@ -166,6 +184,14 @@ export function answer(
       const { fingerprint: _f, accountId: _a, ...adjustment } = entry.adjustment;
       return { adjustment, balances: entry.balances };
     }
+    case 'SetAutoRechargeRule':
+    case 'RemoveAutoRechargeRule':
+      return autoRechargeRuleAnswer(state, command.creditType);
+    case 'FailAutoRecharge': {
+      if (entry?.kind !== 'auto-recharge-failure') throw new Error(`No failure recorded for ${command.autoRechargeId}`);
+      const { fingerprint: _f, accountId: _a, ...failure } = entry.failure;
+      return { failure };
+    }
     case 'DispatchWebhook': {
       if (entry?.kind !== 'webhook' || entry.status !== 'dispatched') {
         throw new Error(`Webhook event ${command.webhookEventId} was not dispatched`);
@@ -178,4 +204,21 @@ export function answer(
       };
     }
   }
+}
+
+export function autoRechargeRuleAnswer(state: CreditAccountState, creditType: 'api' | 'company'): AutoRechargeRuleAnswer {
+  const rule = state.autoRecharge.rules[creditType];
+  return {
+    creditType,
+    rule: rule
+      ? {
+          threshold: rule.threshold,
+          credits: rule.credits,
+          monthlyCap: rule.monthlyCap ?? null,
+          enabled: rule.enabled,
+          consecutiveFailures: rule.consecutiveFailures,
+        }
+      : null,
+    outstandingRequest: state.autoRecharge.outstanding[creditType] ?? null,
+  };
 }

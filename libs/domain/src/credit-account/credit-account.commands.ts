@@ -14,7 +14,10 @@ export type CreditAccountCommand =
   | DispatchWebhook
   | SweepExpiries
   | RefundPurchase
-  | AdjustCredits;
+  | AdjustCredits
+  | SetAutoRechargeRule
+  | RemoveAutoRechargeRule
+  | FailAutoRecharge;
 
 interface CommandBase {
   readonly accountId: string;
@@ -97,6 +100,30 @@ export interface AdjustCredits extends CommandBase {
   readonly expiresAt?: Instant;
 }
 
+/** Sets (or replaces) the auto-recharge rule of one credit type. Setting the same rule again changes nothing. */
+export interface SetAutoRechargeRule extends CommandBase {
+  readonly type: 'SetAutoRechargeRule';
+  readonly creditType: CreditType;
+  readonly threshold: number;
+  readonly credits: number;
+  readonly monthlyCap?: number;
+  readonly enabled: boolean;
+  readonly setBy: string;
+}
+
+export interface RemoveAutoRechargeRule extends CommandBase {
+  readonly type: 'RemoveAutoRechargeRule';
+  readonly creditType: CreditType;
+  readonly removedBy: string;
+}
+
+/** The billing service reports that the payment for a request failed. */
+export interface FailAutoRecharge extends CommandBase {
+  readonly type: 'FailAutoRecharge';
+  readonly autoRechargeId: string;
+  readonly reason?: string;
+}
+
 /** The key under which a command's outcome is remembered; retries with the same key are not new. */
 export function idempotencyKeyOf(command: CreditAccountCommand): string {
   switch (command.type) {
@@ -113,6 +140,12 @@ export function idempotencyKeyOf(command: CreditAccountCommand): string {
       return `refund:${command.purchaseId}`;
     case 'AdjustCredits':
       return `adjustment:${command.adjustmentId}`;
+    // A rule is state, not an event to count: setting it twice is harmless, so it needs no key.
+    case 'SetAutoRechargeRule':
+    case 'RemoveAutoRechargeRule':
+      return `auto-recharge-rule:${command.creditType}`;
+    case 'FailAutoRecharge':
+      return `auto-recharge-failure:${command.autoRechargeId}`;
   }
 }
 

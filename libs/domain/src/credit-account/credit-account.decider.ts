@@ -16,10 +16,12 @@ import {
   insufficientCredits,
   invalidCommand,
   occurredBeforeLatestEvent,
+  autoRechargeNotFound,
+  autoRechargeNotPending,
+  LedgerError,
   purchaseNotFound,
   refundNotAllowed,
   type InvalidField,
-  type LedgerError,
 } from '../shared/ledger-error.js';
 import { DAY_MS, iso, type Instant } from '../shared/time.js';
 import {
@@ -32,9 +34,11 @@ import {
   type RevealCompanies,
   type RefundPurchase,
   type AdjustCredits,
+  type SetAutoRechargeRule,
+  type FailAutoRecharge,
 } from './credit-account.commands.js';
 import type { CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
-import type { CreditAccountState } from './credit-account.state.js';
+import { monthKey, type CreditAccountState } from './credit-account.state.js';
 
 /**
  * What a command decides: the events to append (possibly none), and, when the command is refused, why.
@@ -71,7 +75,7 @@ export function decide(command: CreditAccountCommand, state: CreditAccountState)
   }
 
   if (command.type === 'SweepExpiries') return { events: expiriesDue(state, command.accountId, command.occurredAt) };
-  const decision = decideCommand(command, state, print);
+  const decision = withAutoRecharge(command, state, decideCommand(command, state, print));
   if (decision.events.length === 0) return decision;
   const expiries = expiriesDue(state, command.accountId, command.occurredAt);
   return expiries.length === 0 ? decision : { ...decision, events: [...expiries, ...decision.events] };
@@ -84,7 +88,7 @@ function decideCommand(
 ): Decision {
   switch (command.type) {
     case 'PurchaseCredits':
-      return decidePurchase(command, print);
+      return decidePurchase(command, state, print);
     case 'RevealCompanies':
       return decideReveal(command, state, print);
     case 'ChargeRecords':
@@ -95,6 +99,21 @@ function decideCommand(
       return decideRefund(command, state, print);
     case 'AdjustCredits':
       return decideAdjustment(command, state, print);
+    case 'SetAutoRechargeRule':
+      return decideSetRule(command, state);
+    case 'RemoveAutoRechargeRule':
+      return state.autoRecharge.rules[command.creditType]
+        ? {
+            events: [
+              {
+                type: 'AutoRechargeRuleRemoved',
+                data: { accountId: command.accountId, creditType: command.creditType, removedBy: command.removedBy, removedAt: iso(command.occurredAt) },
+              },
+            ],
+          }
+        : NOTHING;
+    case 'FailAutoRecharge':
+      return decideFailure(command, state, print);
   }
 }
 
@@ -134,6 +153,11 @@ export function fingerprintOf(command: CreditAccountCommand): string {
       return fingerprint({ type: command.type });
     case 'RefundPurchase':
       return fingerprint({ type: command.type, purchaseId: command.purchaseId });
+    case 'SetAutoRechargeRule':
+    case 'RemoveAutoRechargeRule':
+      return fingerprint({ type: command.type });
+    case 'FailAutoRecharge':
+      return fingerprint({ type: command.type, autoRechargeId: command.autoRechargeId });
     case 'AdjustCredits':
       return fingerprint({
         type: command.type,
@@ -160,6 +184,11 @@ function keyReused(command: CreditAccountCommand): LedgerError {
       return idempotencyKeyReused('purchaseId', command.purchaseId);
     case 'AdjustCredits':
       return idempotencyKeyReused('adjustmentId', command.adjustmentId);
+    case 'SetAutoRechargeRule':
+    case 'RemoveAutoRechargeRule':
+      throw new Error('An auto-recharge rule has no idempotency key to reuse');
+    case 'FailAutoRecharge':
+      return idempotencyKeyReused('autoRechargeId', command.autoRechargeId);
   }
 }
 
@@ -168,7 +197,7 @@ function defaultSource(paid: boolean): LotSource {
 }
 
 // Rule 2 and 3: every purchase is its own lot; paid lots live 12 calendar months, unpaid ones say how long.
-function decidePurchase(command: PurchaseCredits, print: string): Decision {
+function decidePurchase(command: PurchaseCredits, state: CreditAccountState, print: string): Decision {
   const source = command.source ?? defaultSource(command.paid);
   const problems: InvalidField[] = [];
   const paidSource = (PAID_SOURCES as readonly string[]).includes(source);
@@ -198,7 +227,16 @@ function decidePurchase(command: PurchaseCredits, print: string): Decision {
   if (command.autoRechargeId !== undefined && source !== 'auto_recharge') {
     problems.push({ field: 'autoRechargeId', message: 'only an auto_recharge purchase names an auto-recharge request' });
   }
+  const request = command.autoRechargeId !== undefined ? state.autoRecharge.requests.get(command.autoRechargeId) : undefined;
+  if (request && request.creditType !== command.creditType) {
+    problems.push({ field: 'creditType', message: `auto-recharge request ${request.autoRechargeId} is for ${request.creditType} credits` });
+  }
   if (problems.length > 0) return refuse(invalidCommand(problems));
+  if (command.autoRechargeId !== undefined) {
+    // The billing service completes a request it was given: a pending one of this account.
+    if (!request) return refuse(autoRechargeNotFound(command.autoRechargeId));
+    if (request.status !== 'pending') return refuse(autoRechargeNotPending(request.autoRechargeId, request.status));
+  }
 
   const expiresAt = command.paid ? paidLotExpiry(command.occurredAt) : command.expiresAt!;
   return {
@@ -383,6 +421,116 @@ function decideWebhookDispatch(command: DispatchWebhook, state: CreditAccountSta
       },
     ],
   };
+}
+
+/** Failures in a row after which an auto-recharge rule is disabled (rule 10). */
+export const AUTO_RECHARGE_FAILURES_TO_DISABLE = 3;
+
+function decideSetRule(command: SetAutoRechargeRule, state: CreditAccountState): Decision {
+  const current = state.autoRecharge.rules[command.creditType];
+  const unchanged =
+    current !== undefined &&
+    current.threshold === command.threshold &&
+    current.credits === command.credits &&
+    current.monthlyCap === command.monthlyCap &&
+    current.enabled === command.enabled &&
+    current.consecutiveFailures === 0;
+  if (unchanged) return NOTHING;
+  return {
+    events: [
+      {
+        type: 'AutoRechargeRuleSet',
+        data: {
+          accountId: command.accountId,
+          creditType: command.creditType,
+          threshold: command.threshold,
+          credits: command.credits,
+          ...(command.monthlyCap !== undefined ? { monthlyCap: command.monthlyCap } : {}),
+          enabled: command.enabled,
+          setBy: command.setBy,
+          setAt: iso(command.occurredAt),
+        },
+      },
+    ],
+  };
+}
+
+// Rule 10: the billing service could not take the payment; three failures in a row disable the rule.
+function decideFailure(command: FailAutoRecharge, state: CreditAccountState, print: string): Decision {
+  const request = state.autoRecharge.requests.get(command.autoRechargeId);
+  if (!request) return refuse(autoRechargeNotFound(command.autoRechargeId));
+  if (request.status !== 'pending') return refuse(autoRechargeNotPending(request.autoRechargeId, request.status));
+  const rule = state.autoRecharge.rules[request.creditType];
+  const consecutiveFailures = (rule?.consecutiveFailures ?? 0) + 1;
+  return {
+    events: [
+      {
+        type: 'AutoRechargeFailed',
+        data: {
+          accountId: command.accountId,
+          autoRechargeId: request.autoRechargeId,
+          creditType: request.creditType,
+          ...(command.reason !== undefined ? { reason: command.reason } : {}),
+          consecutiveFailures,
+          ruleDisabled: rule !== undefined && rule.enabled && consecutiveFailures >= AUTO_RECHARGE_FAILURES_TO_DISABLE,
+          failedAt: iso(command.occurredAt),
+          fingerprint: print,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * Rule 10: a charge that leaves the balance below the rule's threshold, or that is refused for lack of
+ * credits, comes with a request to recharge — unless one is already outstanding for that credit type, the
+ * rule is disabled, or the month's cap is reached. The request is written with the charge (or, for a
+ * refusal, on its own), so it can never be lost between the two.
+ */
+function withAutoRecharge(command: CreditAccountCommand, state: CreditAccountState, decision: Decision): Decision {
+  if (command.type !== 'ChargeRecords' && command.type !== 'RevealCompanies' && command.type !== 'DispatchWebhook') return decision;
+  const at = command.occurredAt;
+  let creditType: CreditType;
+  let balance: number;
+  let trigger: 'below_threshold' | 'charge_refused';
+  if (decision.refusal?.code === 'CREDITS_INSUFFICIENT') {
+    creditType = decision.refusal.details.creditType as CreditType;
+    balance = decision.refusal.details.available as number;
+    trigger = 'charge_refused';
+  } else {
+    const charged = decision.events.filter(
+      (e): e is Extract<CreditAccountEvent, { type: 'RecordsReturned' | 'CompanyRevealed' | 'WebhookDispatched' }> =>
+        e.type === 'RecordsReturned' || e.type === 'CompanyRevealed' || e.type === 'WebhookDispatched',
+    );
+    if (charged.length === 0) return decision;
+    creditType = charged[0]!.data.creditType;
+    balance = availableAt(state.spendable[creditType], at) - charged.reduce((sum, e) => sum + e.data.credits, 0);
+    trigger = 'below_threshold';
+  }
+  const rule = state.autoRecharge.rules[creditType];
+  if (!rule || !rule.enabled || state.autoRecharge.outstanding[creditType] !== undefined) return decision;
+  if (trigger === 'below_threshold' && balance >= rule.threshold) return decision;
+  if (rule.monthlyCap !== undefined && (state.autoRecharge.perMonth.get(monthKey(creditType, at)) ?? 0) >= rule.monthlyCap) {
+    return decision;
+  }
+  const autoRechargeId = `ar-${creditType}-${state.autoRecharge.requests.size + 1}`;
+  const request: CreditAccountEvent = {
+    type: 'AutoRechargeRequested',
+    data: {
+      accountId: command.accountId,
+      autoRechargeId,
+      creditType,
+      credits: rule.credits,
+      trigger,
+      balance,
+      threshold: rule.threshold,
+      requestedAt: iso(at),
+    },
+  };
+  const refusal = decision.refusal
+    ? new LedgerError(decision.refusal.code, decision.refusal.message, { ...decision.refusal.details, autoRechargeRequested: autoRechargeId })
+    : undefined;
+  return { events: [...decision.events, request], ...(refusal ? { refusal } : {}) };
 }
 
 /** How long after a purchase it may still be refunded (rule 11). */

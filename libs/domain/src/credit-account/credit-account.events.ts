@@ -16,7 +16,11 @@ export type CreditAccountEvent =
   | WebhookNotTriggered
   | CreditsExpired
   | PurchaseRefunded
-  | CreditsAdjusted;
+  | CreditsAdjusted
+  | AutoRechargeRuleSet
+  | AutoRechargeRuleRemoved
+  | AutoRechargeRequested
+  | AutoRechargeFailed;
 
 export type CreditAccountEventType = CreditAccountEvent['type'];
 
@@ -30,6 +34,10 @@ export const CREDIT_ACCOUNT_EVENT_TYPES: readonly CreditAccountEventType[] = [
   'CreditsExpired',
   'PurchaseRefunded',
   'CreditsAdjusted',
+  'AutoRechargeRuleSet',
+  'AutoRechargeRuleRemoved',
+  'AutoRechargeRequested',
+  'AutoRechargeFailed',
 ];
 
 /** The current shape of every event; older shapes are upcast on read. */
@@ -196,6 +204,65 @@ export interface CreditsAdjusted {
   };
 }
 
+/** The account's auto-recharge rule for one credit type (rule 10), replacing any earlier one. */
+export interface AutoRechargeRuleSet {
+  readonly type: 'AutoRechargeRuleSet';
+  readonly data: {
+    readonly accountId: string;
+    readonly creditType: CreditType;
+    /** A request is made when a charge leaves the balance below this. */
+    readonly threshold: number;
+    /** The pack the billing service buys. */
+    readonly credits: number;
+    /** At most this many requests per calendar month (UTC), when set. */
+    readonly monthlyCap?: number;
+    readonly enabled: boolean;
+    readonly setBy: string;
+    readonly setAt: string;
+  };
+}
+
+export interface AutoRechargeRuleRemoved {
+  readonly type: 'AutoRechargeRuleRemoved';
+  readonly data: { readonly accountId: string; readonly creditType: CreditType; readonly removedBy: string; readonly removedAt: string };
+}
+
+/**
+ * A request to the billing service to buy the rule's pack, recorded with the charge that left the
+ * balance below the threshold, or with the charge refused for lack of credits. At most one per credit
+ * type is outstanding; the billing service completes it with an `auto_recharge` purchase naming it, or
+ * reports that the payment failed. The ledger never takes money.
+ */
+export interface AutoRechargeRequested {
+  readonly type: 'AutoRechargeRequested';
+  readonly data: {
+    readonly accountId: string;
+    readonly autoRechargeId: string;
+    readonly creditType: CreditType;
+    readonly credits: number;
+    readonly trigger: 'below_threshold' | 'charge_refused';
+    /** The balance the request was made at (after the charge, or when it was refused). */
+    readonly balance: number;
+    readonly threshold: number;
+    readonly requestedAt: string;
+  };
+}
+
+export interface AutoRechargeFailed {
+  readonly type: 'AutoRechargeFailed';
+  readonly data: {
+    readonly accountId: string;
+    readonly autoRechargeId: string;
+    readonly creditType: CreditType;
+    readonly reason?: string;
+    /** Failures in a row, this one included; the third disables the rule. */
+    readonly consecutiveFailures: number;
+    readonly ruleDisabled: boolean;
+    readonly failedAt: string;
+    readonly fingerprint: string;
+  };
+}
+
 /** The business time of an event (what the stream's time order is about). */
 export function occurredAtOf(event: CreditAccountEvent): string {
   switch (event.type) {
@@ -217,6 +284,14 @@ export function occurredAtOf(event: CreditAccountEvent): string {
       return event.data.refundedAt;
     case 'CreditsAdjusted':
       return event.data.adjustedAt;
+    case 'AutoRechargeRuleSet':
+      return event.data.setAt;
+    case 'AutoRechargeRuleRemoved':
+      return event.data.removedAt;
+    case 'AutoRechargeRequested':
+      return event.data.requestedAt;
+    case 'AutoRechargeFailed':
+      return event.data.failedAt;
     default:
       return assertNever(event);
   }

@@ -10,6 +10,7 @@ import { instantOf, type Instant } from '../shared/time.js';
 import {
   assertNever,
   type CreditAccountEvent,
+  type AutoRechargeFailed,
   type CreditsAdjusted,
   type CreditsPurchased,
   type PurchaseRefunded,
@@ -63,12 +64,48 @@ export type IdempotencyEntry =
       readonly balances: Balances;
     }
   | {
+      readonly kind: 'auto-recharge-failure';
+      readonly fingerprint: string;
+      readonly failure: AutoRechargeFailed['data'];
+    }
+  | {
       readonly kind: 'webhook';
       readonly fingerprint: string;
       readonly status: 'dispatched' | 'not_triggered';
       readonly creditsCharged: number;
       readonly balances: Balances;
     };
+
+export interface AutoRechargeRule {
+  readonly threshold: number;
+  readonly credits: number;
+  readonly monthlyCap?: number;
+  enabled: boolean;
+  /** Payment failures in a row; a completed recharge or a new rule resets it. */
+  consecutiveFailures: number;
+}
+
+export interface AutoRechargeRequest {
+  readonly autoRechargeId: string;
+  readonly creditType: CreditType;
+  readonly credits: number;
+  readonly requestedAt: Instant;
+  status: 'pending' | 'completed' | 'failed';
+  purchaseId?: string;
+}
+
+export interface AutoRechargeState {
+  readonly rules: Partial<Record<CreditType, AutoRechargeRule>>;
+  readonly requests: Map<string, AutoRechargeRequest>;
+  /** The request waiting for the billing service, per credit type: at most one. */
+  readonly outstanding: Partial<Record<CreditType, string>>;
+  /** Requests per credit type and calendar month (UTC), for the monthly cap. */
+  readonly perMonth: Map<string, number>;
+}
+
+export function monthKey(creditType: CreditType, at: Instant): string {
+  return `${creditType}|${new Date(at).toISOString().slice(0, 7)}`;
+}
 
 /**
  * The state a decision is taken against. For speed on accounts with millions of events, `evolve`
@@ -85,6 +122,7 @@ export interface CreditAccountState {
   /** Every reveal window of each company, oldest first. */
   readonly windows: Map<string, RevealWindow[]>;
   readonly idempotency: Map<string, IdempotencyEntry>;
+  readonly autoRecharge: AutoRechargeState;
 }
 
 export function initialState(): CreditAccountState {
@@ -95,6 +133,7 @@ export function initialState(): CreditAccountState {
     lots: new Map(),
     windows: new Map(),
     idempotency: new Map(),
+    autoRecharge: { rules: {}, requests: new Map(), outstanding: {}, perMonth: new Map() },
   };
 }
 
@@ -128,6 +167,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       state.lots.set(lot.purchaseId, lot);
       insertInSpendingOrder(state.spendable[lot.creditType], lot);
       state.latestEventAt = at;
+      if (d.autoRechargeId !== undefined) completeAutoRecharge(state, d.autoRechargeId, d.purchaseId);
       state.idempotency.set(`purchase:${d.purchaseId}`, {
         kind: 'purchase',
         fingerprint: d.fingerprint,
@@ -277,9 +317,70 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       });
       return state;
     }
+    case 'AutoRechargeRuleSet': {
+      const d = event.data;
+      (state.autoRecharge.rules as Record<CreditType, AutoRechargeRule>)[d.creditType] = {
+        threshold: d.threshold,
+        credits: d.credits,
+        ...(d.monthlyCap !== undefined ? { monthlyCap: d.monthlyCap } : {}),
+        enabled: d.enabled,
+        consecutiveFailures: 0,
+      };
+      state.latestEventAt = instantOf(d.setAt);
+      return state;
+    }
+    case 'AutoRechargeRuleRemoved': {
+      delete (state.autoRecharge.rules as Record<CreditType, AutoRechargeRule | undefined>)[event.data.creditType];
+      state.latestEventAt = instantOf(event.data.removedAt);
+      return state;
+    }
+    case 'AutoRechargeRequested': {
+      const d = event.data;
+      const at = instantOf(d.requestedAt);
+      const { autoRecharge } = state;
+      autoRecharge.requests.set(d.autoRechargeId, {
+        autoRechargeId: d.autoRechargeId,
+        creditType: d.creditType,
+        credits: d.credits,
+        requestedAt: at,
+        status: 'pending',
+      });
+      (autoRecharge.outstanding as Record<CreditType, string | undefined>)[d.creditType] = d.autoRechargeId;
+      const month = monthKey(d.creditType, at);
+      autoRecharge.perMonth.set(month, (autoRecharge.perMonth.get(month) ?? 0) + 1);
+      state.latestEventAt = at;
+      return state;
+    }
+    case 'AutoRechargeFailed': {
+      const d = event.data;
+      const request = state.autoRecharge.requests.get(d.autoRechargeId);
+      if (!request) throw new InconsistentHistoryError(`AutoRechargeFailed of unknown request ${d.autoRechargeId}`);
+      request.status = 'failed';
+      const outstanding = state.autoRecharge.outstanding as Record<CreditType, string | undefined>;
+      if (outstanding[d.creditType] === d.autoRechargeId) outstanding[d.creditType] = undefined;
+      const rule = state.autoRecharge.rules[d.creditType];
+      if (rule) {
+        rule.consecutiveFailures = d.consecutiveFailures;
+        if (d.ruleDisabled) rule.enabled = false;
+      }
+      state.latestEventAt = instantOf(d.failedAt);
+      state.idempotency.set(`auto-recharge-failure:${d.autoRechargeId}`, { kind: 'auto-recharge-failure', fingerprint: d.fingerprint, failure: d });
+      return state;
+    }
     default:
       return assertNever(event);
   }
+}
+
+function completeAutoRecharge(state: CreditAccountState, autoRechargeId: string, purchaseId: string): void {
+  const request = state.autoRecharge.requests.get(autoRechargeId);
+  if (!request) throw new InconsistentHistoryError(`A purchase completes unknown auto-recharge request ${autoRechargeId}`);
+  request.status = 'completed';
+  request.purchaseId = purchaseId;
+  const outstanding = state.autoRecharge.outstanding as Record<CreditType, string | undefined>;
+  if (outstanding[request.creditType] === autoRechargeId) outstanding[request.creditType] = undefined;
+  const rule = state.autoRecharge.rules[request.creditType];
+  if (rule) rule.consecutiveFailures = 0;
 }
 
 /** The stream says something the rules never produce: a bug or a tampered stream, never user error. */

@@ -9,7 +9,9 @@ export type LedgerErrorCode =
   | 'ACCOUNT_NOT_FOUND'
   | 'INVALID_COMMAND'
   | 'PURCHASE_NOT_FOUND'
-  | 'REFUND_NOT_ALLOWED';
+  | 'REFUND_NOT_ALLOWED'
+  | 'AUTO_RECHARGE_NOT_FOUND'
+  | 'AUTO_RECHARGE_NOT_PENDING';
 
 export class LedgerError extends Error {
   constructor(
@@ -74,4 +76,15 @@ export type RefundRefusalReason = 'not_paid' | 'credits_consumed' | 'refund_wind
 
 export function refundNotAllowed(purchaseId: string, reason: RefundRefusalReason, message: string, extra: Record<string, unknown> = {}): LedgerError {
   return new LedgerError('REFUND_NOT_ALLOWED', message, { purchaseId, reason, ...extra });
+}
+
+export function autoRechargeNotFound(autoRechargeId: string): LedgerError {
+  return new LedgerError('AUTO_RECHARGE_NOT_FOUND', `The account has no auto-recharge request ${autoRechargeId}`, { autoRechargeId });
+}
+
+export function autoRechargeNotPending(autoRechargeId: string, status: string): LedgerError {
+  return new LedgerError('AUTO_RECHARGE_NOT_PENDING', `Auto-recharge request ${autoRechargeId} is ${status}, not pending`, {
+    autoRechargeId,
+    status,
+  });
 }

@@ -313,7 +313,11 @@ export class AccountStatementFold {
       }
       case 'RevealServedFree':
       case 'WebhookNotTriggered':
-        // Remembered requests that moved no credits: not movements.
+      case 'AutoRechargeRuleSet':
+      case 'AutoRechargeRuleRemoved':
+      case 'AutoRechargeRequested':
+      case 'AutoRechargeFailed':
+        // Requests and rules that moved no credits: not movements (a recharge arrives as a purchase).
         return;
       default:
         assertNever(event);

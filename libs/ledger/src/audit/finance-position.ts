@@ -196,6 +196,10 @@ export class FinancePositionFold {
       }
       case 'RevealServedFree':
       case 'WebhookNotTriggered':
+      case 'AutoRechargeRuleSet':
+      case 'AutoRechargeRuleRemoved':
+      case 'AutoRechargeRequested':
+      case 'AutoRechargeFailed':
         return;
       default:
         assertNever(event);

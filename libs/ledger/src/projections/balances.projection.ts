@@ -83,6 +83,10 @@ export const balancesProjection: Projection<AccountBalanceDoc> = {
       }
       case 'RevealServedFree':
       case 'WebhookNotTriggered':
+      case 'AutoRechargeRuleSet':
+      case 'AutoRechargeRuleRemoved':
+      case 'AutoRechargeRequested':
+      case 'AutoRechargeFailed':
         return current;
       default:
         return assertNever(event);

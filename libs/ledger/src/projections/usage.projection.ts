@@ -80,6 +80,10 @@ export const usageProjection: Projection<UsageBucketDoc> = {
       case 'CreditsExpired':
       case 'PurchaseRefunded':
       case 'CreditsAdjusted':
+      case 'AutoRechargeRuleSet':
+      case 'AutoRechargeRuleRemoved':
+      case 'AutoRechargeRequested':
+      case 'AutoRechargeFailed':
         return current;
       default:
         return assertNever(event);
