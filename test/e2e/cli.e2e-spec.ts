@@ -75,8 +75,8 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     })();
     const result = await runCli(env, ['replay']);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/replay balances,reveal_windows,usage \[#+\] 100\.0%.*ev\/s.*ETA/);
-    expect(lastJson(result.stdout)).toMatchObject({ command: 'replay', projections: ['balances', 'reveal_windows', 'usage'] });
+    expect(result.stderr).toMatch(/replay balances,reveal_windows,usage,auto_recharges \[#+\] 100\.0%.*ev\/s.*ETA/);
+    expect(lastJson(result.stdout)).toMatchObject({ command: 'replay', projections: ['balances', 'reveal_windows', 'usage', 'auto_recharges'] });
     expect((await charging).every((status) => status === 200)).toBe(true);
 
     const after = await client.get(`/v1/accounts/${accounts[0]}/balance`);

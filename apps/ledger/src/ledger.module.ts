@@ -15,6 +15,12 @@ import {
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
 import { AUDIT_CONTROLLERS, AUDIT_PROVIDERS } from './audit/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
+import { AutoRechargeController } from './auto-recharge/auto-recharge.controller.js';
+import {
+  FailAutoRechargeHandler,
+  RemoveAutoRechargeRuleHandler,
+  SetAutoRechargeRuleHandler,
+} from './auto-recharge/auto-recharge.commands.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
 import type { LedgerConfig } from './config/ledger.config.js';
 import { AdjustCreditsHandler } from './credit-accounts/adjustments/adjust-credits.command.js';
@@ -84,6 +90,7 @@ export class LedgerModule {
         UsageController,
         RefundsController,
         AdjustmentsController,
+        AutoRechargeController,
         ...AUDIT_CONTROLLERS,
       ],
       providers: [
@@ -117,6 +124,9 @@ export class LedgerModule {
         DispatchWebhookHandler,
         RefundPurchaseHandler,
         AdjustCreditsHandler,
+        SetAutoRechargeRuleHandler,
+        RemoveAutoRechargeRuleHandler,
+        FailAutoRechargeHandler,
         GetBalanceHandler,
         GetRevealStatusHandler,
         GetOpenWindowsHandler,

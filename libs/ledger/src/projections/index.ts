@@ -2,6 +2,7 @@ import type { Projection } from './projection.js';
 import { balancesProjection } from './balances.projection.js';
 import { revealWindowsProjection } from './reveal-windows.projection.js';
 import { usageProjection } from './usage.projection.js';
+import { autoRechargesProjection } from './auto-recharges.projection.js';
 
 export * from './projection.js';
 export * from './read-model-store.js';
@@ -9,10 +10,12 @@ export * from './projection-engine.js';
 export * from './balances.projection.js';
 export * from './reveal-windows.projection.js';
 export * from './usage.projection.js';
+export * from './auto-recharges.projection.js';
 
 /** Every read model the ledger keeps. */
 export const LEDGER_PROJECTIONS: readonly Projection<unknown>[] = [
   balancesProjection as Projection<unknown>,
   revealWindowsProjection as Projection<unknown>,
   usageProjection as Projection<unknown>,
+  autoRechargesProjection as Projection<unknown>,
 ];
