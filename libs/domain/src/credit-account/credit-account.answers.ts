@@ -15,6 +15,7 @@ import {
   type SetAutoRechargeRule,
   type RemoveAutoRechargeRule,
   type FailAutoRecharge,
+  type SetBalanceAlerts,
 } from './credit-account.commands.js';
 import type { AutoRechargeFailed, CreditAccountEvent, CreditsAdjusted, CreditsPurchased, PurchaseRefunded } from './credit-account.events.js';
 import { balancesAt, type Balances, type CreditAccountState } from './credit-account.state.js';
@@ -83,6 +84,12 @@ export interface AutoRechargeFailureAnswer {
   readonly failure: Omit<AutoRechargeFailed['data'], 'fingerprint' | 'accountId'>;
 }
 
+export interface BalanceAlertRulesAnswer {
+  readonly creditType: 'api' | 'company';
+  readonly consumedPercents: readonly number[];
+  readonly availableBelow: number | null;
+}
+
 export type CreditAccountAnswer =
   | PurchaseAnswer
   | RevealAnswer
@@ -92,7 +99,8 @@ export type CreditAccountAnswer =
   | RefundAnswer
   | AdjustmentAnswer
   | AutoRechargeRuleAnswer
-  | AutoRechargeFailureAnswer;
+  | AutoRechargeFailureAnswer
+  | BalanceAlertRulesAnswer;
 
 export function answer(command: PurchaseCredits, state: CreditAccountState): PurchaseAnswer;
 export function answer(command: RevealCompanies, state: CreditAccountState): RevealAnswer;
@@ -103,6 +111,7 @@ export function answer(command: RefundPurchase, state: CreditAccountState): Refu
 export function answer(command: AdjustCredits, state: CreditAccountState): AdjustmentAnswer;
 export function answer(command: SetAutoRechargeRule | RemoveAutoRechargeRule, state: CreditAccountState): AutoRechargeRuleAnswer;
 export function answer(command: FailAutoRecharge, state: CreditAccountState): AutoRechargeFailureAnswer;
+export function answer(command: SetBalanceAlerts, state: CreditAccountState): BalanceAlertRulesAnswer;
 export function answer(command: CreditAccountCommand, state: CreditAccountState, recorded?: readonly CreditAccountEvent[]): CreditAccountAnswer;
 export function answer(
   command: CreditAccountCommand,
@@ -187,6 +196,8 @@ export function answer(
     case 'SetAutoRechargeRule':
     case 'RemoveAutoRechargeRule':
       return autoRechargeRuleAnswer(state, command.creditType);
+    case 'SetBalanceAlerts':
+      return balanceAlertRulesAnswer(state, command.creditType);
     case 'FailAutoRecharge': {
       if (entry?.kind !== 'auto-recharge-failure') throw new Error(`No failure recorded for ${command.autoRechargeId}`);
       const { fingerprint: _f, accountId: _a, ...failure } = entry.failure;
@@ -221,4 +232,9 @@ export function autoRechargeRuleAnswer(state: CreditAccountState, creditType: 'a
       : null,
     outstandingRequest: state.autoRecharge.outstanding[creditType] ?? null,
   };
+}
+
+export function balanceAlertRulesAnswer(state: CreditAccountState, creditType: 'api' | 'company'): BalanceAlertRulesAnswer {
+  const rules = state.alerts.rules[creditType];
+  return { creditType, consumedPercents: rules?.consumedPercents ?? [], availableBelow: rules?.availableBelow ?? null };
 }

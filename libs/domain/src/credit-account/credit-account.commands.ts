@@ -17,7 +17,8 @@ export type CreditAccountCommand =
   | AdjustCredits
   | SetAutoRechargeRule
   | RemoveAutoRechargeRule
-  | FailAutoRecharge;
+  | FailAutoRecharge
+  | SetBalanceAlerts;
 
 interface CommandBase {
   readonly accountId: string;
@@ -124,6 +125,15 @@ export interface FailAutoRecharge extends CommandBase {
   readonly reason?: string;
 }
 
+/** Sets the balance alerts of one credit type; empty percents and no `availableBelow` turn them off. */
+export interface SetBalanceAlerts extends CommandBase {
+  readonly type: 'SetBalanceAlerts';
+  readonly creditType: CreditType;
+  readonly consumedPercents: readonly number[];
+  readonly availableBelow?: number;
+  readonly setBy: string;
+}
+
 /** The key under which a command's outcome is remembered; retries with the same key are not new. */
 export function idempotencyKeyOf(command: CreditAccountCommand): string {
   switch (command.type) {
@@ -146,6 +156,8 @@ export function idempotencyKeyOf(command: CreditAccountCommand): string {
       return `auto-recharge-rule:${command.creditType}`;
     case 'FailAutoRecharge':
       return `auto-recharge-failure:${command.autoRechargeId}`;
+    case 'SetBalanceAlerts':
+      return `balance-alerts:${command.creditType}`;
   }
 }
 

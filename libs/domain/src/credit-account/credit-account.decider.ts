@@ -37,8 +37,9 @@ import {
   type SetAutoRechargeRule,
   type FailAutoRecharge,
 } from './credit-account.commands.js';
-import type { CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
+import type { BalanceAlertRaised, CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
 import { monthKey, type CreditAccountState } from './credit-account.state.js';
+import { canonicalJson } from '../shared/fingerprint.js';
 
 /**
  * What a command decides: the events to append (possibly none), and, when the command is refused, why.
@@ -75,7 +76,7 @@ export function decide(command: CreditAccountCommand, state: CreditAccountState)
   }
 
   if (command.type === 'SweepExpiries') return { events: expiriesDue(state, command.accountId, command.occurredAt) };
-  const decision = withAutoRecharge(command, state, decideCommand(command, state, print));
+  const decision = withBalanceAlerts(command, state, withAutoRecharge(command, state, decideCommand(command, state, print)));
   if (decision.events.length === 0) return decision;
   const expiries = expiriesDue(state, command.accountId, command.occurredAt);
   return expiries.length === 0 ? decision : { ...decision, events: [...expiries, ...decision.events] };
@@ -114,6 +115,28 @@ function decideCommand(
         : NOTHING;
     case 'FailAutoRecharge':
       return decideFailure(command, state, print);
+    case 'SetBalanceAlerts': {
+      const current = state.alerts.rules[command.creditType];
+      const percents = [...new Set(command.consumedPercents)].sort((a, b) => a - b);
+      if (current && canonicalJson(current) === canonicalJson({ consumedPercents: percents, availableBelow: command.availableBelow })) {
+        return NOTHING;
+      }
+      return {
+        events: [
+          {
+            type: 'BalanceAlertRulesSet',
+            data: {
+              accountId: command.accountId,
+              creditType: command.creditType,
+              consumedPercents: percents,
+              ...(command.availableBelow !== undefined ? { availableBelow: command.availableBelow } : {}),
+              setBy: command.setBy,
+              setAt: iso(command.occurredAt),
+            },
+          },
+        ],
+      };
+    }
   }
 }
 
@@ -158,6 +181,8 @@ export function fingerprintOf(command: CreditAccountCommand): string {
       return fingerprint({ type: command.type });
     case 'FailAutoRecharge':
       return fingerprint({ type: command.type, autoRechargeId: command.autoRechargeId });
+    case 'SetBalanceAlerts':
+      return fingerprint({ type: command.type });
     case 'AdjustCredits':
       return fingerprint({
         type: command.type,
@@ -189,6 +214,8 @@ function keyReused(command: CreditAccountCommand): LedgerError {
       throw new Error('An auto-recharge rule has no idempotency key to reuse');
     case 'FailAutoRecharge':
       return idempotencyKeyReused('autoRechargeId', command.autoRechargeId);
+    case 'SetBalanceAlerts':
+      throw new Error('Balance alert rules have no idempotency key to reuse');
   }
 }
 
@@ -531,6 +558,55 @@ function withAutoRecharge(command: CreditAccountCommand, state: CreditAccountSta
     ? new LedgerError(decision.refusal.code, decision.refusal.message, { ...decision.refusal.details, autoRechargeRequested: autoRechargeId })
     : undefined;
   return { events: [...decision.events, request], ...(refusal ? { refusal } : {}) };
+}
+
+/**
+ * Alerts for the account's owner: a charge that makes the month's consumption reach a percentage of the
+ * credits bought that month, or that takes the available balance below a floor, raises one alert. It is a
+ * crossing (below before, at or above after), so it is raised once; after a purchase lifts the balance, the
+ * next crossing raises again.
+ */
+function withBalanceAlerts(command: CreditAccountCommand, state: CreditAccountState, decision: Decision): Decision {
+  if (decision.refusal) return decision;
+  const charged = decision.events.filter(
+    (e): e is Extract<CreditAccountEvent, { type: 'RecordsReturned' | 'CompanyRevealed' | 'WebhookDispatched' }> =>
+      e.type === 'RecordsReturned' || e.type === 'CompanyRevealed' || e.type === 'WebhookDispatched',
+  );
+  if (charged.length === 0) return decision;
+  const creditType = charged[0]!.data.creditType;
+  const rules = state.alerts.rules[creditType];
+  if (!rules) return decision;
+  const at = command.occurredAt;
+  const credits = charged.reduce((sum, e) => sum + e.data.credits, 0);
+  const availableBefore = availableAt(state.spendable[creditType], at);
+  const available = availableBefore - credits;
+  const month = monthKey(creditType, at);
+  const { bought, consumed: consumedBefore } = state.alerts.months.get(month) ?? { bought: 0, consumed: 0 };
+  const consumed = consumedBefore + credits;
+  const alerts: CreditAccountEvent[] = [];
+  const raise = (data: Omit<BalanceAlertRaised['data'], 'accountId' | 'alertId' | 'creditType' | 'available' | 'raisedAt'>) =>
+    alerts.push({
+      type: 'BalanceAlertRaised',
+      data: {
+        accountId: command.accountId,
+        alertId: `alert-${state.alerts.raised + alerts.length + 1}`,
+        creditType,
+        available,
+        raisedAt: iso(at),
+        ...data,
+      },
+    });
+  if (bought > 0) {
+    for (const percent of rules.consumedPercents) {
+      if (consumedBefore * 100 < percent * bought && consumed * 100 >= percent * bought) {
+        raise({ kind: 'consumed_percent', threshold: percent, month: month.slice(month.indexOf('|') + 1), consumed, bought });
+      }
+    }
+  }
+  if (rules.availableBelow !== undefined && availableBefore >= rules.availableBelow && available < rules.availableBelow) {
+    raise({ kind: 'available_below', threshold: rules.availableBelow });
+  }
+  return alerts.length === 0 ? decision : { ...decision, events: [...decision.events, ...alerts] };
 }
 
 /** How long after a purchase it may still be refunded (rule 11). */

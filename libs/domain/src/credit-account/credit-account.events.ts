@@ -20,7 +20,9 @@ export type CreditAccountEvent =
   | AutoRechargeRuleSet
   | AutoRechargeRuleRemoved
   | AutoRechargeRequested
-  | AutoRechargeFailed;
+  | AutoRechargeFailed
+  | BalanceAlertRulesSet
+  | BalanceAlertRaised;
 
 export type CreditAccountEventType = CreditAccountEvent['type'];
 
@@ -38,6 +40,8 @@ export const CREDIT_ACCOUNT_EVENT_TYPES: readonly CreditAccountEventType[] = [
   'AutoRechargeRuleRemoved',
   'AutoRechargeRequested',
   'AutoRechargeFailed',
+  'BalanceAlertRulesSet',
+  'BalanceAlertRaised',
 ];
 
 /** The current shape of every event; older shapes are upcast on read. */
@@ -263,6 +267,39 @@ export interface AutoRechargeFailed {
   };
 }
 
+/** When to warn about one credit type (rule 12's owner alerts): either or both kinds, or none to stop. */
+export interface BalanceAlertRulesSet {
+  readonly type: 'BalanceAlertRulesSet';
+  readonly data: {
+    readonly accountId: string;
+    readonly creditType: CreditType;
+    /** Percentages of the credits bought in the calendar month (UTC) that, once consumed, raise an alert. */
+    readonly consumedPercents: readonly number[];
+    /** An alert when a charge takes the available balance below this. */
+    readonly availableBelow?: number;
+    readonly setBy: string;
+    readonly setAt: string;
+  };
+}
+
+/** A threshold crossed by a charge: raised once per crossing, for the notification service to pass on. */
+export interface BalanceAlertRaised {
+  readonly type: 'BalanceAlertRaised';
+  readonly data: {
+    readonly accountId: string;
+    readonly alertId: string;
+    readonly creditType: CreditType;
+    readonly kind: 'consumed_percent' | 'available_below';
+    readonly threshold: number;
+    readonly available: number;
+    /** For `consumed_percent`: the month and its figures. */
+    readonly month?: string;
+    readonly consumed?: number;
+    readonly bought?: number;
+    readonly raisedAt: string;
+  };
+}
+
 /** The business time of an event (what the stream's time order is about). */
 export function occurredAtOf(event: CreditAccountEvent): string {
   switch (event.type) {
@@ -292,6 +329,10 @@ export function occurredAtOf(event: CreditAccountEvent): string {
       return event.data.requestedAt;
     case 'AutoRechargeFailed':
       return event.data.failedAt;
+    case 'BalanceAlertRulesSet':
+      return event.data.setAt;
+    case 'BalanceAlertRaised':
+      return event.data.raisedAt;
     default:
       return assertNever(event);
   }

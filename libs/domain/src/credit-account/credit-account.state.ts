@@ -103,6 +103,18 @@ export interface AutoRechargeState {
   readonly perMonth: Map<string, number>;
 }
 
+export interface BalanceAlertRules {
+  readonly consumedPercents: readonly number[];
+  readonly availableBelow?: number;
+}
+
+export interface BalanceAlertState {
+  readonly rules: Partial<Record<CreditType, BalanceAlertRules>>;
+  /** Credits bought and consumed per credit type and calendar month (UTC), for percentage alerts. */
+  readonly months: Map<string, { bought: number; consumed: number }>;
+  raised: number;
+}
+
 export function monthKey(creditType: CreditType, at: Instant): string {
   return `${creditType}|${new Date(at).toISOString().slice(0, 7)}`;
 }
@@ -123,6 +135,7 @@ export interface CreditAccountState {
   readonly windows: Map<string, RevealWindow[]>;
   readonly idempotency: Map<string, IdempotencyEntry>;
   readonly autoRecharge: AutoRechargeState;
+  readonly alerts: BalanceAlertState;
 }
 
 export function initialState(): CreditAccountState {
@@ -134,6 +147,7 @@ export function initialState(): CreditAccountState {
     windows: new Map(),
     idempotency: new Map(),
     autoRecharge: { rules: {}, requests: new Map(), outstanding: {}, perMonth: new Map() },
+    alerts: { rules: {}, months: new Map(), raised: 0 },
   };
 }
 
@@ -168,6 +182,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       insertInSpendingOrder(state.spendable[lot.creditType], lot);
       state.latestEventAt = at;
       if (d.autoRechargeId !== undefined) completeAutoRecharge(state, d.autoRechargeId, d.purchaseId);
+      monthFigures(state, d.creditType, at).bought += d.credits;
       state.idempotency.set(`purchase:${d.purchaseId}`, {
         kind: 'purchase',
         fingerprint: d.fingerprint,
@@ -180,6 +195,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       const d = event.data;
       const at = instantOf(d.revealedAt);
       spend(state, 'company', d.allocations);
+      monthFigures(state, 'company', at).consumed += d.credits;
       const window = windowOpenedBy(d.requestId, at);
       const windows = state.windows.get(d.companyId);
       if (windows) windows.push(window);
@@ -221,6 +237,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       const d = event.data;
       const at = instantOf(d.chargedAt);
       spend(state, 'api', d.allocations);
+      monthFigures(state, 'api', at).consumed += d.credits;
       state.latestEventAt = at;
       state.idempotency.set(`request:${d.requestId}`, {
         kind: 'records',
@@ -236,6 +253,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       const d = event.data;
       const at = instantOf(d.dispatchedAt);
       spend(state, 'api', d.allocations);
+      monthFigures(state, 'api', at).consumed += d.credits;
       state.latestEventAt = at;
       state.idempotency.set(`webhook:${d.webhookEventId}`, {
         kind: 'webhook',
@@ -367,9 +385,29 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       state.idempotency.set(`auto-recharge-failure:${d.autoRechargeId}`, { kind: 'auto-recharge-failure', fingerprint: d.fingerprint, failure: d });
       return state;
     }
+    case 'BalanceAlertRulesSet': {
+      const d = event.data;
+      (state.alerts.rules as Record<CreditType, BalanceAlertRules>)[d.creditType] = {
+        consumedPercents: [...d.consumedPercents],
+        ...(d.availableBelow !== undefined ? { availableBelow: d.availableBelow } : {}),
+      };
+      state.latestEventAt = instantOf(d.setAt);
+      return state;
+    }
+    case 'BalanceAlertRaised':
+      state.alerts.raised += 1;
+      state.latestEventAt = instantOf(event.data.raisedAt);
+      return state;
     default:
       return assertNever(event);
   }
+}
+
+export function monthFigures(state: CreditAccountState, creditType: CreditType, at: Instant): { bought: number; consumed: number } {
+  const key = monthKey(creditType, at);
+  let figures = state.alerts.months.get(key);
+  if (!figures) state.alerts.months.set(key, (figures = { bought: 0, consumed: 0 }));
+  return figures;
 }
 
 function completeAutoRecharge(state: CreditAccountState, autoRechargeId: string, purchaseId: string): void {

@@ -317,6 +317,8 @@ export class AccountStatementFold {
       case 'AutoRechargeRuleRemoved':
       case 'AutoRechargeRequested':
       case 'AutoRechargeFailed':
+      case 'BalanceAlertRulesSet':
+      case 'BalanceAlertRaised':
         // Requests and rules that moved no credits: not movements (a recharge arrives as a purchase).
         return;
       default:

@@ -200,6 +200,8 @@ export class FinancePositionFold {
       case 'AutoRechargeRuleRemoved':
       case 'AutoRechargeRequested':
       case 'AutoRechargeFailed':
+      case 'BalanceAlertRulesSet':
+      case 'BalanceAlertRaised':
         return;
       default:
         assertNever(event);

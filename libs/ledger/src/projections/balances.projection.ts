@@ -87,6 +87,8 @@ export const balancesProjection: Projection<AccountBalanceDoc> = {
       case 'AutoRechargeRuleRemoved':
       case 'AutoRechargeRequested':
       case 'AutoRechargeFailed':
+      case 'BalanceAlertRulesSet':
+      case 'BalanceAlertRaised':
         return current;
       default:
         return assertNever(event);

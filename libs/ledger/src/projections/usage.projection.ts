@@ -84,6 +84,8 @@ export const usageProjection: Projection<UsageBucketDoc> = {
       case 'AutoRechargeRuleRemoved':
       case 'AutoRechargeRequested':
       case 'AutoRechargeFailed':
+      case 'BalanceAlertRulesSet':
+      case 'BalanceAlertRaised':
         return current;
       default:
         return assertNever(event);
