@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { LEDGER_PROJECTIONS } from '#ledger';
 import { httpClient } from '../support/http.js';
 import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
 import { STORE_MODES, storeUnderTest, type StoreUnderTest } from '../support/store-under-test.js';
@@ -75,8 +76,8 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     })();
     const result = await runCli(env, ['replay']);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/replay balances,reveal_windows,usage,auto_recharges \[#+\] 100\.0%.*ev\/s.*ETA/);
-    expect(lastJson(result.stdout)).toMatchObject({ command: 'replay', projections: ['balances', 'reveal_windows', 'usage', 'auto_recharges'] });
+    expect(result.stderr).toMatch(new RegExp(`replay ${LEDGER_PROJECTIONS.map((p) => p.name).join(',')} \\[#+\\] 100\\.0%.*ev/s.*ETA`));
+    expect(lastJson(result.stdout)).toMatchObject({ command: 'replay', projections: LEDGER_PROJECTIONS.map((p) => p.name) });
     expect((await charging).every((status) => status === 200)).toBe(true);
 
     const after = await client.get(`/v1/accounts/${accounts[0]}/balance`);

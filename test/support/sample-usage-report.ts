@@ -73,6 +73,13 @@ export function sampleUsageReport(): UsageReport {
   };
 
   return {
+    activity: [
+      { occurredAt: '2026-03-21T08:12:00.000Z', type: 'CreditsPurchased', creditType: 'api', credits: 25_000, summary: 'Auto recharge ar-api-3 p-2026-03-auto-recharge' },
+      { occurredAt: '2026-03-21T08:11:40.000Z', type: 'AutoRechargeRequested', creditType: 'api', summary: 'Auto recharge ar-api-3 requested (25000 credits; balance 1840)' },
+      { occurredAt: '2026-03-20T17:02:00.000Z', type: 'BalanceAlertRaised', creditType: 'api', summary: "Alert: 75% of this month's credits used (18750 of 25000)" },
+      { occurredAt: '2026-03-12T10:00:00.000Z', type: 'CreditsAdjusted', creditType: 'api', credits: 500, summary: 'Adjustment by billing-admin/ops-ana: outage on 11 March' },
+      { occurredAt: '2026-03-05T00:00:00.000Z', type: 'CreditsExpired', creditType: 'company', credits: -38, summary: 'Expired: the rest of p-2025-03-companies' },
+    ].reverse() as UsageReport['activity'],
     accountId: 'acme-data',
     from: days[0]!.date,
     to: days[days.length - 1]!.date,

@@ -15,6 +15,7 @@ import {
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
 import { AUDIT_CONTROLLERS, AUDIT_PROVIDERS } from './audit/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
+import { BalanceAlertsController, SetBalanceAlertsHandler } from './balance-alerts/balance-alerts.controller.js';
 import { AutoRechargeController } from './auto-recharge/auto-recharge.controller.js';
 import {
   FailAutoRechargeHandler,
@@ -91,6 +92,7 @@ export class LedgerModule {
         RefundsController,
         AdjustmentsController,
         AutoRechargeController,
+        BalanceAlertsController,
         ...AUDIT_CONTROLLERS,
       ],
       providers: [
@@ -127,6 +129,7 @@ export class LedgerModule {
         SetAutoRechargeRuleHandler,
         RemoveAutoRechargeRuleHandler,
         FailAutoRechargeHandler,
+        SetBalanceAlertsHandler,
         GetBalanceHandler,
         GetRevealStatusHandler,
         GetOpenWindowsHandler,

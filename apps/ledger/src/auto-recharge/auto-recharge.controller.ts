@@ -94,6 +94,7 @@ export class AutoRechargeController {
   async feed(@Query() query: AutoRechargeFeedDto) {
     const status = query.status ?? 'pending';
     if (query.accountId) await this.consistency.catchUp(query.accountId);
+    else await this.consistency.catchUpAll();
     const from = query.accountId ? `${query.accountId}|` : '';
     const to = query.accountId ? `${query.accountId}}` : '\uffff';
     const requests = this.readModels

@@ -13,6 +13,12 @@ export class ReadConsistency {
     @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
   ) {}
 
+  /** For views across accounts (feeds): everything this instance has written. */
+  async catchUpAll(): Promise<void> {
+    const position = this.writer.highestPosition;
+    if (position !== undefined) await this.engine.waitFor(position);
+  }
+
   async catchUp(accountId: string): Promise<void> {
     const position = this.writer.lastPosition(accountId);
     if (position !== undefined) await this.engine.waitFor(position);

@@ -26,6 +26,7 @@ function report(overrides: Partial<UsageReport> = {}): UsageReport {
     day('2026-03-03', { company_search: 30, webhooks: 5 }, { requests: 2, webhookEvents: { dispatched: 2, not_triggered: 1 } }),
   ];
   return {
+    activity: [],
     accountId: 'acme',
     from: days[0]?.date ?? '2026-03-01',
     to: days.at(-1)?.date ?? '2026-03-03',

@@ -40,6 +40,7 @@ ${webhooksSection(report, days)}
 </div>
 ${balancesSection(report)}
 ${purchasesSection(report)}
+${activitySection(report)}
 ${attributionSection(report)}
 ${dailyTableSection(report, days)}
 <footer class="footnote">
@@ -527,6 +528,26 @@ function purchasesSection(report: UsageReport): string {
 
 function purchaseRow(p: UsagePurchase, timezone: string): string {
   return `<tr><td><time datetime="${esc(p.purchasedAt)}">${esc(formatInstant(p.purchasedAt, timezone))}</time></td><th scope="row"><code>${esc(p.purchaseId)}</code></th><td>${p.creditType === 'api' ? 'API' : 'Company'}</td><td class="num">${num(p.credits)}</td><td>${esc(lotSource(p.source))}${p.paid ? '' : ' <span class="badge">unpaid</span>'}</td><td class="num">${esc(p.paid ? formatMoney(p.amountMinor, p.currency) : '—')}</td><td>${p.invoiceId ? `<code>${esc(p.invoiceId)}</code>` : '<span class="muted">—</span>'}</td><td><time datetime="${esc(p.expiresAt)}">${esc(formatInstant(p.expiresAt, timezone))}</time></td></tr>`;
+}
+
+/** Everything that moved credits besides consumption, and what the ledger asked or warned about. */
+function activitySection(report: UsageReport): string {
+  const activity = [...(report.activity ?? [])].reverse();
+  const body = activity.length
+    ? `<table class="activity">
+    <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Credit type</th><th scope="col" class="num">Credits</th></tr></thead>
+    <tbody>${activity
+      .map(
+        (a) =>
+          `<tr data-type="${esc(a.type)}"><td><time datetime="${esc(a.occurredAt)}">${esc(formatInstant(a.occurredAt, report.timezone))}</time></td><td>${esc(a.summary)}</td><td>${a.creditType === 'api' ? 'API' : 'Company'}</td><td class="num">${a.credits === undefined ? '<span class="muted">—</span>' : `${a.credits > 0 ? '+' : '−'}${num(Math.abs(a.credits))}`}</td></tr>`,
+      )
+      .join('')}</tbody>
+  </table>`
+    : '<p class="empty-state">No purchases, refunds, adjustments, expiries, recharges or alerts in this range.</p>';
+  return `<section class="card" aria-labelledby="activity-heading">
+  <div class="card-head"><h2 id="activity-heading">Account activity</h2><p class="muted">Recharges, refunds, adjustments, expiries and alerts, newest first</p></div>
+  <div class="scroll">${body}</div>
+</section>`;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ import { balancesProjection } from './balances.projection.js';
 import { revealWindowsProjection } from './reveal-windows.projection.js';
 import { usageProjection } from './usage.projection.js';
 import { autoRechargesProjection } from './auto-recharges.projection.js';
+import { balanceAlertsProjection } from './balance-alerts.projection.js';
+import { accountActivityProjection } from './account-activity.projection.js';
 
 export * from './projection.js';
 export * from './read-model-store.js';
@@ -11,6 +13,8 @@ export * from './balances.projection.js';
 export * from './reveal-windows.projection.js';
 export * from './usage.projection.js';
 export * from './auto-recharges.projection.js';
+export * from './balance-alerts.projection.js';
+export * from './account-activity.projection.js';
 
 /** Every read model the ledger keeps. */
 export const LEDGER_PROJECTIONS: readonly Projection<unknown>[] = [
@@ -18,4 +22,6 @@ export const LEDGER_PROJECTIONS: readonly Projection<unknown>[] = [
   revealWindowsProjection as Projection<unknown>,
   usageProjection as Projection<unknown>,
   autoRechargesProjection as Projection<unknown>,
+  balanceAlertsProjection as Projection<unknown>,
+  accountActivityProjection as Projection<unknown>,
 ];

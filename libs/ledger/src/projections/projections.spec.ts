@@ -12,6 +12,8 @@ import { foldProjection, type ProjectedEvent, type Projection } from './projecti
 import { revealWindowKey, revealWindowsProjection } from './reveal-windows.projection.js';
 import { usageBucketKey, usageProjection } from './usage.projection.js';
 import { autoRechargesProjection } from './auto-recharges.projection.js';
+import { balanceAlertsProjection } from './balance-alerts.projection.js';
+import { accountActivityProjection } from './account-activity.projection.js';
 
 const T0 = Date.parse('2026-03-01T09:00:00.000Z');
 const MIN = 60_000;
@@ -41,6 +43,7 @@ const A = 'acct-1';
 const commands: CreditAccountCommand[] = [
   { type: 'PurchaseCredits', accountId: A, occurredAt: T0, purchaseId: 'p-api', creditType: 'api', credits: 100, paid: true, amountMinor: 1000, currency: 'USD' },
   { type: 'PurchaseCredits', accountId: A, occurredAt: T0 + MIN, purchaseId: 'p-co', creditType: 'company', credits: 10, paid: false, source: 'trial', expiresAt: T0 + 30 * 86_400_000 },
+  { type: 'SetBalanceAlerts', accountId: A, occurredAt: T0 + MIN, creditType: 'api', consumedPercents: [10], setBy: 'owner' },
   { type: 'SetAutoRechargeRule', accountId: A, occurredAt: T0 + MIN, creditType: 'api', threshold: 90, credits: 500, enabled: true, setBy: 'admin' },
   { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 2 * MIN, requestId: 'r-1', endpoint: 'company_search', records: 4, allowPartial: false, apiKeyId: 'k-1', userId: 'u-ana' },
   { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 3 * MIN, requestId: 'r-2', endpoint: 'job_search', records: 5, allowPartial: false },
@@ -58,6 +61,8 @@ describe.each([
   ['reveal windows', revealWindowsProjection],
   ['usage', usageProjection],
   ['auto recharges', autoRechargesProjection],
+  ['balance alerts', balanceAlertsProjection],
+  ['account activity', accountActivityProjection],
 ] as const)('the %s projection', (_name, projection) => {
   it('gives the same read model when the same events are applied twice', () => {
     const events = history(A, commands);

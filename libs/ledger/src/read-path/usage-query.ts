@@ -2,6 +2,7 @@ import { DAY_MS, iso, type Instant } from '#domain';
 import type { AccountBalanceDoc, LotDoc } from '../projections/balances.projection.js';
 import type { SqliteReadModelStore } from '../projections/read-model-store.js';
 import type { UsageBucketDoc } from '../projections/usage.projection.js';
+import type { ActivityDoc } from '../projections/account-activity.projection.js';
 import { USAGE_SOURCES, type BySource, type UsageDay, type UsageLot, type UsageReport } from './usage-report.js';
 
 export const EXPIRING_SOON_MS = 30 * DAY_MS;
@@ -176,6 +177,15 @@ export function usageReport(
     byUser: [...byUser].map(([userId, credits]) => ({ userId, ...credits })).sort((a, b) => a.userId.localeCompare(b.userId)),
     byApiKey: [...byApiKey].map(([apiKeyId, credits]) => ({ apiKeyId, ...credits })).sort((a, b) => a.apiKeyId.localeCompare(b.apiKeyId)),
     balances: { api: lotsOf('api'), company: lotsOf('company') },
+    activity: readModels
+      .range<ActivityDoc>('account_activity', `${accountId}|${iso(start)}`, `${accountId}|${iso(end)}`)
+      .map(({ doc }) => ({
+        occurredAt: doc.occurredAt,
+        type: doc.type,
+        creditType: doc.creditType,
+        ...(doc.credits !== undefined ? { credits: doc.credits } : {}),
+        summary: doc.summary,
+      })),
     purchases: [...balance.lots]
       .reverse()
       .map((lot) => ({

@@ -39,6 +39,16 @@ export interface UsagePurchase {
   readonly expiresAt: string;
 }
 
+/** A movement of credits other than consumption, or an auto-recharge or alert event, in the range. */
+export interface UsageActivity {
+  readonly occurredAt: string;
+  readonly type: string;
+  readonly creditType: 'api' | 'company';
+  /** Signed credits moved, when the event moved any. */
+  readonly credits?: number;
+  readonly summary: string;
+}
+
 export interface UsageReport {
   readonly accountId: string;
   readonly from: string;
@@ -55,4 +65,6 @@ export interface UsageReport {
     readonly company: { readonly available: number; readonly lots: readonly UsageLot[] };
   };
   readonly purchases: readonly UsagePurchase[];
+  /** Purchases and recharges, refunds, adjustments, expiries, auto-recharge requests and failures, alerts. */
+  readonly activity: readonly UsageActivity[];
 }

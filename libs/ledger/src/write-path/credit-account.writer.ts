@@ -101,6 +101,7 @@ export class CreditAccountWriter {
   private flushScheduled = false;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  private highest: bigint | undefined;
   private readonly maxCommandsPerFlush: number;
   private readonly maxCachedAccounts: number;
   private readonly maxConflictRetries: number;
@@ -168,6 +169,11 @@ export class CreditAccountWriter {
    */
   lastPosition(accountId: string): bigint | undefined {
     return this.slots.get(accountId)?.lastPosition;
+  }
+
+  /** The highest global position this writer has written: feeds across accounts wait for it. */
+  get highestPosition(): bigint | undefined {
+    return this.highest;
   }
 
   get cachedAccounts(): number {
@@ -268,6 +274,7 @@ export class CreditAccountWriter {
         if (outcome?.ok) {
           batch.slot.revision = outcome.nextExpectedRevision;
           batch.slot.lastPosition = outcome.position.commit;
+          if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
         }
         this.settle(batch);
       } else {
