@@ -50,6 +50,9 @@ describe.each(STORE_MODES)('refunds and adjustments (%s store)', (mode) => {
     const retried = await admin.post(`${base}/refunds`, { purchaseId: 'fresh', reason: 'bought twice by mistake', userId: 'ops-ana' });
     expect(retried.status).toBe(200);
     expect(retried.body).toEqual(refunded.body);
+    const usage = await gateway.get(`${base}/usage`);
+    expect(usage.body.purchases.find((p: { purchaseId: string }) => p.purchaseId === 'fresh')).toMatchObject({ refunded: true });
+    expect(usage.body.activity.map((a: { type: string }) => a.type)).toContain('PurchaseRefunded');
     const liability = await admin.get(`/v1/audit/liability`);
     expect(liability.body.lots.filter((l: { accountId: string }) => l.accountId === account).map((l: { purchaseId: string }) => l.purchaseId)).toEqual(['old']);
   });

@@ -527,7 +527,7 @@ function purchasesSection(report: UsageReport): string {
 }
 
 function purchaseRow(p: UsagePurchase, timezone: string): string {
-  return `<tr><td><time datetime="${esc(p.purchasedAt)}">${esc(formatInstant(p.purchasedAt, timezone))}</time></td><th scope="row"><code>${esc(p.purchaseId)}</code></th><td>${p.creditType === 'api' ? 'API' : 'Company'}</td><td class="num">${num(p.credits)}</td><td>${esc(lotSource(p.source))}${p.paid ? '' : ' <span class="badge">unpaid</span>'}</td><td class="num">${esc(p.paid ? formatMoney(p.amountMinor, p.currency) : '—')}</td><td>${p.invoiceId ? `<code>${esc(p.invoiceId)}</code>` : '<span class="muted">—</span>'}</td><td><time datetime="${esc(p.expiresAt)}">${esc(formatInstant(p.expiresAt, timezone))}</time></td></tr>`;
+  return `<tr><td><time datetime="${esc(p.purchasedAt)}">${esc(formatInstant(p.purchasedAt, timezone))}</time></td><th scope="row"><code>${esc(p.purchaseId)}</code></th><td>${p.creditType === 'api' ? 'API' : 'Company'}</td><td class="num">${num(p.credits)}</td><td>${esc(lotSource(p.source))}${p.paid ? '' : ' <span class="badge">unpaid</span>'}${p.refunded ? ' <span class="badge warn">refunded</span>' : ''}</td><td class="num">${esc(p.paid ? formatMoney(p.amountMinor, p.currency) : '—')}</td><td>${p.invoiceId ? `<code>${esc(p.invoiceId)}</code>` : '<span class="muted">—</span>'}</td><td><time datetime="${esc(p.expiresAt)}">${esc(formatInstant(p.expiresAt, timezone))}</time></td></tr>`;
 }
 
 /** Everything that moved credits besides consumption, and what the ledger asked or warned about. */

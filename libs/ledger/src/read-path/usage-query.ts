@@ -199,6 +199,7 @@ export function usageReport(
         ...(lot.invoiceId !== undefined ? { invoiceId: lot.invoiceId } : {}),
         purchasedAt: lot.purchasedAt,
         expiresAt: lot.expiresAt,
+        ...(lot.refunded ? { refunded: true } : {}),
       })),
   };
 }

@@ -37,6 +37,8 @@ export interface UsagePurchase {
   readonly invoiceId?: string;
   readonly purchasedAt: string;
   readonly expiresAt: string;
+  /** Refunded (rule 11): its credits left the balance. */
+  readonly refunded?: boolean;
 }
 
 /** A movement of credits other than consumption, or an auto-recharge or alert event, in the range. */
