@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { CREDIT_ACCOUNT_EVENT_TYPES } from '#domain';
 import { LEDGER_PROJECTIONS } from '#ledger';
 import { httpClient } from '../support/http.js';
 import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
@@ -48,6 +49,29 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
       }
       await client.post(`/v1/accounts/${account}/reveals`, { requestId: 'rv', companyIds: ['c1', 'c2'], action: 'reveal' });
     }
+    // Every other kind of event, so replay and verify are proven on all of them.
+    const lifecycle = `/v1/accounts/${accounts[1]}`;
+    const must = async (response: Promise<{ status: number; text: string }>) => {
+      const { status, text } = await response;
+      if (status >= 300 && status !== 402) throw new Error(`${status} ${text}`);
+    };
+    await must(client.post(`${lifecycle}/purchases`, { purchaseId: 'refund-me', creditType: 'api', credits: 10, amountMinor: 100, currency: 'USD' }));
+    await must(client.post(`${lifecycle}/refunds`, { purchaseId: 'refund-me', reason: 'test' }));
+    await must(client.post(`${lifecycle}/adjustments`, { adjustmentId: 'a1', creditType: 'api', credits: 7, reason: 'grant' }));
+    await must(client.post(`${lifecycle}/adjustments`, { adjustmentId: 'a2', creditType: 'api', credits: -3, reason: 'removal' }));
+    await must(client.call('PUT', `${lifecycle}/auto-recharge-rules/api`, { body: { threshold: 9_960, credits: 100 } }));
+    await must(client.call('PUT', `${lifecycle}/balance-alerts/api`, { body: { consumedPercents: [], availableBelow: 9_810 } }));
+    await must(client.post(`${lifecycle}/record-charges`, { requestId: 'crossing', endpoint: 'job_search', records: 20 }));
+    await must(client.post(`${lifecycle}/auto-recharges/ar-api-1/failures`, { reason: 'declined' }));
+    await must(client.post(`${lifecycle}/webhook-dispatches`, { webhookEventId: 'w1', webhookId: 'wh', recordType: 'job' }));
+    await must(client.post(`${lifecycle}/reveals`, { requestId: 'free', companyIds: ['c1'], action: 'export' }));
+    const expired = `/v1/accounts/${accounts[2]}-expired`;
+    await must(client.post(`${expired}/purchases`, { purchaseId: 'old-trial', creditType: 'company', credits: 5, paid: false, source: 'trial', expiresAt: new Date(Date.now() - 86_400_000).toISOString(), occurredAt: new Date(Date.now() - 2 * 86_400_000).toISOString() }));
+    // The next command after the expiry records it first (CreditsExpired at the expiry instant).
+    await must(client.post(`${expired}/purchases`, { purchaseId: 'new-pack', creditType: 'company', credits: 5, amountMinor: 100, currency: 'USD' }));
+    await must(client.post(`${expired}/reveals`, { requestId: 'after-expiry', companyIds: ['c9'], action: 'reveal' }));
+    await must(client.post(`${expired}/webhook-dispatches`, { webhookEventId: 'w-none', webhookId: 'wh', recordType: 'job' })); // not triggered
+    await must(client.call('DELETE', `${lifecycle}/auto-recharge-rules/api`));
   });
 
   afterAll(async () => {
@@ -60,7 +84,7 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     const result = await runCli(env, ['verify']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(lastJson(result.stdout)).toMatchObject({ ok: true, accounts: 3, differences: 0 });
+    expect(lastJson(result.stdout)).toMatchObject({ ok: true, accounts: 4, differences: 0 });
     expect(Number(lastJson(result.stdout).events)).toBeGreaterThanOrEqual(3 * 34);
   });
 
@@ -81,6 +105,8 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     expect((await charging).every((status) => status === 200)).toBe(true);
 
     const after = await client.get(`/v1/accounts/${accounts[0]}/balance`);
+    const types = new Set((await client.get(`/v1/audit/events?limit=1000`)).body.events.map((e: { type: string }) => e.type));
+    expect([...types].sort()).toEqual([...CREDIT_ACCOUNT_EVENT_TYPES].sort());
     expect(after.body.api.available).toBe(10_000 - 15 * 9 - 15 * 3 - 40);
     const verified = await runCli(env, ['verify']);
     expect(lastJson(verified.stdout)).toMatchObject({ ok: true, differences: 0 });
@@ -113,7 +139,7 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     expect(lastJson(asJson.stdout)).toMatchObject({ command: 'export', events });
     const lines = readFileSync(ndjson, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { position: string; accountId: string });
     expect(lines).toHaveLength(events);
-    expect(new Set(lines.map((l) => l.accountId))).toEqual(new Set(accounts));
+    expect(new Set(lines.map((l) => l.accountId))).toEqual(new Set([...accounts, `${accounts[2]}-expired`]));
     const positions = lines.map((l) => BigInt(l.position.split(':')[0]!));
     expect(positions.every((p, i) => i === 0 || p > positions[i - 1]!)).toBe(true);
 
