@@ -289,6 +289,7 @@ describe('EventStoreDbEventStore', () => {
     afterEach(async () => {
       // Whatever a test did, the next one finds the server up.
       if (!(await isUp())) await server!.restart();
+      await untilUp(); // the client reconnects with backoff; until then callers get (and retry) 503s
     });
 
     it('fails every call with StoreUnavailableError, and works again on the same instance once it is back', async () => {
@@ -310,6 +311,7 @@ describe('EventStoreDbEventStore', () => {
       }
 
       await server!.restart();
+      await untilUp(); // the client reconnects with backoff; until then callers get (and retry) 503s
 
       await expect(store.appendToStream(stream, newEvents(1), { expectedRevision: 0n })).resolves.toMatchObject({
         nextExpectedRevision: 1n,
@@ -323,6 +325,7 @@ describe('EventStoreDbEventStore', () => {
       const written = await store.appendToStream(stream, events, { expectedRevision: 'no_stream' });
       // The answer was lost with the connection: the caller cannot tell, and retries the same append.
       await server!.restart();
+      await untilUp(); // the client reconnects with backoff; until then callers get (and retry) 503s
 
       await expect(store.appendToStream(stream, events, { expectedRevision: 'no_stream' })).resolves.toEqual(written);
       expect(await collect(store.readStream(stream))).toHaveLength(2);
@@ -341,6 +344,7 @@ describe('EventStoreDbEventStore', () => {
       );
       await sleep(300); // a few failed attempts to resubscribe
       await server!.restart();
+      await untilUp(); // the client reconnects with backoff; until then callers get (and retry) 503s
       const after = await appendAndRead(stream, 2, 2n);
       const sentinel = await appendAndRead(stream, 1, 4n);
 
@@ -355,6 +359,7 @@ describe('EventStoreDbEventStore', () => {
       await within(subscription.caughtUp);
 
       await server!.restart();
+      await untilUp(); // the client reconnects with backoff; until then callers get (and retry) 503s
       // Appended before the subscription is back: still after the end it started from.
       const missed = await appendAndRead(`${category}-a`, 1, 0n);
 
@@ -373,6 +378,7 @@ describe('EventStoreDbEventStore', () => {
       expect(caughtUp).toBe(false);
 
       await server!.restart();
+      await untilUp(); // the client reconnects with backoff; until then callers get (and retry) 503s
       expect(ids(await take(subscription, 2))).toEqual(ids(history));
       await within(subscription.caughtUp);
     });
@@ -437,6 +443,14 @@ describe('EventStoreDbEventStore', () => {
       expect(Date.now() - started).toBeLessThan(2_000);
     });
   });
+
+  async function untilUp(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await isUp())) {
+      if (Date.now() > deadline) throw new Error('the store did not come back');
+      await sleep(100);
+    }
+  }
 
   function isUp(): Promise<boolean> {
     return store.headPosition().then(
