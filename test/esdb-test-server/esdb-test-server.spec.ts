@@ -30,7 +30,7 @@ import { emptyPb, serverFeaturesGrpc, sharedPb, streamsGrpc, streamsPb } from '.
 
 /**
  * Drives the test server with the real `@eventstore/db-client` (and, for wire details the client
- * hides, its generated gRPC clients), asserting the facts of /work/shared/reference/eventstoredb-wire.md.
+ * hides, its generated gRPC clients), asserting the wire-protocol facts of client 6.2.1 and server v24.10.
  */
 
 /** Per-call credentials make the client use Append instead of BatchAppend (§2.1). */

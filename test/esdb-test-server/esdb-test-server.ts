@@ -1,6 +1,6 @@
 /**
- * An in-memory EventStoreDB for tests. Section numbers (§) refer to the wire protocol notes in
- * /work/shared/reference/eventstoredb-wire.md.
+ * An in-memory EventStoreDB for tests. Section numbers (§) refer to the team's EventStoreDB wire-protocol notes
+ * (client 6.2.1 against server v24.10); docs/eventstoredb.md lists what is emulated.
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';

@@ -1,7 +1,7 @@
 /**
  * The data side of the test server: one global log (`$all`) with per-stream indexes, the
  * expected-revision and idempotency rules of EventStoreDB 24.10, and the reads over both.
- * Section numbers (§) refer to /work/shared/reference/eventstoredb-wire.md.
+ * Section numbers (§) refer to the team's EventStoreDB wire-protocol notes.
  */
 
 /** The revision of a stream that does not exist; `no_stream` is checked as this value (§6). */
