@@ -104,6 +104,38 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
     });
   });
 
+  describe('the batch route', () => {
+    it('charges up to 1,000 records charges for any accounts, each with its own result, in order', async () => {
+      const a = race(3);
+      const b = race(4);
+      for (const account of [a, b]) {
+        await client.post(`/v1/accounts/${account}/purchases`, { purchaseId: 'p', creditType: 'api', credits: 10, amountMinor: 1, currency: 'USD' });
+      }
+      const charges = [
+        ...Array.from({ length: 12 }, (_, i) => ({ accountId: a, requestId: `b-${i}`, endpoint: 'job_search', records: 1 })),
+        { accountId: b, requestId: 'b-x', endpoint: 'company_search', records: 3 },
+        { accountId: b, requestId: 'b-bad', endpoint: 'people', records: 1 },
+        { accountId: 'nobody-at-all', requestId: 'b-none', endpoint: 'job_search', records: 1 },
+      ];
+      const response = await client.post('/v1/record-charges:batch', { charges });
+      expect(response.status).toBe(200);
+      const statuses = response.body.results.map((r: { status: number }) => r.status);
+      expect(statuses).toEqual([...Array(10).fill(200), 402, 402, 200, 400, 404]);
+      expect(response.body.results[12].result).toMatchObject({ accountId: b, creditsCharged: 9 });
+      expect(response.body.results[13].problem).toMatchObject({ code: 'VALIDATION_FAILED', fields: [expect.objectContaining({ field: 'endpoint' })] });
+
+      const retried = await client.post('/v1/record-charges:batch', { charges: charges.slice(0, 10) });
+      expect(retried.body.results.every((r: { replayed: boolean }) => r.replayed)).toBe(true);
+      expect((await client.get(`/v1/accounts/${a}/balance`)).body.api.available).toBe(0);
+    });
+
+    it('refuses an empty or oversized batch as a whole', async () => {
+      expect((await client.post('/v1/record-charges:batch', { charges: [] })).status).toBe(400);
+      const tooMany = Array.from({ length: 1001 }, () => ({}));
+      expect((await client.post('/v1/record-charges:batch', { charges: tooMany })).status).toBe(400);
+    });
+  });
+
   describe('when 64 clients charge one account at once', () => {
     it('accepts exactly what the balance pays for and never goes below zero', async () => {
       const account = `/v1/accounts/${race(1)}`;

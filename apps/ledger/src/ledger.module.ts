@@ -33,6 +33,7 @@ import { GetBalanceHandler } from './credit-accounts/balance/balance.query.js';
 import { PurchaseCreditsHandler } from './credit-accounts/purchases/purchase-credits.command.js';
 import { PurchasesController } from './credit-accounts/purchases/purchases.controller.js';
 import { ChargeRecordsHandler } from './credit-accounts/record-charges/charge-records.command.js';
+import { RecordChargesBatchController } from './credit-accounts/record-charges/charge-records-batch.js';
 import { RecordChargesController } from './credit-accounts/record-charges/record-charges.controller.js';
 import { RevealCompaniesHandler } from './credit-accounts/reveals/reveal-companies.command.js';
 import { GetOpenWindowsHandler } from './credit-accounts/reveals/open-windows.query.js';
@@ -86,6 +87,7 @@ export class LedgerModule {
         PurchasesController,
         RevealsController,
         RecordChargesController,
+        RecordChargesBatchController,
         WebhookDispatchesController,
         BalanceController,
         UsageController,
