@@ -12,6 +12,7 @@ import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-
 import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
 import type { Principal } from '../apps/ledger/src/auth/scopes.js';
 import { ledgerEventsAfter, ledgerHistory } from '../apps/ledger/src/cli/ledger-history.js';
+import { httpLoad } from './http-load.js';
 import { SqliteEventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, systemClock } from '#ledger';
 
@@ -196,6 +197,14 @@ async function main() {
   figures.push(await hotAccount());
   figures.push(await manyAccounts());
   figures.push(await replayAll());
+  const http = await httpLoad(quick ? { batches: 20, singleSeconds: 3, concurrency: 32 } : { batches: 100, singleSeconds: 10, concurrency: 32 });
+  figures.push(
+    { bench: 'http_batch_charges_per_second', value: http.batchChargesPerSecond, unit: 'charges/s', note: 'POST /v1/record-charges:batch, 1,000 charges a request, 4 in flight, load from a second process' },
+    { bench: 'http_single_requests_per_second', value: http.singleRequestsPerSecond, unit: 'requests/s', note: 'POST …/record-charges, one charge a request, 32 clients' },
+    { bench: 'http_single_latency_p50', value: http.p50, unit: 'ms', note: 'single-charge request latency' },
+    { bench: 'http_single_latency_p99', value: http.p99, unit: 'ms', note: 'single-charge request latency' },
+    { bench: 'http_single_latency_p999', value: http.p999, unit: 'ms', note: 'single-charge request latency' },
+  );
   const raw = figures[0]!.value;
   figures.push({
     bench: 'hot_account_share_of_raw_sqlite',

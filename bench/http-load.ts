@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const TOKEN = 'bench-http-token-0123456789abcdefghij';
+
+export interface HttpFigures {
+  readonly batchChargesPerSecond: number;
+  readonly singleRequestsPerSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+}
+
+/** The real app (`npm start`'s entry point) in its own process; the load comes from this one. */
+async function startApp(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [resolve('dist/apps/ledger/src/main.js')], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LEDGER_DATA_DIR: dataDir,
+      LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: TOKEN, scopes: ['ledger:write', 'ledger:read'] }]),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((done, fail) => {
+    child.once('exit', (code) => fail(new Error(`the app exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === 'ledger listening' && entry.url) done(entry.url);
+      } catch {
+        // not a JSON line
+      }
+    });
+  });
+  return { url, child };
+}
+
+function post(url: string, body: unknown): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+export async function httpLoad(options: { batches: number; singleSeconds: number; concurrency: number }): Promise<HttpFigures> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-http-'));
+  const { url, child } = await startApp(dataDir);
+  try {
+    const accounts = Array.from({ length: 100 }, (_, i) => `h-${i}`);
+    for (const accountId of accounts) {
+      const response = await post(`${url}/v1/accounts/${accountId}/purchases`, { purchaseId: 'p', creditType: 'api', credits: 1_000_000_000, amountMinor: 1, currency: 'USD' });
+      if (response.status !== 201) throw new Error(`seeding failed: ${response.status}`);
+    }
+
+    // Batch route: 1,000 charges a request over 100 accounts, 4 requests in flight.
+    let next = 0;
+    const batchStarted = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < options.batches) {
+          const b = next++;
+          const charges = Array.from({ length: 1000 }, (_, i) => ({ accountId: accounts[i % 100], requestId: `b${b}-${i}`, endpoint: 'job_search', records: 1 }));
+          const response = await post(`${url}/v1/record-charges:batch`, { charges });
+          const { results } = (await response.json()) as { results: { status: number }[] };
+          if (response.status !== 200 || results.some((r) => r.status !== 200)) throw new Error('a batch charge failed');
+        }
+      }),
+    );
+    const batchSeconds = Number(process.hrtime.bigint() - batchStarted) / 1e9;
+
+    // Single charges: as many as `concurrency` clients send for a fixed time, each timed.
+    const latencies: number[] = [];
+    const deadline = Date.now() + options.singleSeconds * 1000;
+    let n = 0;
+    const singleStarted = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        while (Date.now() < deadline) {
+          const i = n++;
+          const t0 = process.hrtime.bigint();
+          const response = await post(`${url}/v1/accounts/${accounts[i % 100]}/record-charges`, { requestId: `s-${i}`, endpoint: 'job_search', records: 1 });
+          await response.arrayBuffer();
+          if (response.status !== 200) throw new Error(`a single charge failed: ${response.status}`);
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
+      }),
+    );
+    const singleSeconds = Number(process.hrtime.bigint() - singleStarted) / 1e9;
+    latencies.sort((a, b) => a - b);
+    return {
+      batchChargesPerSecond: Math.round((options.batches * 1000) / batchSeconds),
+      singleRequestsPerSecond: Math.round(latencies.length / singleSeconds),
+      p50: Number(percentile(latencies, 50).toFixed(2)),
+      p99: Number(percentile(latencies, 99).toFixed(2)),
+      p999: Number(percentile(latencies, 99.9).toFixed(2)),
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
