@@ -39,7 +39,7 @@ import {
 } from './credit-account.commands.js';
 import type { BalanceAlertRaised, CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
 import { monthKey, type CreditAccountState } from './credit-account.state.js';
-import { canonicalJson } from '../shared/fingerprint.js';
+import { canonicalJson, fingerprintOfCanonical } from '../shared/fingerprint.js';
 
 /**
  * What a command decides: the events to append (possibly none), and, when the command is refused, why.
@@ -164,12 +164,10 @@ export function fingerprintOf(command: CreditAccountCommand): string {
         allowPartial: command.allowPartial,
       });
     case 'ChargeRecords':
-      return fingerprint({
-        type: command.type,
-        endpoint: command.endpoint,
-        records: command.records,
-        allowPartial: command.allowPartial,
-      });
+      // The hot path: the canonical JSON of {type, endpoint, records, allowPartial}, keys already in order.
+      return fingerprintOfCanonical(
+        `{"allowPartial":${command.allowPartial},"endpoint":${JSON.stringify(command.endpoint)},"records":${command.records},"type":"ChargeRecords"}`,
+      );
     case 'DispatchWebhook':
       return fingerprint({ type: command.type, webhookId: command.webhookId, recordType: command.recordType });
     case 'SweepExpiries':

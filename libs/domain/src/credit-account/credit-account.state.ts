@@ -115,8 +115,17 @@ export interface BalanceAlertState {
   raised: number;
 }
 
+// Every charge asks for its month; almost all fall in the same one as the charge before.
+let cachedMonth = { from: 0, to: -1, month: '' };
+
 export function monthKey(creditType: CreditType, at: Instant): string {
-  return `${creditType}|${new Date(at).toISOString().slice(0, 7)}`;
+  if (at < cachedMonth.from || at >= cachedMonth.to) {
+    const d = new Date(at);
+    const from = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    const to = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+    cachedMonth = { from, to, month: new Date(from).toISOString().slice(0, 7) };
+  }
+  return `${creditType}|${cachedMonth.month}`;
 }
 
 /**

@@ -316,3 +316,18 @@ describe('API credits are charged per record returned (rules 6, 7 and 9)', () =>
     });
   });
 });
+
+describe('the fingerprint of a record charge', () => {
+  it('is the stored format: the fingerprint of its canonical payload', async () => {
+    const { fingerprint } = await import('../shared/fingerprint.js');
+    const { fingerprintOf } = await import('./credit-account.decider.js');
+    for (const allowPartial of [true, false]) {
+      for (const endpoint of ['job_search', 'company_search', 'technographics'] as const) {
+        for (const records of [0, 1, 25, 1_000_000]) {
+          const command = { type: 'ChargeRecords' as const, accountId: 'a', occurredAt: 0, requestId: 'r', endpoint, records, allowPartial };
+          expect(fingerprintOf(command)).toBe(fingerprint({ type: 'ChargeRecords', endpoint, records, allowPartial }));
+        }
+      }
+    }
+  });
+});

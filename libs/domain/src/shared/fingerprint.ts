@@ -5,7 +5,12 @@
  * change it without a new prefix.
  */
 export function fingerprint(payload: unknown): string {
-  return `v1:${cyrb53(canonicalJson(payload)).toString(36)}`;
+  return fingerprintOfCanonical(canonicalJson(payload));
+}
+
+/** For callers that build the canonical JSON themselves (hot paths): it must equal `canonicalJson`'s. */
+export function fingerprintOfCanonical(canonical: string): string {
+  return `v1:${cyrb53(canonical).toString(36)}`;
 }
 
 export function canonicalJson(value: unknown): string {

@@ -4,8 +4,16 @@ export type Instant = number;
 export const MINUTE_MS = 60_000;
 export const DAY_MS = 86_400_000;
 
+// Commands decided in the same millisecond share their timestamps: remember the last one formatted.
+let lastInstant = Number.NaN;
+let lastIso = '';
+
 export function iso(instant: Instant): string {
-  return new Date(instant).toISOString();
+  if (instant !== lastInstant) {
+    lastIso = new Date(instant).toISOString();
+    lastInstant = instant;
+  }
+  return lastIso;
 }
 
 export function instantOf(isoString: string): Instant {
