@@ -104,7 +104,8 @@ export class LedgerModule {
             if (options.store) return options.store;
             const store = options.config.store;
             return store.kind === 'sqlite'
-              ? SqliteEventStore.open(store.file)
+              ? // Another process on the same file (a second instance, the CLI) is noticed within 50 ms.
+                SqliteEventStore.open(store.file, { pollIntervalMs: 50 })
               : EventStoreDbEventStore.connect(store.connectionString);
           },
         },

@@ -1,4 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { creditAccountStream } from '#domain';
+import { EVENT_STORE, StreamNotFoundError, type EventStore } from '#event-store';
 import { CreditAccountWriter, PROJECTION_ENGINE, type ProjectionEngine } from '#ledger';
 
 /**
@@ -11,6 +13,7 @@ export class ReadConsistency {
   constructor(
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
     @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
   ) {}
 
   /** For views across accounts (feeds): everything this instance has written. */
@@ -19,8 +22,26 @@ export class ReadConsistency {
     if (position !== undefined) await this.engine.waitFor(position);
   }
 
+  /**
+   * Up to the account's last event in the store, whichever instance wrote it: behind a load balancer, a
+   * caller charged through one instance reads its balance through another. One indexed read of the
+   * stream's head (a round trip on EventStoreDB), then a short wait for the projections.
+   */
   async catchUp(accountId: string): Promise<void> {
-    const position = this.writer.lastPosition(accountId);
-    if (position !== undefined) await this.engine.waitFor(position);
+    const local = this.writer.lastPosition(accountId);
+    const head = await this.streamHead(accountId);
+    const target = local === undefined ? head : head === undefined || local > head ? local : head;
+    if (target !== undefined && target > this.engine.position()) await this.engine.waitFor(target);
+  }
+
+  private async streamHead(accountId: string): Promise<bigint | undefined> {
+    try {
+      for await (const last of this.store.readStream(creditAccountStream(accountId), { direction: 'backwards', fromRevision: 'end', maxCount: 1 })) {
+        return last.position.commit;
+      }
+    } catch (error) {
+      if (!(error instanceof StreamNotFoundError)) throw error;
+    }
+    return undefined;
   }
 }

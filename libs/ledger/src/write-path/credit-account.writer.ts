@@ -102,6 +102,8 @@ export class CreditAccountWriter {
   private flushing: Promise<void> | undefined;
   private closed = false;
   private highest: bigint | undefined;
+  /** Accounts waiting out a backoff after a conflict, before their commands are decided again. */
+  private backingOff = 0;
   private readonly maxCommandsPerFlush: number;
   private readonly maxCachedAccounts: number;
   private readonly maxConflictRetries: number;
@@ -114,7 +116,7 @@ export class CreditAccountWriter {
   ) {
     this.maxCommandsPerFlush = options.maxCommandsPerFlush ?? 20_000;
     this.maxCachedAccounts = options.maxCachedAccounts ?? 100_000;
-    this.maxConflictRetries = options.maxConflictRetries ?? 8;
+    this.maxConflictRetries = options.maxConflictRetries ?? 30;
     this.newEventId = options.newEventId ?? randomUUID;
   }
 
@@ -157,9 +159,10 @@ export class CreditAccountWriter {
   /** Stops accepting commands and waits for those already accepted to be stored. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing || this.dirty.size > 0) {
+    while (this.flushing || this.dirty.size > 0 || this.backingOff > 0) {
       if (this.flushing) await this.flushing;
-      else await this.flush();
+      else if (this.dirty.size > 0) await this.flush();
+      else await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
 
@@ -332,7 +335,16 @@ export class CreditAccountWriter {
       else retry.push(job);
     }
     slot.queue.unshift(...retry);
-    if (slot.queue.length > 0) this.dirty.add(slot);
+    if (retry.length === 0) return;
+    // Two instances racing for one account would collide again at once: wait a random, growing moment.
+    const attempts = Math.max(...retry.map((job) => job.attempts));
+    const delay = Math.random() * Math.min(50, 2 ** attempts);
+    this.backingOff += 1;
+    setTimeout(() => {
+      this.backingOff -= 1;
+      this.dirty.add(slot);
+      this.scheduleFlush();
+    }, delay);
   }
 
   private async load(slot: AccountSlot): Promise<void> {
