@@ -448,6 +448,15 @@ function decideWebhookDispatch(command: DispatchWebhook, state: CreditAccountSta
   };
 }
 
+type ChargeEvent = Extract<CreditAccountEvent, { type: 'RecordsReturned' | 'CompanyRevealed' | 'WebhookDispatched' }>;
+
+/** The events of a decision that consumed credits. */
+function chargesIn(events: readonly CreditAccountEvent[]): ChargeEvent[] {
+  return events.filter(
+    (e): e is ChargeEvent => e.type === 'RecordsReturned' || e.type === 'CompanyRevealed' || e.type === 'WebhookDispatched',
+  );
+}
+
 /** Failures in a row after which an auto-recharge rule is disabled (rule 10). */
 export const AUTO_RECHARGE_FAILURES_TO_DISABLE = 3;
 
@@ -523,10 +532,7 @@ function withAutoRecharge(command: CreditAccountCommand, state: CreditAccountSta
     balance = decision.refusal.details.available as number;
     trigger = 'charge_refused';
   } else {
-    const charged = decision.events.filter(
-      (e): e is Extract<CreditAccountEvent, { type: 'RecordsReturned' | 'CompanyRevealed' | 'WebhookDispatched' }> =>
-        e.type === 'RecordsReturned' || e.type === 'CompanyRevealed' || e.type === 'WebhookDispatched',
-    );
+    const charged = chargesIn(decision.events);
     if (charged.length === 0) return decision;
     creditType = charged[0]!.data.creditType;
     balance = availableAt(state.spendable[creditType], at) - charged.reduce((sum, e) => sum + e.data.credits, 0);
@@ -566,10 +572,7 @@ function withAutoRecharge(command: CreditAccountCommand, state: CreditAccountSta
  */
 function withBalanceAlerts(command: CreditAccountCommand, state: CreditAccountState, decision: Decision): Decision {
   if (decision.refusal) return decision;
-  const charged = decision.events.filter(
-    (e): e is Extract<CreditAccountEvent, { type: 'RecordsReturned' | 'CompanyRevealed' | 'WebhookDispatched' }> =>
-      e.type === 'RecordsReturned' || e.type === 'CompanyRevealed' || e.type === 'WebhookDispatched',
-  );
+  const charged = chargesIn(decision.events);
   if (charged.length === 0) return decision;
   const creditType = charged[0]!.data.creditType;
   const rules = state.alerts.rules[creditType];

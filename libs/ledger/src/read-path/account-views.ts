@@ -2,7 +2,6 @@ import {
   balancesAt,
   isUsableAt,
   iso,
-  windowCovering,
   type CreditAccountState,
   type CreditType,
   type Instant,
@@ -47,14 +46,4 @@ export interface RevealStatusView {
   readonly revealed: boolean;
   readonly windowEndsAt: string | null;
   readonly revealedAt: string | null;
-}
-
-export function revealStatusView(state: CreditAccountState, companyId: string, at: Instant): RevealStatusView {
-  const window = windowCovering(state.windows.get(companyId), at);
-  return {
-    companyId,
-    revealed: window !== undefined,
-    windowEndsAt: window ? iso(window.endsAt) : null,
-    revealedAt: window ? iso(window.revealedAt) : null,
-  };
 }
