@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EsdbTestServer } from '../esdb-test-server/esdb-test-server.js';
+import { chargesByRequestId, chargeWhile, retryUntilAcked } from '../support/charge-load.js';
 import { httpClient } from '../support/http.js';
 import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
 
@@ -38,54 +39,22 @@ describe('the event store going away under load', () => {
     const account = `/v1/accounts/outage-${Date.now().toString(36)}`;
     expect((await client.post(`${account}/purchases`, { purchaseId: 'p', creditType: 'api', credits: 100_000, amountMinor: 1, currency: 'USD' })).status).toBe(201);
 
-    const acked = new Set<string>();
-    const pending = new Set<string>();
-    const unavailable: { retryAfter: string | null; code: string }[] = [];
-    let next = 0;
-    let running = true;
-    const clients = Array.from({ length: 8 }, async () => {
-      while (running) {
-        const requestId = `r-${next++}`;
-        const response = await client.post(`${account}/record-charges`, { requestId, endpoint: 'job_search', records: 1 });
-        if (response.status === 200) acked.add(requestId);
-        else {
-          pending.add(requestId);
-          if (response.status === 503) unavailable.push({ retryAfter: response.headers.get('retry-after'), code: response.body.code });
-          else throw new Error(`unexpected ${response.status}: ${response.text}`);
-        }
-      }
+    const outcome = await chargeWhile(client, account, async () => {
+      await sleep(300);
+      await server.stop();
+      await sleep(700);
+      await server.restart();
+      await sleep(1500);
     });
-    await sleep(300);
-    await server.stop();
-    await sleep(700);
-    await server.restart();
-    await sleep(1500);
-    running = false;
-    await Promise.all(clients);
 
-    expect(unavailable.length).toBeGreaterThan(0);
-    expect(unavailable.every((u) => u.retryAfter === '1' && u.code === 'STORE_UNAVAILABLE')).toBe(true);
-    expect(acked.size).toBeGreaterThan(0);
+    expect(outcome.unavailable.length).toBeGreaterThan(0);
+    expect(outcome.unavailable.every((u) => u.retryAfter === '1' && u.code === 'STORE_UNAVAILABLE')).toBe(true);
+    expect(outcome.acked.size).toBeGreaterThan(0);
 
     // The app is back by itself; every refused charge is retried with its key.
-    for (const requestId of pending) {
-      let response = await client.post(`${account}/record-charges`, { requestId, endpoint: 'job_search', records: 1 });
-      for (let attempt = 0; response.status === 503 && attempt < 50; attempt++) {
-        await sleep(100);
-        response = await client.post(`${account}/record-charges`, { requestId, endpoint: 'job_search', records: 1 });
-      }
-      expect(response.status).toBe(200);
-      acked.add(requestId);
-    }
-
-    const charged = new Map<string, number>();
-    for (let from: string | null = '0'; from !== null; ) {
-      const page: { body: { events: unknown[]; next: string | null } } = await client.get(`${account}/events?from=${from}&limit=1000`);
-      for (const e of page.body.events as { type: string; data: { requestId: string } }[]) {
-        if (e.type === 'RecordsReturned') charged.set(e.data.requestId, (charged.get(e.data.requestId) ?? 0) + 1);
-      }
-      from = page.body.next;
-    }
+    await retryUntilAcked(client, account, outcome);
+    const acked = outcome.acked;
+    const charged = await chargesByRequestId(client, account);
     expect([...charged.values()].every((n) => n === 1)).toBe(true);
     expect(new Set(charged.keys())).toEqual(acked);
     expect((await client.get(`${account}/balance`)).body.api.available).toBe(100_000 - acked.size);
