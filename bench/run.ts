@@ -39,7 +39,7 @@ interface Figure {
 async function withLedger<T>(run: (bus: CommandBus) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-'));
   const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
-  const app: NestFastifyApplication = await createLedgerApp(config, { logger: ['error'] });
+  const app: NestFastifyApplication = await createLedgerApp(config, { logLevel: 'error' });
   try {
     return await run(app.get(CommandBus));
   } finally {

@@ -60,7 +60,7 @@ describe('fuzzing every command route', () => {
       LEDGER_API_TOKENS: JSON.stringify([{ name: 'fuzzer', token: TOKEN, scopes: ['ledger:write', 'ledger:read', 'audit:read', 'ledger:admin'] }]),
     });
     store = SqliteEventStore.open(join(dataDir, 'ledger.sqlite'));
-    app = await createLedgerApp(config, { store, logger: false });
+    app = await createLedgerApp(config, { store, logLevel: 'silent' });
     await app.listen({ port: 0, host: '127.0.0.1' });
     baseUrl = await app.getUrl();
     await send('POST', `/v1/accounts/${ACCOUNT}/purchases`, { purchaseId: 'seed', creditType: 'api', credits: 1000, amountMinor: 1, currency: 'USD' });

@@ -32,7 +32,7 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
       LEDGER_API_TOKENS: JSON.stringify([{ name: 'svc', token: TOKEN, scopes: ['ledger:write', 'ledger:read'] }]),
     });
     store = storeUnder.open(dataDir);
-    app = await createLedgerApp(config, { store, logger: ['error'] });
+    app = await createLedgerApp(config, { store, logLevel: 'error' });
     await app.listen({ port: 0, host: '127.0.0.1' });
     client = httpClient(await app.getUrl(), TOKEN);
     const bought = await client.post(`/v1/accounts/${team}/purchases`, {

@@ -55,7 +55,7 @@ describe('who may call what', () => {
       LEDGER_DATA_DIR: dataDir,
       LEDGER_API_TOKENS: JSON.stringify(SCOPES.map((scope) => ({ name: scope.replace(':', '-'), token: tokenOf(scope), scopes: [scope] }))),
     });
-    app = await createLedgerApp(config, { logger: false });
+    app = await createLedgerApp(config, { logLevel: 'silent' });
     await app.listen({ port: 0, host: '127.0.0.1' });
     baseUrl = await app.getUrl();
   });
@@ -103,8 +103,8 @@ describe('who may call what', () => {
     });
   });
 
-  it('serves the health check to anyone, and the usage page only through a signed link', async () => {
-    expect((await call('GET', '/health')).statusCode).toBe(200);
+  it('serves health, readiness, metrics and the API description to anyone, and the usage page only through a signed link', async () => {
+    for (const path of ['/health', '/ready', '/metrics', '/docs/json']) expect((await call('GET', path)).statusCode).toBe(200);
     const page = await call('GET', '/usage-page/acct-1');
     expect(page.statusCode).toBe(403);
     expect(page.json()).toMatchObject({ code: 'LINK_INVALID' });

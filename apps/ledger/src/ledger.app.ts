@@ -1,21 +1,31 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
+import { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import type { Clock } from '#ledger';
 import type { EventStore } from '#event-store';
 import { loadOrCreateAdminToken } from './auth/api-token.registry.js';
 import type { ApiTokenConfig } from './auth/scopes.js';
 import type { LedgerConfig } from './config/ledger.config.js';
+import { correlationIdFrom } from './credit-accounts/shared/request-context.js';
 import { LedgerModule } from './ledger.module.js';
+import { createLedgerLog, NestLogAdapter, type LogLevel } from './observability/ledger-log.js';
+import { LedgerMetrics } from './observability/ledger-metrics.js';
+import { serveOpenApi } from './observability/openapi.js';
+import { installRequestObservability } from './observability/request-observability.js';
 import { Problem } from './problems/problem.js';
 import { sendProblem } from './problems/problem-details.filter.js';
 
 export interface LedgerAppOptions {
   readonly clock?: Clock;
   readonly store?: EventStore;
-  readonly logger?: false | ('error' | 'warn' | 'log')[];
+  /** Where the JSON log goes; by default standard output at the configured level. */
+  readonly log?: Logger;
+  /** Overrides the configured level of the default log (tests use 'silent'). */
+  readonly logLevel?: LogLevel;
   /** Told where the generated admin token is, when none is configured. */
   readonly onGeneratedToken?: (file: string, created: boolean) => void;
 }
@@ -32,13 +42,31 @@ export async function createLedgerApp(config: LedgerConfig, options: LedgerAppOp
     apiTokens = [generated.token];
   }
 
-  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: false });
+  const log = options.log ?? createLedgerLog(options.logLevel ?? config.logLevel);
+  const metrics = new LedgerMetrics();
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: false,
+    loggerInstance: log,
+    // One access-log line per request is written by the observability hooks instead of two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
+    genReqId: (request: IncomingMessage) => correlationIdFrom(request.headers),
+  });
   const app = await NestFactory.create<NestFastifyApplication>(
-    LedgerModule.register({ config, apiTokens, ...(options.clock ? { clock: options.clock } : {}), ...(options.store ? { store: options.store } : {}) }),
+    LedgerModule.register({
+      config,
+      apiTokens,
+      metrics,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.store ? { store: options.store } : {}),
+    }),
     adapter,
-    { logger: options.logger ?? ['error', 'warn'], bufferLogs: false },
+    { logger: new NestLogAdapter(log), bufferLogs: false },
   );
-  installBodyGuards(app.getHttpAdapter().getInstance() as unknown as FastifyInstance);
+  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  installRequestObservability(fastify, metrics);
+  installBodyGuards(fastify);
+  serveOpenApi(app);
   await app.init();
   return app;
 }

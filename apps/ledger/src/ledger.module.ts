@@ -1,4 +1,4 @@
-import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { EVENT_STORE, EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
@@ -15,6 +15,11 @@ import {
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
 import { AUDIT_CONTROLLERS, AUDIT_PROVIDERS } from './audit/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
+import { RATE_LIMITER, RateLimiter } from './auth/rate-limiter.js';
+import { CommandSubmitter } from './credit-accounts/shared/ledger-command.js';
+import { LEDGER_METRICS, type LedgerMetrics } from './observability/ledger-metrics.js';
+import { MeteredEventStore } from './observability/metered-event-store.js';
+import { Draining, OperationalGauges, OperationsController } from './observability/operations.js';
 import { BalanceAlertsController, SetBalanceAlertsHandler } from './balance-alerts/balance-alerts.controller.js';
 import { AutoRechargeController } from './auto-recharge/auto-recharge.controller.js';
 import {
@@ -56,17 +61,26 @@ export interface LedgerModuleOptions {
   readonly apiTokens: readonly ApiTokenConfig[];
   readonly clock?: Clock;
   readonly store?: EventStore;
+  readonly metrics: LedgerMetrics;
 }
 
-/** Closes the write path first, so commands already accepted are stored, then the projections and the stores. */
+/**
+ * Says "not ready" first; then, once the HTTP server has let the requests in flight finish, closes the
+ * write path (so every command already accepted is stored), the projections and the stores.
+ */
 @Injectable()
-class ShutdownSequence implements OnApplicationShutdown {
+class ShutdownSequence implements BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
+    @Inject(Draining) private readonly draining: Draining,
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
     @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly readModels: SqliteReadModelStore,
   ) {}
+
+  beforeApplicationShutdown(): void {
+    this.draining.active = true;
+  }
 
   async onApplicationShutdown(): Promise<void> {
     await this.writer.close();
@@ -84,6 +98,7 @@ export class LedgerModule {
       imports: [CqrsModule.forRoot()],
       controllers: [
         HealthController,
+        OperationsController,
         PurchasesController,
         RevealsController,
         RecordChargesController,
@@ -101,12 +116,14 @@ export class LedgerModule {
         {
           provide: EVENT_STORE,
           useFactory: (): EventStore => {
-            if (options.store) return options.store;
             const store = options.config.store;
-            return store.kind === 'sqlite'
-              ? // Another process on the same file (a second instance, the CLI) is noticed within 50 ms.
-                SqliteEventStore.open(store.file, { pollIntervalMs: 50 })
-              : EventStoreDbEventStore.connect(store.connectionString);
+            const inner =
+              options.store ??
+              (store.kind === 'sqlite'
+                ? // Another process on the same file (a second instance, the CLI) is noticed within 50 ms.
+                  SqliteEventStore.open(store.file, { pollIntervalMs: 50 })
+                : EventStoreDbEventStore.connect(store.connectionString));
+            return new MeteredEventStore(inner, options.metrics);
           },
         },
         { provide: CLOCK, useValue: options.clock ?? systemClock },
@@ -118,6 +135,19 @@ export class LedgerModule {
           inject: [EVENT_STORE, CLOCK],
         },
         { provide: API_TOKEN_REGISTRY, useValue: new ApiTokenRegistry(options.apiTokens) },
+        { provide: LEDGER_METRICS, useValue: options.metrics },
+        {
+          provide: RATE_LIMITER,
+          useFactory: (clock: Clock) => {
+            const { requests, windowSeconds } = options.config.rateLimit;
+            const own = new Map(options.apiTokens.map((t) => [t.name, t.rateLimit ?? requests]));
+            return new RateLimiter(clock, requests, windowSeconds, (name) => own.get(name) ?? requests);
+          },
+          inject: [CLOCK],
+        },
+        Draining,
+        OperationalGauges,
+        CommandSubmitter,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_PIPE, useFactory: ledgerValidationPipe },

@@ -1,5 +1,6 @@
 import { ConfigError, readConfig } from './config/ledger.config.js';
 import { createLedgerApp } from './ledger.app.js';
+import { createLedgerLog } from './observability/ledger-log.js';
 
 async function main(): Promise<void> {
   let config;
@@ -12,38 +13,41 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const log = createLedgerLog(config.logLevel);
   const app = await createLedgerApp(config, {
-    onGeneratedToken: (file, created) =>
-      console.log(
-        JSON.stringify({
-          level: 'warn',
-          msg: created
-            ? 'No LEDGER_API_TOKENS configured: generated an admin token (all scopes)'
-            : 'No LEDGER_API_TOKENS configured: using the generated admin token',
-          tokenFile: file,
-        }),
+    log,
+    onGeneratedToken: (tokenFile, created) =>
+      log.warn(
+        { tokenFile },
+        created
+          ? 'No LEDGER_API_TOKENS configured: generated an admin token (all scopes)'
+          : 'No LEDGER_API_TOKENS configured: using the generated admin token',
       ),
   });
   await app.listen({ port: config.port, host: config.host });
-  // Stop taking requests, let the commands already accepted reach the store, close it, then exit.
+  // Stop taking requests, let the requests in flight finish and the commands already accepted reach the
+  // store, close it, then exit.
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       if (stopping) return;
       stopping = true;
-      console.log(JSON.stringify({ level: 'info', msg: 'ledger stopping', signal }));
+      log.info({ signal }, 'ledger stopping');
       app.close().then(
-        () => process.exit(0),
+        () => {
+          log.info('ledger stopped');
+          log.flush();
+          process.exit(0);
+        },
         (error: unknown) => {
-          console.error(error);
+          log.fatal({ err: error }, 'ledger failed to stop cleanly');
+          log.flush();
           process.exit(1);
         },
       );
     });
   }
-  console.log(
-    JSON.stringify({ level: 'info', msg: 'ledger listening', url: await app.getUrl(), store: config.store.kind, dataDir: config.dataDir }),
-  );
+  log.info({ url: await app.getUrl(), store: config.store.kind, dataDir: config.dataDir }, 'ledger listening');
 }
 
 main().catch((error: unknown) => {

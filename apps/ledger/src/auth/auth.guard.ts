@@ -1,8 +1,10 @@
 import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Problem } from '../problems/problem.js';
+import { LEDGER_METRICS, type LedgerMetrics } from '../observability/ledger-metrics.js';
 import { API_TOKEN_REGISTRY, type ApiTokenRegistry } from './api-token.registry.js';
+import { RATE_LIMITER, RateLimiter } from './rate-limiter.js';
 import type { Principal, Scope } from './scopes.js';
 
 const REQUIRED_SCOPE = 'ledger:required-scope';
@@ -19,6 +21,8 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(API_TOKEN_REGISTRY) private readonly tokens: ApiTokenRegistry,
+    @Inject(RATE_LIMITER) private readonly limiter: RateLimiter,
+    @Inject(LEDGER_METRICS) private readonly metrics: LedgerMetrics,
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
@@ -45,6 +49,19 @@ export class AuthGuard implements CanActivate {
       throw new Problem(403, 'SCOPE_MISSING', 'Not allowed', `This route needs the scope ${scope ?? '(none declared)'}`, {
         requiredScope: scope ?? null,
       });
+    }
+    // Counted once the caller is known, before the body is validated or anything is decided.
+    const decision = this.limiter.take(principal.name);
+    if (decision) {
+      const headers = RateLimiter.headers(decision, this.limiter.windowSeconds);
+      if (!decision.allowed) {
+        this.metrics.rateLimited.inc({ token: principal.name });
+        throw new Problem(429, 'RATE_LIMITED', 'Too many requests', `This token may make ${decision.limit} requests every ${this.limiter.windowSeconds} s`, {}, {
+          ...headers,
+          'retry-after': String(decision.resetSeconds),
+        });
+      }
+      void context.switchToHttp().getResponse<FastifyReply>().headers(headers);
     }
     request.principal = principal;
     return true;

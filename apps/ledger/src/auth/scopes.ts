@@ -5,6 +5,8 @@ export interface ApiTokenConfig {
   readonly name: string;
   readonly token: string;
   readonly scopes: readonly Scope[];
+  /** Requests per rate-limit window for this token, instead of the ledger's default (0: no limit). */
+  readonly rateLimit?: number;
 }
 
 /** Who is calling: the service token's name and what it may do. Never holds the token itself. */

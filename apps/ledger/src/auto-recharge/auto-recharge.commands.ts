@@ -1,9 +1,9 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { CreditType } from '#domain';
-import { CreditAccountWriter, type Execution } from '#ledger';
+import type { Execution } from '#ledger';
 import { actingAdmin } from '../credit-accounts/refunds/refund-purchase.command.js';
-import { LedgerCommand, submit } from '../credit-accounts/shared/ledger-command.js';
+import { CommandSubmitter, LedgerCommand } from '../credit-accounts/shared/ledger-command.js';
 import type { FailAutoRechargeDto, RemoveAutoRechargeRuleDto, SetAutoRechargeRuleDto } from './auto-recharge.dto.js';
 
 export class SetAutoRechargeRuleCommand extends LedgerCommand<SetAutoRechargeRuleDto & { readonly creditType: CreditType }> {}
@@ -12,13 +12,11 @@ export class FailAutoRechargeCommand extends LedgerCommand<FailAutoRechargeDto &
 
 @CommandHandler(SetAutoRechargeRuleCommand)
 export class SetAutoRechargeRuleHandler implements ICommandHandler<SetAutoRechargeRuleCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: SetAutoRechargeRuleCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'SetAutoRechargeRule',
         creditType: body.creditType,
@@ -35,12 +33,10 @@ export class SetAutoRechargeRuleHandler implements ICommandHandler<SetAutoRechar
 
 @CommandHandler(RemoveAutoRechargeRuleCommand)
 export class RemoveAutoRechargeRuleHandler implements ICommandHandler<RemoveAutoRechargeRuleCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: RemoveAutoRechargeRuleCommand): Promise<Execution> {
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       { type: 'RemoveAutoRechargeRule', creditType: command.body.creditType, removedBy: actingAdmin(command) },
       { userId: command.body.userId },
     );
@@ -49,11 +45,11 @@ export class RemoveAutoRechargeRuleHandler implements ICommandHandler<RemoveAuto
 
 @CommandHandler(FailAutoRechargeCommand)
 export class FailAutoRechargeHandler implements ICommandHandler<FailAutoRechargeCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: FailAutoRechargeCommand): Promise<Execution> {
     const { body } = command;
-    return submit(this.writer, command, {
+    return this.commands.submit(command, {
       type: 'FailAutoRecharge',
       autoRechargeId: body.autoRechargeId,
       ...(body.reason !== undefined ? { reason: body.reason } : {}),

@@ -6,7 +6,7 @@ import { alertFeedKey, CreditAccountWriter, READ_MODELS, type BalanceAlertDoc, t
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { MAX_CREDITS_PER_LOT } from '../credit-accounts/purchases/purchase-credits.dto.js';
 import { AccountIdPipe } from '../credit-accounts/shared/account-id.pipe.js';
-import { LedgerCommand, submit } from '../credit-accounts/shared/ledger-command.js';
+import { CommandSubmitter, LedgerCommand } from '../credit-accounts/shared/ledger-command.js';
 import { correlationIdOf } from '../credit-accounts/shared/request-context.js';
 import { IsInstant, IsLedgerId } from '../credit-accounts/shared/validation.js';
 import { validationProblem } from '../problems/problem.js';
@@ -52,14 +52,12 @@ export class SetBalanceAlertsCommand extends LedgerCommand<SetBalanceAlertsDto &
 
 @CommandHandler(SetBalanceAlertsCommand)
 export class SetBalanceAlertsHandler implements ICommandHandler<SetBalanceAlertsCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: SetBalanceAlertsCommand): Promise<Execution> {
     const { body } = command;
     const setBy = body.userId !== undefined ? `${command.principal.name}/${body.userId}` : command.principal.name;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'SetBalanceAlerts',
         creditType: body.creditType,

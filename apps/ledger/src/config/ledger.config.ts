@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { SCOPES, type ApiTokenConfig, type Scope } from '../auth/scopes.js';
+import { LOG_LEVELS, type LogLevel } from '../observability/ledger-log.js';
 
 export type StoreConfig =
   | { readonly kind: 'sqlite'; readonly file: string }
@@ -19,6 +20,9 @@ export interface LedgerConfig {
   readonly linkSecret: string | undefined;
   /** How often expired remainders are recorded in the background; 0 turns the job off. */
   readonly expirySweepIntervalMs: number;
+  readonly logLevel: LogLevel;
+  /** Requests each token may make per window (0: no limit), unless the token names its own. */
+  readonly rateLimit: { readonly requests: number; readonly windowSeconds: number };
 }
 
 export class ConfigError extends Error {
@@ -65,6 +69,18 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     problems.push(`LEDGER_EXPIRY_SWEEP_INTERVAL_MS must be a whole number of milliseconds, 0 to turn the sweep off (got "${env.LEDGER_EXPIRY_SWEEP_INTERVAL_MS}")`);
   }
 
+  const logLevel = (env.LEDGER_LOG_LEVEL || 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LEDGER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${env.LEDGER_LOG_LEVEL}")`);
+
+  const rateLimitRequests = env.LEDGER_RATE_LIMIT ? Number(env.LEDGER_RATE_LIMIT) : 20_000;
+  if (!Number.isInteger(rateLimitRequests) || rateLimitRequests < 0) {
+    problems.push(`LEDGER_RATE_LIMIT must be a whole number of requests per token per window, 0 for no limit (got "${env.LEDGER_RATE_LIMIT}")`);
+  }
+  const rateLimitWindowSeconds = env.LEDGER_RATE_LIMIT_WINDOW_SECONDS ? Number(env.LEDGER_RATE_LIMIT_WINDOW_SECONDS) : 1;
+  if (!Number.isInteger(rateLimitWindowSeconds) || rateLimitWindowSeconds < 1 || rateLimitWindowSeconds > 3600) {
+    problems.push(`LEDGER_RATE_LIMIT_WINDOW_SECONDS must be a whole number of seconds from 1 to 3600 (got "${env.LEDGER_RATE_LIMIT_WINDOW_SECONDS}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -76,6 +92,8 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     bodyLimitBytes,
     linkSecret: env.LEDGER_LINK_SECRET || undefined,
     expirySweepIntervalMs,
+    logLevel,
+    rateLimit: { requests: rateLimitRequests, windowSeconds: rateLimitWindowSeconds },
   };
 }
 
@@ -101,7 +119,7 @@ function parseTokens(raw: string | undefined, problems: string[]): ApiTokenConfi
       problems.push(`${at} must be an object`);
       return;
     }
-    const { name, token, scopes } = entry as Record<string, unknown>;
+    const { name, token, scopes, rateLimit } = entry as Record<string, unknown>;
     if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) {
       problems.push(`${at}.name must be 1-64 characters of letters, digits, "_", ".", ":" or "-"`);
       return;
@@ -119,7 +137,11 @@ function parseTokens(raw: string | undefined, problems: string[]): ApiTokenConfi
       problems.push(`${at}.scopes (${name}) must be a non-empty array of ${SCOPES.join(', ')}`);
       return;
     }
-    tokens.push({ name, token, scopes: [...new Set(scopes as Scope[])] });
+    if (rateLimit !== undefined && !(Number.isInteger(rateLimit) && (rateLimit as number) >= 0)) {
+      problems.push(`${at}.rateLimit (${name}) must be a whole number of requests per window, 0 for no limit`);
+      return;
+    }
+    tokens.push({ name, token, scopes: [...new Set(scopes as Scope[])], ...(rateLimit !== undefined ? { rateLimit: rateLimit as number } : {}) });
   });
   return tokens;
 }

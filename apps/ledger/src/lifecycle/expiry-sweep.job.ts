@@ -56,10 +56,10 @@ export class ExpirySweepJob implements OnApplicationBootstrap, OnApplicationShut
       await this.engine.waitFor(head);
       const report = await sweepExpiries(this.writer, accountsWithExpiredLots(this.readModels, this.clock.now()), 'expiry-sweep');
       if (report.lots > 0 || report.failures.length > 0) {
-        this.logger.log(JSON.stringify({ msg: 'expiry sweep', ...report, failures: report.failures.slice(0, 20) }));
+        this.logger.log({ msg: 'expiry sweep', ...report, failures: report.failures.slice(0, 20) });
       }
     } catch (error) {
-      this.logger.warn(JSON.stringify({ msg: 'expiry sweep failed', error: error instanceof Error ? error.message : String(error) }));
+      this.logger.warn({ msg: 'expiry sweep failed', error: error instanceof Error ? error.message : String(error) });
     }
   }
 }

@@ -1,4 +1,4 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LedgerError, type LedgerErrorCode } from '#domain';
 import { StoreUnavailableError } from '#event-store';
@@ -71,32 +71,15 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, proble
 
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
-  private readonly logger = new Logger('ProblemDetails');
-
   catch(error: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const problem = toProblem(error);
     if (problem.status === 503) {
-      this.logger.warn(
-        JSON.stringify({
-          msg: 'event store unavailable',
-          method: request.method,
-          url: request.url,
-          correlationId: request.headers['x-correlation-id'],
-          cause: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      // The request's logger carries its correlation id.
+      request.log.warn({ url: request.url, cause: error instanceof Error ? error.message : String(error) }, 'event store unavailable');
     } else if (problem.status >= 500) {
-      this.logger.error(
-        JSON.stringify({
-          msg: 'request failed',
-          method: request.method,
-          url: request.url,
-          correlationId: request.headers['x-correlation-id'],
-          error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
-        }),
-      );
+      request.log.error({ url: request.url, err: error }, 'request failed');
     }
     sendProblem(http.getResponse<FastifyReply>(), request, problem);
   }

@@ -21,7 +21,7 @@ export function readModelProviders(readModelsFile: string): Provider[] {
       useFactory: (store: EventStore, readModels: SqliteReadModelStore) =>
         new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
           onError: (error) =>
-            logger.warn(JSON.stringify({ msg: 'projections paused', error: error instanceof Error ? error.message : String(error) })),
+            logger.warn({ msg: 'projections paused', error: error instanceof Error ? error.message : String(error) }),
         }),
       inject: [EVENT_STORE, READ_MODELS],
     },

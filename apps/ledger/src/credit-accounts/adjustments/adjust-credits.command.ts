@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { CreditAccountWriter, type Execution } from '#ledger';
+import type { Execution } from '#ledger';
 import { actingAdmin } from '../refunds/refund-purchase.command.js';
-import { LedgerCommand, submit } from '../shared/ledger-command.js';
+import { CommandSubmitter, LedgerCommand } from '../shared/ledger-command.js';
 import { instantFromIso } from '../shared/validation.js';
 import type { AdjustCreditsDto } from './adjust-credits.dto.js';
 
@@ -10,13 +10,11 @@ export class AdjustCreditsCommand extends LedgerCommand<AdjustCreditsDto> {}
 
 @CommandHandler(AdjustCreditsCommand)
 export class AdjustCreditsHandler implements ICommandHandler<AdjustCreditsCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: AdjustCreditsCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'AdjustCredits',
         adjustmentId: body.adjustmentId,

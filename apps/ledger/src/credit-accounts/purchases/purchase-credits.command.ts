@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, submit } from '../shared/ledger-command.js';
+import type { Execution } from '#ledger';
+import { CommandSubmitter, LedgerCommand } from '../shared/ledger-command.js';
 import { instantFromIso } from '../shared/validation.js';
 import type { PurchaseCreditsDto } from './purchase-credits.dto.js';
 
@@ -9,13 +9,11 @@ export class PurchaseCreditsCommand extends LedgerCommand<PurchaseCreditsDto> {}
 
 @CommandHandler(PurchaseCreditsCommand)
 export class PurchaseCreditsHandler implements ICommandHandler<PurchaseCreditsCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: PurchaseCreditsCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'PurchaseCredits',
         purchaseId: body.purchaseId,

@@ -2,10 +2,10 @@ import { Body, Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, Matches, validateSync, type ValidationError } from 'class-validator';
 import { ACCOUNT_ID_PATTERN, type RecordChargeAnswer } from '#domain';
-import { CreditAccountWriter } from '#ledger';
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../../auth/auth.guard.js';
 import { toProblem } from '../../problems/problem-details.filter.js';
 import { problemTypeOf, validationProblem, type FieldProblem } from '../../problems/problem.js';
+import { CommandSubmitter } from '../shared/ledger-command.js';
 import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
 import { correlationIdOf } from '../shared/request-context.js';
 import { instantFromIso } from '../shared/validation.js';
@@ -43,7 +43,7 @@ type BatchResult =
  */
 @Controller()
 export class RecordChargesBatchController {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   @Post('v1/record-charges::batch')
   @HttpCode(200)
@@ -61,7 +61,7 @@ export class RecordChargesBatchController {
         if (errors.length > 0) return problemResult(index, validationProblem(fieldProblems(errors)));
         const occurredAt = instantFromIso(charge.occurredAt);
         try {
-          const { answer, replayed } = await this.writer.execute(
+          const { answer, replayed } = await this.commands.execute(
             {
               type: 'ChargeRecords',
               accountId: charge.accountId,

@@ -1,20 +1,18 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, submit } from '../shared/ledger-command.js';
+import type { Execution } from '#ledger';
+import { CommandSubmitter, LedgerCommand } from '../shared/ledger-command.js';
 import type { ChargeRecordsDto } from './charge-records.dto.js';
 
 export class ChargeRecordsCommand extends LedgerCommand<ChargeRecordsDto> {}
 
 @CommandHandler(ChargeRecordsCommand)
 export class ChargeRecordsHandler implements ICommandHandler<ChargeRecordsCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: ChargeRecordsCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'ChargeRecords',
         requestId: body.requestId,

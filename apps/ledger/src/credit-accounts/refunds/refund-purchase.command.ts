@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, submit } from '../shared/ledger-command.js';
+import type { Execution } from '#ledger';
+import { CommandSubmitter, LedgerCommand } from '../shared/ledger-command.js';
 import type { RefundPurchaseDto } from './refund-purchase.dto.js';
 
 export class RefundPurchaseCommand extends LedgerCommand<RefundPurchaseDto> {}
@@ -14,13 +14,11 @@ export function actingAdmin(command: LedgerCommand<{ readonly userId?: string; r
 
 @CommandHandler(RefundPurchaseCommand)
 export class RefundPurchaseHandler implements ICommandHandler<RefundPurchaseCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: RefundPurchaseCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'RefundPurchase',
         purchaseId: body.purchaseId,

@@ -1,20 +1,18 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, submit } from '../shared/ledger-command.js';
+import type { Execution } from '#ledger';
+import { CommandSubmitter, LedgerCommand } from '../shared/ledger-command.js';
 import type { RevealCompaniesDto } from './reveal-companies.dto.js';
 
 export class RevealCompaniesCommand extends LedgerCommand<RevealCompaniesDto> {}
 
 @CommandHandler(RevealCompaniesCommand)
 export class RevealCompaniesHandler implements ICommandHandler<RevealCompaniesCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: RevealCompaniesCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'RevealCompanies',
         requestId: body.requestId,

@@ -1,5 +1,9 @@
+import { Inject, Injectable } from '@nestjs/common';
 import { Command } from '@nestjs/cqrs';
-import type { CommandContext, CreditAccountWriter, Execution, SubmittedCommand } from '#ledger';
+import { LedgerError } from '#domain';
+import { StoreUnavailableError } from '#event-store';
+import { CreditAccountWriter, type Admission, type CommandContext, type Execution, type SubmittedCommand } from '#ledger';
+import { LEDGER_METRICS, type CommandOutcome, type LedgerMetrics } from '../../observability/ledger-metrics.js';
 import type { Principal } from '../../auth/scopes.js';
 import { occurredAtAdmission } from './occurred-at.policy.js';
 import { instantFromIso } from './validation.js';
@@ -22,25 +26,48 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export type MappedCommand = DistributiveOmit<SubmittedCommand, 'accountId' | 'occurredAt'>;
 
 /**
- * The one path every command handler takes: the caller's `occurredAt` (if any) and its back-dating
- * policy, the attribution recorded in the events' metadata, then the writer.
+ * The one path every command takes to the writer: the caller's `occurredAt` (if any) and its
+ * back-dating policy, the attribution recorded in the events' metadata, and the command's latency.
  */
-export function submit(
-  writer: CreditAccountWriter,
-  command: LedgerCommand<{ readonly occurredAt?: string }>,
-  mapped: MappedCommand,
-  attribution: { readonly userId?: string | undefined; readonly apiKeyId?: string | undefined } = {},
-): Promise<Execution> {
-  const occurredAt = instantFromIso(command.body.occurredAt);
-  const context: CommandContext = {
-    correlationId: command.correlationId,
-    actor: command.principal.name,
-    ...(attribution.userId !== undefined ? { userId: attribution.userId } : {}),
-    ...(attribution.apiKeyId !== undefined ? { apiKeyId: attribution.apiKeyId } : {}),
-  };
-  return writer.execute(
-    { ...mapped, accountId: command.accountId, ...(occurredAt !== undefined ? { occurredAt } : {}) } as SubmittedCommand,
-    context,
-    occurredAtAdmission(occurredAt, command.principal),
-  );
+@Injectable()
+export class CommandSubmitter {
+  constructor(
+    @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
+    @Inject(LEDGER_METRICS) private readonly metrics: LedgerMetrics,
+  ) {}
+
+  submit(
+    command: LedgerCommand<{ readonly occurredAt?: string }>,
+    mapped: MappedCommand,
+    attribution: { readonly userId?: string | undefined; readonly apiKeyId?: string | undefined } = {},
+  ): Promise<Execution> {
+    const occurredAt = instantFromIso(command.body.occurredAt);
+    const context: CommandContext = {
+      correlationId: command.correlationId,
+      actor: command.principal.name,
+      ...(attribution.userId !== undefined ? { userId: attribution.userId } : {}),
+      ...(attribution.apiKeyId !== undefined ? { apiKeyId: attribution.apiKeyId } : {}),
+    };
+    return this.execute(
+      { ...mapped, accountId: command.accountId, ...(occurredAt !== undefined ? { occurredAt } : {}) } as SubmittedCommand,
+      context,
+      occurredAtAdmission(occurredAt, command.principal),
+    );
+  }
+
+  async execute(command: SubmittedCommand, context: CommandContext, admit?: Admission): Promise<Execution> {
+    const done = this.metrics.commandDuration.startTimer({ command: command.type });
+    let outcome: CommandOutcome = 'failed';
+    try {
+      const execution = await this.writer.execute(command, context, admit);
+      outcome = execution.replayed ? 'replayed' : 'recorded';
+      return execution;
+    } catch (error) {
+      if (error instanceof LedgerError) outcome = 'refused';
+      else if (error instanceof StoreUnavailableError) outcome = 'unavailable';
+      throw error;
+    } finally {
+      done({ outcome });
+    }
+  }
 }

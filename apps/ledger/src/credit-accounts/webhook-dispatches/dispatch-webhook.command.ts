@@ -1,20 +1,18 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { CreditAccountWriter, type Execution } from '#ledger';
-import { LedgerCommand, submit } from '../shared/ledger-command.js';
+import type { Execution } from '#ledger';
+import { CommandSubmitter, LedgerCommand } from '../shared/ledger-command.js';
 import type { DispatchWebhookDto } from './dispatch-webhook.dto.js';
 
 export class DispatchWebhookCommand extends LedgerCommand<DispatchWebhookDto> {}
 
 @CommandHandler(DispatchWebhookCommand)
 export class DispatchWebhookHandler implements ICommandHandler<DispatchWebhookCommand> {
-  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
+  constructor(@Inject(CommandSubmitter) private readonly commands: CommandSubmitter) {}
 
   execute(command: DispatchWebhookCommand): Promise<Execution> {
     const { body } = command;
-    return submit(
-      this.writer,
-      command,
+    return this.commands.submit(command,
       {
         type: 'DispatchWebhook',
         webhookEventId: body.webhookEventId,

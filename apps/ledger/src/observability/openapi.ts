@@ -1,0 +1,71 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
+
+/** Routes that need no token; every other operation needs a bearer token with the scope it names. */
+const PUBLIC_PATHS = ['/health', '/ready', '/metrics', '/usage-page/{accountId}'];
+
+const PROBLEM_RESPONSES: Record<string, string> = {
+  '400': 'Invalid request: Problem Details with the offending fields',
+  '401': 'No token, or an unknown one',
+  '403': 'The token lacks the scope this route needs',
+  '429': 'Too many requests for this token: see the RateLimit and Retry-After header fields',
+  '503': 'The event store is unavailable: retry with the same idempotency key (Retry-After)',
+};
+
+/**
+ * The OpenAPI document, generated at start-up from the controllers (routes, parameters) and from the
+ * DTOs' class-validator rules (request bodies: types, patterns, bounds, required fields), so it can
+ * never drift from what the ledger validates. Served at /docs (UI) and /docs/json.
+ */
+export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Credit ledger')
+    .setDescription(
+      'Event-sourced prepaid credit ledger. Errors are RFC 9457 application/problem+json with a stable `code`. ' +
+        'Every command carries its idempotency key; a retry with the same key and payload answers the original result.',
+    )
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A service token; each route needs one scope' }, 'bearer')
+    .build();
+  const document = SwaggerModule.createDocument(app, config);
+
+  const fromValidators = validationMetadatasToSchemas({ refPointerPrefix: '#/components/schemas/' });
+  document.components ??= {};
+  document.components.schemas = { ...document.components.schemas, ...(fromValidators as NonNullable<typeof document.components.schemas>) };
+  document.components.schemas.Problem = {
+    type: 'object',
+    required: ['type', 'title', 'status', 'code'],
+    properties: {
+      type: { type: 'string', format: 'uri-reference' },
+      title: { type: 'string' },
+      status: { type: 'integer' },
+      detail: { type: 'string' },
+      code: { type: 'string', description: 'Stable machine-readable code, e.g. CREDITS_INSUFFICIENT' },
+      instance: { type: 'string' },
+    },
+    additionalProperties: true,
+  };
+
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const operation of [item.get, item.post, item.put, item.delete, item.patch]) {
+      if (!operation) continue;
+      if (PUBLIC_PATHS.includes(path)) {
+        operation.security = [];
+        continue;
+      }
+      operation.security = [{ bearer: [] }];
+      for (const [status, description] of Object.entries(PROBLEM_RESPONSES)) {
+        operation.responses[status] ??= {
+          description,
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        };
+      }
+    }
+  }
+  return document;
+}
+
+export function serveOpenApi(app: NestFastifyApplication): void {
+  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
+}
