@@ -14,6 +14,7 @@ import { correlationIdFrom } from './credit-accounts/shared/request-context.js';
 import { LedgerModule } from './ledger.module.js';
 import { createLedgerLog, NestLogAdapter, type LogLevel } from './observability/ledger-log.js';
 import { LedgerMetrics } from './observability/ledger-metrics.js';
+import { installHttpDrain } from './observability/http-drain.js';
 import { serveOpenApi } from './observability/openapi.js';
 import { installRequestObservability } from './observability/request-observability.js';
 import { Problem } from './problems/problem.js';
@@ -29,6 +30,9 @@ export interface LedgerAppOptions {
   /** Told where the generated admin token is, when none is configured. */
   readonly onGeneratedToken?: (file: string, created: boolean) => void;
 }
+
+/** How long a stop waits for requests in flight before closing their connections. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
 
 /** Builds the ledger's HTTP application (not yet listening) from validated configuration. */
 export async function createLedgerApp(config: LedgerConfig, options: LedgerAppOptions = {}): Promise<NestFastifyApplication> {
@@ -65,6 +69,7 @@ export async function createLedgerApp(config: LedgerConfig, options: LedgerAppOp
   );
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   installRequestObservability(fastify, metrics);
+  installHttpDrain(fastify, SHUTDOWN_DEADLINE_MS);
   installBodyGuards(fastify);
   serveOpenApi(app);
   await app.init();

@@ -90,7 +90,7 @@ export class LedgerMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'ledger_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'ledger_' });
   }
 
   /** A gauge whose value is read when Prometheus scrapes. */
