@@ -10,12 +10,16 @@ import { createLedgerApp } from '../../apps/ledger/src/ledger.app.js';
 /**
  * Property: whatever a caller sends, the ledger answers below 500, every refusal is Problem Details, and
  * a refused request writes nothing. Bodies are arbitrary JSON, and near-valid ones whose fields take
- * hostile values (wrong types, huge and fractional numbers, unicode and injection strings, long arrays).
+ * hostile values (wrong types, huge and fractional numbers, unicode and injection strings, arrays of
+ * 10,000 elements).
  * `LEDGER_SOAK=1` runs ten times as many cases.
  */
 const RUNS = process.env.LEDGER_SOAK ? 3000 : 300;
 const TOKEN = 'fuzz-admin-token-0123456789abcdefghij';
 const ACCOUNT = 'fuzzed';
+
+const TEN_THOUSAND_IDS = Array.from({ length: 10_000 }, (_, i) => `c-${i}`);
+const TEN_THOUSAND_CHARGES = TEN_THOUSAND_IDS.map((requestId) => ({ accountId: ACCOUNT, requestId, endpoint: 'job_search', records: 1 }));
 
 const hostile = fc.oneof(
   fc.string(),
@@ -27,6 +31,7 @@ const hostile = fc.oneof(
   fc.boolean(),
   fc.constant(null),
   fc.array(fc.string(), { maxLength: 5 }),
+  fc.constantFrom(TEN_THOUSAND_IDS, TEN_THOUSAND_CHARGES),
   fc.object({ maxDepth: 2 }),
 );
 

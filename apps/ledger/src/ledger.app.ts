@@ -17,6 +17,7 @@ import { LedgerMetrics } from './observability/ledger-metrics.js';
 import { installHttpDrain } from './observability/http-drain.js';
 import { serveOpenApi } from './observability/openapi.js';
 import { installRequestObservability } from './observability/request-observability.js';
+import { answerClientError } from './problems/client-error.js';
 import { Problem } from './problems/problem.js';
 import { sendProblem } from './problems/problem-details.filter.js';
 
@@ -55,6 +56,7 @@ export async function createLedgerApp(config: LedgerConfig, options: LedgerAppOp
     // One access-log line per request is written by the observability hooks instead of two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
     genReqId: (request: IncomingMessage) => correlationIdFrom(request.headers),
+    clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     LedgerModule.register({

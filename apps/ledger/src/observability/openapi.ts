@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 
@@ -16,7 +20,7 @@ const PROBLEM_RESPONSES: Record<string, string> = {
 /**
  * The OpenAPI document, generated at start-up from the controllers (routes, parameters) and from the
  * DTOs' class-validator rules (request bodies: types, patterns, bounds, required fields), so it can
- * never drift from what the ledger validates. Served at /docs (UI) and /docs/json.
+ * never drift from what the ledger validates.
  */
 export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -66,6 +70,33 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
   return document;
 }
 
+const UI_ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+};
+
+/** A page that loads the Swagger UI assets below and points them at the document. */
+const UI_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Credit ledger API</title><link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/ui.js"></script></body>
+</html>`;
+const UI_SCRIPT = `window.ui = SwaggerUIBundle({ url: '/docs/json', dom_id: '#ui', deepLinking: true });`;
+
+/**
+ * Serves the document at /docs/json and the Swagger UI at /docs, from files read once at start-up
+ * (public routes: the document holds no secret, and every route it describes still checks its token).
+ */
 export function serveOpenApi(app: NestFastifyApplication): void {
-  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
+  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  const document = JSON.stringify(buildOpenApiDocument(app));
+  const uiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const assets = Object.entries(UI_ASSETS).map(([file, type]) => ({ file, type, body: readFileSync(join(uiDir, file)) }));
+
+  fastify.get('/docs/json', (_request, reply) => reply.type('application/json; charset=utf-8').send(document));
+  fastify.get('/docs', (_request, reply) => reply.type('text/html; charset=utf-8').send(UI_PAGE));
+  fastify.get('/docs/ui.js', (_request, reply) => reply.type('text/javascript; charset=utf-8').send(UI_SCRIPT));
+  for (const { file, type, body } of assets) {
+    fastify.get(`/docs/${file}`, (_request, reply) => reply.type(type).header('cache-control', 'public, max-age=86400').send(body));
+  }
 }
