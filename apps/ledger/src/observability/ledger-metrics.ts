@@ -14,83 +14,65 @@ export type CommandOutcome = 'recorded' | 'replayed' | 'refused' | 'unavailable'
 export class LedgerMetrics {
   readonly registry = new Registry();
 
-  readonly httpDuration = new Histogram({
-    name: 'ledger_http_request_duration_seconds',
-    help: 'HTTP request latency by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly commandDuration = new Histogram({
-    name: 'ledger_command_duration_seconds',
-    help: 'Time from a command reaching the write path to its durable answer (queue, decision, append, fsync)',
-    labelNames: ['command', 'outcome'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly appendDuration = new Histogram({
-    name: 'ledger_store_append_duration_seconds',
-    help: 'Event-store append latency (one group commit), by outcome',
-    labelNames: ['outcome'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly appendedEvents = new Counter({
-    name: 'ledger_events_appended_total',
-    help: 'Events appended by this instance, by type',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  });
-  readonly charges = new Counter({
-    name: 'ledger_charges_total',
-    help: 'Charges recorded, by credit type and source (job_search, company_search, technographics, webhook, reveal, export)',
-    labelNames: ['credit_type', 'source'] as const,
-    registers: [this.registry],
-  });
-  readonly creditsCharged = new Counter({
-    name: 'ledger_credits_charged_total',
-    help: 'Credits consumed by charges, by credit type and source',
-    labelNames: ['credit_type', 'source'] as const,
-    registers: [this.registry],
-  });
-  readonly creditsAdded = new Counter({
-    name: 'ledger_credits_added_total',
-    help: 'Credits added, by credit type and source (purchase, subscription, auto_recharge, trial, grant, adjustment)',
-    labelNames: ['credit_type', 'source'] as const,
-    registers: [this.registry],
-  });
-  readonly creditsRemoved = new Counter({
-    name: 'ledger_credits_removed_total',
-    help: 'Credits taken out other than by charges, by credit type and reason (expired, refunded, adjustment)',
-    labelNames: ['credit_type', 'reason'] as const,
-    registers: [this.registry],
-  });
-  readonly autoRecharges = new Counter({
-    name: 'ledger_auto_recharge_requests_total',
-    help: 'Auto-recharge requests recorded, by credit type and trigger',
-    labelNames: ['credit_type', 'trigger'] as const,
-    registers: [this.registry],
-  });
-  readonly autoRechargeFailures = new Counter({
-    name: 'ledger_auto_recharge_failures_total',
-    help: 'Auto-recharge payments reported failed, by credit type',
-    labelNames: ['credit_type'] as const,
-    registers: [this.registry],
-  });
-  readonly webhooksNotTriggered = new Counter({
-    name: 'ledger_webhooks_not_triggered_total',
-    help: 'Webhook dispatches refused for lack of credits',
-    registers: [this.registry],
-  });
-  readonly rateLimited = new Counter({
-    name: 'ledger_rate_limited_requests_total',
-    help: 'Requests refused with 429, by token name',
-    labelNames: ['token'] as const,
-    registers: [this.registry],
-  });
+  readonly httpDuration = this.histogram(
+    'ledger_http_request_duration_seconds',
+    'HTTP request latency by route and status',
+    ['method', 'route', 'status'],
+  );
+  readonly commandDuration = this.histogram(
+    'ledger_command_duration_seconds',
+    'Time from a command reaching the write path to its durable answer (queue, decision, append, fsync)',
+    ['command', 'outcome'],
+  );
+  readonly appendDuration = this.histogram(
+    'ledger_store_append_duration_seconds',
+    'Event-store append latency (one group commit), by outcome',
+    ['outcome'],
+  );
+  readonly appendedEvents = this.counter('ledger_events_appended_total', 'Events appended by this instance, by type', ['type']);
+  readonly charges = this.counter(
+    'ledger_charges_total',
+    'Charges recorded, by credit type and source (job_search, company_search, technographics, webhook, reveal, export)',
+    ['credit_type', 'source'],
+  );
+  readonly creditsCharged = this.counter(
+    'ledger_credits_charged_total',
+    'Credits consumed by charges, by credit type and source',
+    ['credit_type', 'source'],
+  );
+  readonly creditsAdded = this.counter(
+    'ledger_credits_added_total',
+    'Credits added, by credit type and source (purchase, subscription, auto_recharge, trial, grant, adjustment)',
+    ['credit_type', 'source'],
+  );
+  readonly creditsRemoved = this.counter(
+    'ledger_credits_removed_total',
+    'Credits taken out other than by charges, by credit type and reason (expired, refunded, adjustment)',
+    ['credit_type', 'reason'],
+  );
+  readonly autoRecharges = this.counter(
+    'ledger_auto_recharge_requests_total',
+    'Auto-recharge requests recorded, by credit type and trigger',
+    ['credit_type', 'trigger'],
+  );
+  readonly autoRechargeFailures = this.counter(
+    'ledger_auto_recharge_failures_total',
+    'Auto-recharge payments reported failed, by credit type',
+    ['credit_type'],
+  );
+  readonly webhooksNotTriggered = this.counter('ledger_webhooks_not_triggered_total', 'Webhook dispatches refused for lack of credits');
+  readonly rateLimited = this.counter('ledger_rate_limited_requests_total', 'Requests refused with 429, by token name', ['token']);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ledger_' });
+  }
+
+  private histogram<L extends string>(name: string, help: string, labelNames: readonly L[]): Histogram<L> {
+    return new Histogram({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  }
+
+  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
   /** A gauge whose value is read when Prometheus scrapes. */
