@@ -70,6 +70,8 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
       ['an unknown endpoint', { body: { requestId: 'r', endpoint: 'people', records: 1 } }, 400, 'VALIDATION_FAILED'],
       ['an unknown field', { body: { requestId: 'r', endpoint: 'job_search', records: 1, discount: 100 } }, 400, 'VALIDATION_FAILED'],
       ['a time without offset', { body: { requestId: 'r', endpoint: 'job_search', records: 1, occurredAt: '2026-01-01T10:00:00' } }, 400, 'VALIDATION_FAILED'],
+      ['null for an optional time', { body: { requestId: 'r', endpoint: 'job_search', records: 1, occurredAt: null } }, 400, 'VALIDATION_FAILED'],
+      ['null for an optional flag', { body: { requestId: 'r', endpoint: 'job_search', records: 1, allowPartial: null } }, 400, 'VALIDATION_FAILED'],
       ['a 20 KiB header (refused by the HTTP parser)', { body: { requestId: 'r', endpoint: 'job_search', records: 1 }, headers: { 'x-padding': 'x'.repeat(20_000) } }, 431, 'HEADERS_TOO_LARGE'],
     ];
 

@@ -1,7 +1,7 @@
-import { IsOptional, Matches } from 'class-validator';
+import { Matches } from 'class-validator';
 import { iso, type Instant } from '#domain';
 import { validationProblem } from '../problems/problem.js';
-import { IsInstant } from '../credit-accounts/shared/validation.js';
+import { IsInstant, OptionalField } from '../credit-accounts/shared/validation.js';
 import type { Position } from '#event-store';
 import { MAX_STORE_INTEGER, parsePosition } from '#ledger';
 
@@ -21,22 +21,22 @@ const IsPageSize = () => Matches(LIMIT, { message: `limit must be a whole number
 
 export class AccountEventsQueryDto {
   /** The first revision of the page (inclusive). */
-  @IsOptional()
+  @OptionalField()
   @Matches(REVISION, { message: 'from must be a stream revision: a whole number, 0 or more' })
   from?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsPageSize()
   limit?: string;
 }
 
 export class LedgerEventsQueryDto {
   /** A position from a previous page's `next.after` (exclusive). */
-  @IsOptional()
+  @OptionalField()
   @Matches(POSITION, { message: 'after must be a position given by this API, e.g. the previous page\'s next.after' })
   after?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsPageSize()
   limit?: string;
 }
@@ -51,7 +51,7 @@ export class StatementQueryDto {
 
 export class FinancePositionQueryDto {
   /** A date (its end, in UTC) or an instant; defaults to now. */
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   asOf?: string;
 }

@@ -1,6 +1,6 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsString, Length, Max, Min } from 'class-validator';
 import { MAX_CREDITS_PER_LOT } from '../credit-accounts/purchases/purchase-credits.dto.js';
-import { IsInstant, IsLedgerId } from '../credit-accounts/shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../credit-accounts/shared/validation.js';
 
 export class SetAutoRechargeRuleDto {
   /** A charge leaving the balance below this asks for a recharge. */
@@ -16,52 +16,52 @@ export class SetAutoRechargeRuleDto {
   credits!: number;
 
   /** At most this many recharges per calendar month (UTC). */
-  @IsOptional()
+  @OptionalField()
   @IsInt()
   @Min(1)
   @Max(1000)
   monthlyCap?: number;
 
-  @IsOptional()
+  @OptionalField()
   @IsBoolean()
   enabled?: boolean;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }
 
 export class RemoveAutoRechargeRuleDto {
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }
 
 export class FailAutoRechargeDto {
-  @IsOptional()
+  @OptionalField()
   @IsString()
   @Length(1, 500)
   reason?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }
 
 export class AutoRechargeFeedDto {
-  @IsOptional()
+  @OptionalField()
   @IsIn(['pending', 'completed', 'failed'])
   status?: 'pending' | 'completed' | 'failed';
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   accountId?: string;
 }

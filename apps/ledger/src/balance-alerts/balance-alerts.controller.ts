@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Inject, Param, Put, Query, Req } from '@nestjs/common';
 import { CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { ArrayMaxSize, IsArray, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, Matches, Max, Min } from 'class-validator';
 import { accountNotFound, balanceAlertRulesAnswer, CREDIT_TYPES, type CreditType } from '#domain';
 import { alertFeedKey, CreditAccountWriter, READ_MODELS, type BalanceAlertDoc, type Execution, type SqliteReadModelStore } from '#ledger';
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../auth/auth.guard.js';
@@ -8,7 +8,7 @@ import { MAX_CREDITS_PER_LOT } from '../credit-accounts/purchases/purchase-credi
 import { AccountIdPipe } from '../credit-accounts/shared/account-id.pipe.js';
 import { CommandSubmitter, LedgerCommand } from '../credit-accounts/shared/ledger-command.js';
 import { correlationIdOf } from '../credit-accounts/shared/request-context.js';
-import { IsInstant, IsLedgerId } from '../credit-accounts/shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../credit-accounts/shared/validation.js';
 import { validationProblem } from '../problems/problem.js';
 import { ReadConsistency } from '../read-models/read-consistency.js';
 
@@ -22,28 +22,28 @@ export class SetBalanceAlertsDto {
   consumedPercents!: number[];
 
   /** An alert when a charge takes the available balance below this. */
-  @IsOptional()
+  @OptionalField()
   @IsInt()
   @Min(1)
   @Max(MAX_CREDITS_PER_LOT)
   availableBelow?: number;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }
 
 export class AlertFeedDto {
   /** The `next` of the previous page: alerts after it. */
-  @IsOptional()
+  @OptionalField()
   @Matches(/^\d{1,20}$/, { message: 'after must be the cursor of a previous page' })
   after?: string;
 
-  @IsOptional()
+  @OptionalField()
   @Matches(/^([1-9]\d{0,2}|1000)$/, { message: 'limit must be 1 to 1000' })
   limit?: string;
 }

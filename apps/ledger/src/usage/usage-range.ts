@@ -1,21 +1,22 @@
-import { IsOptional, IsString, Matches } from 'class-validator';
+import { IsString, Matches } from 'class-validator';
 import { isValidTimeZone, localDateOf, MAX_USAGE_DAYS } from '#ledger';
 import { validationProblem, type FieldProblem } from '../problems/problem.js';
+import { OptionalField } from '../credit-accounts/shared/validation.js';
 
 const DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 export const DEFAULT_USAGE_DAYS = 30;
 
 export class UsageRangeDto {
-  @IsOptional()
+  @OptionalField()
   @Matches(DATE, { message: 'from must be a date, YYYY-MM-DD' })
   from?: string;
 
-  @IsOptional()
+  @OptionalField()
   @Matches(DATE, { message: 'to must be a date, YYYY-MM-DD' })
   to?: string;
 
   /** An IANA time zone such as Europe/Madrid; days are calendar days there. */
-  @IsOptional()
+  @OptionalField()
   @IsString()
   timezone?: string;
 }

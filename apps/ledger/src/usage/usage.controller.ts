@@ -1,6 +1,6 @@
 import { Controller, Get, Headers, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { IsOptional, IsString } from 'class-validator';
+import { IsString } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { CLOCK, type Clock, type UsageReport } from '#ledger';
 import { PublicRoute, RequireScope, type AuthenticatedRequest } from '../auth/auth.guard.js';
@@ -11,13 +11,14 @@ import { USAGE_PAGE_LINKS, UsagePageLinks } from './usage-page-links.js';
 import { resolveUsageRange, UsageRangeDto } from './usage-range.js';
 import { usageReportCsv } from './usage-report.csv.js';
 import { GetUsageQuery } from './usage.query.js';
+import { OptionalField } from '../credit-accounts/shared/validation.js';
 
 export class UsagePageQueryDto extends UsageRangeDto {
-  @IsOptional()
+  @OptionalField()
   @IsString()
   exp?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsString()
   sig?: string;
 }

@@ -1,7 +1,7 @@
-import { IsIn, IsInt, IsOptional, IsString, Length, Max, Min, NotEquals } from 'class-validator';
+import { IsIn, IsInt, IsString, Length, Max, Min, NotEquals } from 'class-validator';
 import { CREDIT_TYPES, type CreditType } from '#domain';
 import { MAX_CREDITS_PER_LOT } from '../purchases/purchase-credits.dto.js';
-import { IsInstant, IsLedgerId } from '../shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../shared/validation.js';
 
 export class AdjustCreditsDto {
   @IsLedgerId()
@@ -23,16 +23,16 @@ export class AdjustCreditsDto {
   reason!: string;
 
   /** For a grant; by default 12 calendar months later, like paid credits. */
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   expiresAt?: string;
 
   /** The person acting, when the admin service knows it. */
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }

@@ -1,16 +1,16 @@
 import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { IsOptional } from 'class-validator';
+
 import { iso } from '#domain';
 import { CLOCK, type Clock } from '#ledger';
 import { RequireScope } from '../../auth/auth.guard.js';
 import { validationProblem } from '../../problems/problem.js';
 import { AccountIdPipe } from '../shared/account-id.pipe.js';
-import { IsInstant, instantFromIso } from '../shared/validation.js';
+import { IsInstant, instantFromIso, OptionalField } from '../shared/validation.js';
 import { GetBalanceQuery } from './balance.query.js';
 
 export class BalanceQueryDto {
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   asOf?: string;
 }

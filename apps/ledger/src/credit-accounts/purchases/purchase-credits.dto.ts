@@ -1,6 +1,6 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, Matches, Max, Min } from 'class-validator';
 import { CREDIT_TYPES, LOT_SOURCES, type CreditType, type PurchaseSource } from '#domain';
-import { IsInstant, IsLedgerId } from '../shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../shared/validation.js';
 
 /** Large enough for any real pack, small enough that sums stay exact integers. */
 export const MAX_CREDITS_PER_LOT = 1_000_000_000;
@@ -17,38 +17,38 @@ export class PurchaseCreditsDto {
   @Max(MAX_CREDITS_PER_LOT)
   credits!: number;
 
-  @IsOptional()
+  @OptionalField()
   @IsBoolean()
   paid?: boolean;
 
-  @IsOptional()
+  @OptionalField()
   @IsIn(LOT_SOURCES)
   source?: PurchaseSource;
 
   /** The price paid, in the currency's minor unit (cents). */
-  @IsOptional()
+  @OptionalField()
   @IsInt()
   @Min(0)
   @Max(Number.MAX_SAFE_INTEGER)
   amountMinor?: number;
 
-  @IsOptional()
+  @OptionalField()
   @Matches(/^[A-Z]{3}$/, { message: 'currency must be an ISO 4217 code such as USD' })
   currency?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   invoiceId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   expiresAt?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   autoRechargeId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }

@@ -1,6 +1,6 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, Max, Min } from 'class-validator';
 import { RECORD_ENDPOINTS, type RecordEndpoint } from '#domain';
-import { IsInstant, IsLedgerId } from '../shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../shared/validation.js';
 
 /** No page of any data endpoint comes near this; it keeps a typo from draining a balance. */
 export const MAX_RECORDS_PER_CALL = 1_000_000;
@@ -17,19 +17,19 @@ export class ChargeRecordsDto {
   @Max(MAX_RECORDS_PER_CALL)
   records!: number;
 
-  @IsOptional()
+  @OptionalField()
   @IsBoolean()
   allowPartial?: boolean;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   apiKeyId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }

@@ -1,21 +1,21 @@
-import { IsOptional, IsString, Length } from 'class-validator';
-import { IsInstant, IsLedgerId } from '../shared/validation.js';
+import { IsString, Length } from 'class-validator';
+import { IsInstant, IsLedgerId, OptionalField } from '../shared/validation.js';
 
 export class RefundPurchaseDto {
   /** The purchase to refund; also the idempotency key: a purchase is refunded at most once. */
   @IsLedgerId()
   purchaseId!: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsString()
   @Length(1, 500)
   reason?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }

@@ -1,6 +1,6 @@
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn } from 'class-validator';
 import type { RevealAction } from '#domain';
-import { IsInstant, IsLedgerId } from '../shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../shared/validation.js';
 
 export const MAX_COMPANIES_PER_REQUEST = 1000;
 
@@ -17,15 +17,15 @@ export class RevealCompaniesDto {
   @IsIn(['reveal', 'export'])
   action!: RevealAction;
 
-  @IsOptional()
+  @OptionalField()
   @IsLedgerId()
   userId?: string;
 
-  @IsOptional()
+  @OptionalField()
   @IsBoolean()
   allowPartial?: boolean;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }

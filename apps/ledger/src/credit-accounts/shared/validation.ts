@@ -1,9 +1,15 @@
 import { applyDecorators } from '@nestjs/common';
-import { IsISO8601, Matches, type ValidationOptions } from 'class-validator';
+import { IsISO8601, Matches, ValidateIf, type ValidationOptions } from 'class-validator';
 
 /** Ids (accounts, purchases, requests, companies…) are opaque but safe in URLs, logs and stream names. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@\/+=-]{0,127}$/;
 export const ID_MESSAGE = '$property must be 1-128 characters: letters, digits and _ . : @ / + = -, starting with a letter or digit';
+
+/**
+ * The field may be left out; when it is present it is validated, and `null` is not a way of leaving it
+ * out (class-validator's IsOptional would let `"occurredAt": null` through to the handler).
+ */
+export const OptionalField = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 export const IsLedgerId = (options: ValidationOptions = {}) => Matches(ID_PATTERN, { message: ID_MESSAGE, ...options });
 

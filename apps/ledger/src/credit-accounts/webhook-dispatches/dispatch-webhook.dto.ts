@@ -1,6 +1,6 @@
-import { IsIn, IsOptional } from 'class-validator';
+import { IsIn } from 'class-validator';
 import { WEBHOOK_RECORD_TYPES, type WebhookRecordType } from '#domain';
-import { IsInstant, IsLedgerId } from '../shared/validation.js';
+import { IsInstant, IsLedgerId, OptionalField } from '../shared/validation.js';
 
 export class DispatchWebhookDto {
   @IsLedgerId()
@@ -12,7 +12,7 @@ export class DispatchWebhookDto {
   @IsIn(WEBHOOK_RECORD_TYPES)
   recordType!: WebhookRecordType;
 
-  @IsOptional()
+  @OptionalField()
   @IsInstant()
   occurredAt?: string;
 }
