@@ -31,7 +31,12 @@ function samples(text: string): Map<string, number> {
 describe('operating the ledger', () => {
   let dataDir: string;
   let ledger: LedgerProcess;
-  const env = () => ({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: TOKENS, LEDGER_RATE_LIMIT_WINDOW_SECONDS: '60' });
+  const env = () => ({
+    LEDGER_DATA_DIR: dataDir,
+    LEDGER_API_TOKENS: TOKENS,
+    LEDGER_RATE_LIMIT_WINDOW_SECONDS: '60',
+    LEDGER_PUBLIC_URL: 'https://ledger.example.com/billing',
+  });
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'ledger-ops-'));
@@ -112,6 +117,11 @@ describe('operating the ledger', () => {
     expect(metrics.has('ledger_projection_lag_seconds')).toBe(true);
     expect(value('ledger_projections_paused')).toBe(0);
     expect(value('ledger_process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  it('signs usage-page links for the public URL people reach it at', async () => {
+    const link = await httpClient(ledger.url, GATEWAY).post('/v1/accounts/ops-logs/usage-page-links', {});
+    expect(link.body.url).toMatch(/^https:\/\/ledger\.example\.com\/billing\/usage-page\/ops-logs\?exp=\d+&sig=/);
   });
 
   it('answers health and readiness probes without a token', async () => {

@@ -21,6 +21,8 @@ export interface LedgerConfig {
   /** How often expired remainders are recorded in the background; 0 turns the job off. */
   readonly expirySweepIntervalMs: number;
   readonly logLevel: LogLevel;
+  /** The base URL people reach the ledger at (usage-page links); by default the request's own Host. */
+  readonly publicUrl: string | undefined;
   /** Requests each token may make per window (0: no limit), unless the token names its own. */
   readonly rateLimit: { readonly requests: number; readonly windowSeconds: number };
 }
@@ -81,6 +83,11 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     problems.push(`LEDGER_RATE_LIMIT_WINDOW_SECONDS must be a whole number of seconds from 1 to 3600 (got "${env.LEDGER_RATE_LIMIT_WINDOW_SECONDS}")`);
   }
 
+  const publicUrl = env.LEDGER_PUBLIC_URL ? env.LEDGER_PUBLIC_URL.replace(/\/+$/, '') : undefined;
+  if (publicUrl !== undefined && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicUrl)) {
+    problems.push(`LEDGER_PUBLIC_URL must be an http(s) URL without query or fragment, e.g. https://ledger.example.com (got "${env.LEDGER_PUBLIC_URL}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -93,6 +100,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     linkSecret: env.LEDGER_LINK_SECRET || undefined,
     expirySweepIntervalMs,
     logLevel,
+    publicUrl,
     rateLimit: { requests: rateLimitRequests, windowSeconds: rateLimitWindowSeconds },
   };
 }

@@ -7,6 +7,8 @@ import { PublicRoute, RequireScope, type AuthenticatedRequest } from '../auth/au
 import { AccountIdPipe } from '../credit-accounts/shared/account-id.pipe.js';
 import { Problem } from '../problems/problem.js';
 import { renderUsagePage } from './usage-page.renderer.js';
+import { LEDGER_CONFIG } from '../config/ledger-config.token.js';
+import type { LedgerConfig } from '../config/ledger.config.js';
 import { USAGE_PAGE_LINKS, UsagePageLinks } from './usage-page-links.js';
 import { resolveUsageRange, UsageRangeDto } from './usage-range.js';
 import { usageReportCsv } from './usage-report.csv.js';
@@ -32,6 +34,7 @@ export class UsageController {
   constructor(
     private readonly queries: QueryBus,
     @Inject(USAGE_PAGE_LINKS) private readonly links: UsagePageLinks,
+    @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -61,7 +64,9 @@ export class UsageController {
   async link(@Param('accountId', AccountIdPipe) accountId: string, @Req() request: AuthenticatedRequest) {
     // Fails with 404 for an account with no history, before any link exists for it.
     await this.queries.execute(new GetUsageQuery(accountId, resolveUsageRange({}, this.clock.now())));
-    return { accountId, ...this.links.sign(accountId, `${request.protocol}://${request.headers.host ?? 'localhost'}`) };
+    // Behind a proxy the Host the ledger sees is not the one people open: LEDGER_PUBLIC_URL says which.
+    const base = this.config.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`;
+    return { accountId, ...this.links.sign(accountId, base) };
   }
 
   @Get('usage-page/:accountId')

@@ -1,0 +1,45 @@
+import { ConfigError, readConfig } from './ledger.config.js';
+
+const TOKEN = { name: 'gateway', token: 'a-token-of-at-least-24-characters', scopes: ['ledger:write'] };
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    readConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('reading the configuration', () => {
+  it('has operable defaults', () => {
+    const config = readConfig({});
+    expect(config.logLevel).toBe('info');
+    expect(config.rateLimit).toEqual({ requests: 20_000, windowSeconds: 1 });
+    expect(config.publicUrl).toBeUndefined();
+  });
+
+  it('takes a public URL for links, without its trailing slash', () => {
+    expect(readConfig({ LEDGER_PUBLIC_URL: 'https://ledger.example.com/billing/' }).publicUrl).toBe('https://ledger.example.com/billing');
+  });
+
+  it('takes a quota per token', () => {
+    const config = readConfig({ LEDGER_API_TOKENS: JSON.stringify([{ ...TOKEN, rateLimit: 50 }]), LEDGER_RATE_LIMIT: '0', LEDGER_RATE_LIMIT_WINDOW_SECONDS: '60' });
+    expect(config.apiTokens).toEqual([{ ...TOKEN, rateLimit: 50 }]);
+    expect(config.rateLimit).toEqual({ requests: 0, windowSeconds: 60 });
+  });
+
+  it('names every bad value at once', () => {
+    const problems = problemsOf({
+      LEDGER_LOG_LEVEL: 'loud',
+      LEDGER_RATE_LIMIT: '-1',
+      LEDGER_RATE_LIMIT_WINDOW_SECONDS: '0',
+      LEDGER_PUBLIC_URL: 'ledger.example.com?x=1',
+      LEDGER_API_TOKENS: JSON.stringify([{ ...TOKEN, rateLimit: 2.5 }]),
+    });
+    expect(problems).toHaveLength(5);
+    expect(problems.join('\n')).toMatch(/LEDGER_LOG_LEVEL.*LEDGER_RATE_LIMIT .*LEDGER_RATE_LIMIT_WINDOW_SECONDS.*LEDGER_PUBLIC_URL/s);
+    expect(problems.join('\n')).not.toContain(TOKEN.token);
+  });
+});
