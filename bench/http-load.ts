@@ -18,7 +18,9 @@ export interface HttpFigures {
 
 /** The real app (`npm start`'s entry point) in its own process; the load comes from this one. */
 async function startApp(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [resolve('dist/apps/ledger/src/main.js')], {
+  // BENCH_APP_NODE_ARGS passes flags to the app's process, e.g. "--cpu-prof --cpu-prof-dir=prof".
+  const nodeArgs = process.env.BENCH_APP_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, resolve('dist/apps/ledger/src/main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: '0',

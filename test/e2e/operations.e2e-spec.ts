@@ -68,7 +68,7 @@ describe('operating the ledger', () => {
     const purchase = events.body.events.find((e: { type: string; streamId?: string; metadata: { correlationId: string } }) => e.type === 'CreditsPurchased');
     expect(purchase.metadata.correlationId).toBe('checkout-42');
 
-    await sleep(200); // the log is written asynchronously
+    await sleep(600); // the log is written asynchronously, at least every 200 ms
     const lines = ledger.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(ledger.output.filter((line) => line.startsWith('{')).length).toBe(lines.length);
     const access = lines.filter((l) => l.msg === 'request');

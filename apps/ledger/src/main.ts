@@ -1,6 +1,6 @@
 import { ConfigError, readConfig } from './config/ledger.config.js';
 import { createLedgerApp } from './ledger.app.js';
-import { createLedgerLog } from './observability/ledger-log.js';
+import { createProcessLog } from './observability/ledger-log.js';
 
 async function main(): Promise<void> {
   let config;
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const log = createLedgerLog(config.logLevel);
+  const log = createProcessLog(config.logLevel);
   const app = await createLedgerApp(config, {
     log,
     onGeneratedToken: (tokenFile, created) =>
