@@ -104,42 +104,58 @@ export class SqliteReadModelStore {
    * Rebuilds projections from history into fresh tables while the active ones keep serving, then swaps
    * them all atomically. `history` is read until it ends; `catchUp` is asked for what was appended since,
    * until nothing is left, and the swap happens in the transaction that applies the last of it.
+   *
+   * Documents stay in memory across pages and are folded in place; each is written once when the cache
+   * outgrows `maxCachedDocs` (then the cache starts again empty) and at the end. The fresh tables are
+   * nobody's until the swap, so they need no checkpoint before it, and writing them in several
+   * transactions only keeps the write lock short for a ledger serving at the same time.
    */
   async rebuild(
     projections: readonly AnyProjection[],
     history: AsyncIterable<readonly ProjectedEvent[]>,
     catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
     onBatch: (applied: number, position: bigint) => void = () => undefined,
+    options: { readonly maxCachedDocs?: number } = {},
   ): Promise<{ events: number; position: bigint }> {
+    const maxCachedDocs = options.maxCachedDocs ?? 250_000;
     const suffix = `_${Date.now().toString(36)}`;
-    const tables = projections.map((projection) => this.createTable(projection, suffix));
+    const caches = projections.map((projection) => new RebuildCache(projection, this.statementsFor(this.createTable(projection, suffix))));
     let position = -1n;
     let events = 0;
-    const applyBatch = (batch: readonly ProjectedEvent[]) => {
-      projections.forEach((projection, i) => this.applyTo(projection, tables[i]!, position, batch));
+    const fold = (batch: readonly ProjectedEvent[]) => {
+      for (const cache of caches) cache.fold(batch);
       position = batch[batch.length - 1]!.position;
       events += batch.length;
       onBatch(events, position);
     };
+    const flush = (evict: boolean) => {
+      for (const cache of caches) {
+        for (const chunk of cache.flush(evict)) this.db.transaction(chunk).immediate();
+      }
+    };
     for await (const batch of history) {
-      if (batch.length > 0) this.db.transaction(() => applyBatch(batch)).immediate();
+      if (batch.length === 0) continue;
+      fold(batch);
+      if (caches.reduce((sum, cache) => sum + cache.size, 0) > maxCachedDocs) flush(true);
     }
+    flush(false);
     for (;;) {
       const batch = await catchUp(position);
-      // The swap and the last catch-up share a transaction: no event can slip in between them.
-      const swapped = this.db.transaction(() => {
-        if (batch.length > 0) {
-          applyBatch(batch);
-          return false;
-        }
+      if (batch.length > 0) {
+        fold(batch);
+        flush(false);
+        continue;
+      }
+      // The swap happens only once a catch-up found nothing new; the engine of a running ledger notices the
+      // new checkpoints and follows on from them.
+      this.db.transaction(() => {
         projections.forEach((projection, i) => {
           const previous = this.active(projection.name);
-          this.setState.run(projection.name, tables[i]!, projection.version, position);
-          if (previous && previous.table !== tables[i]) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
+          this.setState.run(projection.name, caches[i]!.table, projection.version, position);
+          if (previous && previous.table !== caches[i]!.table) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
         });
-        return true;
       }).immediate();
-      if (swapped) return { events, position };
+      return { events, position };
     }
   }
 
@@ -184,6 +200,7 @@ export class SqliteReadModelStore {
 
   private prepareTable(table: string) {
     return {
+      table,
       get: this.db.prepare<[string], DocRow>(`SELECT doc, position FROM "${table}" WHERE key = ?`),
       range: this.db.prepare<[string, string], { key: string; doc: string }>(
         `SELECT key, doc FROM "${table}" WHERE key >= ? AND key < ? ORDER BY key`,
@@ -199,4 +216,77 @@ export class SqliteReadModelStore {
 
 function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
   return row ? { doc: JSON.parse(row.doc) as Doc, position: row.position } : undefined;
+}
+
+type TableStatements = ReturnType<SqliteReadModelStore['prepareTable']>;
+
+interface CachedDoc {
+  doc: unknown;
+  position: bigint;
+  dirty: boolean;
+}
+
+/** Rows written per transaction when a rebuild writes its documents. */
+const FLUSH_CHUNK = 20_000;
+
+/** One projection's documents during a rebuild: folded in place in memory, written when flushed. */
+class RebuildCache {
+  private readonly docs = new Map<string, CachedDoc>();
+  /** Until the first eviction every document is in memory, so a miss is a new document, not a read. */
+  private evicted = false;
+  private readonly evolve: NonNullable<AnyProjection['evolveInPlace']>;
+
+  constructor(
+    private readonly projection: AnyProjection,
+    private readonly statements: TableStatements,
+  ) {
+    this.evolve = (projection.evolveInPlace ?? projection.evolve).bind(projection);
+  }
+
+  get table(): string {
+    return this.statements.table;
+  }
+
+  get size(): number {
+    return this.docs.size;
+  }
+
+  fold(events: readonly ProjectedEvent[]): void {
+    for (const event of events) {
+      const keys = this.projection.keysOf(event);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        let cached = this.docs.get(key);
+        if (cached === undefined) {
+          const row = this.evicted ? this.statements.get.get(key) : undefined;
+          cached = row ? { doc: JSON.parse(row.doc), position: row.position, dirty: false } : { doc: undefined, position: -1n, dirty: false };
+          this.docs.set(key, cached);
+        }
+        if (cached.position >= event.position) continue;
+        cached.doc = this.evolve(cached.doc, event, key);
+        cached.position = event.position;
+        cached.dirty = true;
+      }
+    }
+  }
+
+  /** The writes of every changed document, in transaction-sized chunks; `evict` empties the cache after. */
+  *flush(evict: boolean): Generator<() => void> {
+    const dirty: [string, CachedDoc][] = [];
+    for (const entry of this.docs) if (entry[1].dirty) dirty.push(entry);
+    for (let start = 0; start < dirty.length; start += FLUSH_CHUNK) {
+      const chunk = dirty.slice(start, start + FLUSH_CHUNK);
+      yield () => {
+        for (const [key, cached] of chunk) {
+          if (cached.doc === undefined) this.statements.remove.run(key);
+          else this.statements.put.run(key, cached.position, JSON.stringify(cached.doc));
+          cached.dirty = false;
+        }
+      };
+    }
+    if (evict) {
+      this.docs.clear();
+      this.evicted = true;
+    }
+  }
 }
