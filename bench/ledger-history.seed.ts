@@ -80,7 +80,7 @@ async function writeTemplate(store: EventStore, options: SeedOptions): Promise<v
   await writer.close();
 }
 
-interface TemplateRow {
+export interface TemplateRow {
   readonly stream_id: string;
   readonly stream_revision: bigint;
   readonly type: string;
@@ -89,25 +89,36 @@ interface TemplateRow {
   readonly created: bigint;
 }
 
-/**
- * Creates `file` as an event store holding about `options.total` events (whole copies of the template).
- * Seeding is not what is measured: it runs with `synchronous = OFF` and large transactions.
- */
-export async function seedLedgerHistory(file: string, options: SeedOptions): Promise<{ events: number; accounts: number }> {
+/** The template's events as stored, in global order. */
+export async function templateRows(options: SeedOptions): Promise<TemplateRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-seed-'));
-  let template: TemplateRow[];
   try {
     const store = SqliteEventStore.open(join(dir, 'template.sqlite'));
     await writeTemplate(store, options);
     await store.close();
     const db = new Database(join(dir, 'template.sqlite'), { readonly: true });
     db.defaultSafeIntegers(true);
-    template = db.prepare<[], TemplateRow>('SELECT stream_id, stream_revision, type, data, metadata, created FROM events ORDER BY position').all();
+    const rows = db.prepare<[], TemplateRow>('SELECT stream_id, stream_revision, type, data, metadata, created FROM events ORDER BY position').all();
     db.close();
+    return rows;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
 
+/** Copy `copy` of the template: the same history for other accounts. */
+export function copyOf(template: readonly TemplateRow[], copy: number): TemplateRow[] {
+  if (copy === 0) return [...template];
+  const tag = `c${String(copy).padStart(4, '0')}-`;
+  return template.map((row) => ({ ...row, stream_id: row.stream_id.replace(COPY_TAG, tag), data: row.data.replaceAll(COPY_TAG, tag) }));
+}
+
+/**
+ * Creates `file` as an event store holding about `options.total` events (whole copies of the template).
+ * Seeding is not what is measured: it runs with `synchronous = OFF` and large transactions.
+ */
+export async function seedLedgerHistory(file: string, options: SeedOptions): Promise<{ events: number; accounts: number }> {
+  const template = await templateRows(options);
   await SqliteEventStore.open(file).close(); // the store's own schema
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
@@ -117,21 +128,10 @@ export async function seedLedgerHistory(file: string, options: SeedOptions): Pro
     'INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   const copies = Math.max(1, Math.round(options.total / template.length));
-  const insertCopy = db.transaction((copy: number) => {
-    const tag = `c${String(copy).padStart(4, '0')}-`;
-    for (const row of template) {
-      insert.run(
-        row.stream_id.replace(COPY_TAG, tag),
-        row.stream_revision,
-        randomUUID(),
-        row.type,
-        copy === 0 ? row.data : row.data.replaceAll(COPY_TAG, tag),
-        row.metadata,
-        row.created,
-      );
-    }
+  const insertCopy = db.transaction((rows: readonly TemplateRow[]) => {
+    for (const row of rows) insert.run(row.stream_id, row.stream_revision, randomUUID(), row.type, row.data, row.metadata, row.created);
   });
-  for (let copy = 0; copy < copies; copy++) insertCopy(copy);
+  for (let copy = 0; copy < copies; copy++) insertCopy(copyOf(template, copy));
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
   return { events: copies * template.length, accounts: copies * options.templateAccounts };

@@ -13,6 +13,7 @@ import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purch
 import type { Principal } from '../apps/ledger/src/auth/scopes.js';
 import { httpLoad } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
+import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
 
 /**
  * `npm run bench [-- --quick]`: durable charges per second through the command bus (the same path an
@@ -158,6 +159,7 @@ async function main() {
     { bench: 'http_single_latency_p99', value: http.p99, unit: 'ms', note: 'single-charge request latency' },
     { bench: 'http_single_latency_p999', value: http.p999, unit: 'ms', note: 'single-charge request latency' },
   );
+  figures.push(...(await eventStoreDbBench(quick ? ESDB_SIZES.quick : ESDB_SIZES.full)));
   const raw = figures[0]!.value;
   figures.push({
     bench: 'hot_account_share_of_raw_sqlite',
