@@ -40,11 +40,11 @@ export async function replayBench(options: SeedOptions): Promise<BenchFigure[]> 
 }
 
 /** `ledger replay` of every projection over an existing event store file. */
-export async function measureReplay(eventsFile: string, readModelsFile: string): Promise<{ events: number; seconds: number }> {
+export async function measureReplay(eventsFile: string, readModelsFile: string, threads?: number): Promise<{ events: number; seconds: number }> {
   const store = SqliteEventStore.open(eventsFile);
   const readModels = SqliteReadModelStore.open(readModelsFile);
   try {
-    return await replay(store, readModels, LEDGER_PROJECTIONS, silent);
+    return await replay(store, readModels, LEDGER_PROJECTIONS, silent, threads === undefined ? {} : { threads });
   } finally {
     readModels.close();
     await store.close();

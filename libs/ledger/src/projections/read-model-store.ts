@@ -52,6 +52,11 @@ export class SqliteReadModelStore {
     if (this.db.open) this.db.close();
   }
 
+  /** The file this store was opened on. */
+  get file(): string {
+    return this.db.name;
+  }
+
   /**
    * Makes sure the projection has a table of its current version. A new projection or a new version
    * starts empty, from before the first event; the old version's table is dropped.
@@ -102,61 +107,31 @@ export class SqliteReadModelStore {
 
   /**
    * Rebuilds projections from history into fresh tables while the active ones keep serving, then swaps
-   * them all atomically. `history` is read until it ends; `catchUp` is asked for what was appended since,
-   * until nothing is left, and the swap happens in the transaction that applies the last of it.
-   *
-   * Documents stay in memory across pages and are folded in place; each is written once when the cache
-   * outgrows `maxCachedDocs` (then the cache starts again empty) and at the end. The fresh tables are
-   * nobody's until the swap, so they need no checkpoint before it, and writing them in several
-   * transactions only keeps the write lock short for a ledger serving at the same time.
+   * them all atomically (see `Rebuild`). `history` is read until it ends; `catchUp` is asked for what was
+   * appended since, until nothing is left.
    */
   async rebuild(
     projections: readonly AnyProjection[],
     history: AsyncIterable<readonly ProjectedEvent[]>,
     catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
     onBatch: (applied: number, position: bigint) => void = () => undefined,
-    options: { readonly maxCachedDocs?: number } = {},
+    options: RebuildOptions = {},
   ): Promise<{ events: number; position: bigint }> {
-    const maxCachedDocs = options.maxCachedDocs ?? 250_000;
+    const rebuild = this.beginRebuild(projections, options);
+    for await (const batch of history) rebuild.add(batch, onBatch);
+    return rebuild.finish(catchUp, onBatch);
+  }
+
+  /** A rebuild into fresh tables, for callers that feed it in their own way (see `rebuild`). */
+  beginRebuild(projections: readonly AnyProjection[], options: RebuildOptions = {}): Rebuild {
     const suffix = `_${Date.now().toString(36)}`;
-    const caches = projections.map((projection) => new RebuildCache(projection, this.statementsFor(this.createTable(projection, suffix))));
-    let position = -1n;
-    let events = 0;
-    const fold = (batch: readonly ProjectedEvent[]) => {
-      for (const cache of caches) cache.fold(batch);
-      position = batch[batch.length - 1]!.position;
-      events += batch.length;
-      onBatch(events, position);
-    };
-    const flush = (evict: boolean) => {
-      for (const cache of caches) {
-        for (const chunk of cache.flush(evict)) this.db.transaction(chunk).immediate();
-      }
-    };
-    for await (const batch of history) {
-      if (batch.length === 0) continue;
-      fold(batch);
-      if (caches.reduce((sum, cache) => sum + cache.size, 0) > maxCachedDocs) flush(true);
-    }
-    flush(false);
-    for (;;) {
-      const batch = await catchUp(position);
-      if (batch.length > 0) {
-        fold(batch);
-        flush(false);
-        continue;
-      }
-      // The swap happens only once a catch-up found nothing new; the engine of a running ledger notices the
-      // new checkpoints and follows on from them.
-      this.db.transaction(() => {
-        projections.forEach((projection, i) => {
-          const previous = this.active(projection.name);
-          this.setState.run(projection.name, caches[i]!.table, projection.version, position);
-          if (previous && previous.table !== caches[i]!.table) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
-        });
-      }).immediate();
-      return { events, position };
-    }
+    return this.continueRebuild(projections, projections.map((projection) => this.createTable(projection, suffix)), options);
+  }
+
+  /** Another connection's share of a rebuild whose fresh tables exist already (a parallel replay's worker). */
+  continueRebuild(projections: readonly AnyProjection[], tables: readonly string[], options: RebuildOptions = {}): Rebuild {
+    const caches = projections.map((projection, i) => new RebuildCache(projection, this.statementsFor(tables[i]!)));
+    return new Rebuild(this.db, projections, caches, options.maxCachedDocs ?? 250_000, (name) => this.active(name), this.setState);
   }
 
   /** Every document of a projection, in key order (for verification). */
@@ -219,6 +194,90 @@ function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
 }
 
 type TableStatements = ReturnType<SqliteReadModelStore['prepareTable']>;
+
+export interface RebuildOptions {
+  /** Documents kept in memory (all projections) before the changed ones are written and the cache emptied. */
+  readonly maxCachedDocs?: number;
+}
+
+/**
+ * Rebuilds projections into fresh tables while the active ones keep serving, then swaps them all
+ * atomically (`finish`).
+ *
+ * Documents stay in memory across batches and are folded in place; each is written once when the cache
+ * outgrows `maxCachedDocs` (then the cache starts again empty) and at the end. The fresh tables are
+ * nobody's until the swap, so they need no checkpoint before it, and writing them in several
+ * transactions only keeps the write lock short for a ledger serving at the same time (or for the other
+ * threads of a parallel rebuild).
+ */
+export class Rebuild {
+  private position = -1n;
+  private events = 0;
+
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    private readonly projections: readonly AnyProjection[],
+    private readonly caches: readonly RebuildCache[],
+    private readonly maxCachedDocs: number,
+    private readonly active: (name: string) => ActiveState | undefined,
+    private readonly setState: BetterSqlite3.Statement<[string, string, number, bigint]>,
+  ) {}
+
+  get tables(): readonly string[] {
+    return this.caches.map((cache) => cache.table);
+  }
+
+  add(batch: readonly ProjectedEvent[], onBatch: (applied: number, position: bigint) => void = () => undefined): void {
+    if (batch.length === 0) return;
+    for (const cache of this.caches) cache.fold(batch);
+    this.position = batch[batch.length - 1]!.position;
+    this.events += batch.length;
+    onBatch(this.events, this.position);
+    if (this.caches.reduce((sum, cache) => sum + cache.size, 0) > this.maxCachedDocs) this.flush(true);
+  }
+
+  /** Writes every changed document. */
+  flush(evict = false): void {
+    for (const cache of this.caches) {
+      for (const chunk of cache.flush(evict)) this.db.transaction(chunk).immediate();
+    }
+  }
+
+  /**
+   * Other connections folded and wrote every event up to `position` into the tables: documents are read
+   * from there from now on.
+   */
+  writtenElsewhere(events: number, position: bigint): void {
+    this.flush(true);
+    this.events += events;
+    if (position > this.position) this.position = position;
+  }
+
+  /**
+   * Applies what `catchUp` finds after the history, until it finds nothing, then swaps the fresh tables
+   * in. The engine of a running ledger notices the new checkpoints and follows on from them.
+   */
+  async finish(
+    catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
+    onBatch: (applied: number, position: bigint) => void = () => undefined,
+  ): Promise<{ events: number; position: bigint }> {
+    this.flush();
+    for (;;) {
+      const batch = await catchUp(this.position);
+      if (batch.length === 0) break;
+      this.add(batch, onBatch);
+      this.flush();
+    }
+    this.db.transaction(() => {
+      this.projections.forEach((projection, i) => {
+        const previous = this.active(projection.name);
+        this.setState.run(projection.name, this.caches[i]!.table, projection.version, this.position);
+        if (previous && previous.table !== this.caches[i]!.table) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
+      });
+    }).immediate();
+    return { events: this.events, position: this.position };
+  }
+}
 
 interface CachedDoc {
   doc: unknown;
