@@ -24,7 +24,7 @@ import { copyOf, templateRows, type SeedOptions } from './ledger-history.seed.js
  */
 export const ESDB_SIZES = {
   quick: { hotCharges: 3_000, accounts: 300, manyCharges: 3_000, inFlight: 1_000, replay: { total: 30_000, templateAccounts: 50, commandsPerAccount: 200 } },
-  full: { hotCharges: 30_000, accounts: 1_000, manyCharges: 30_000, inFlight: 500, replay: { total: 100_000, templateAccounts: 100, commandsPerAccount: 500 } },
+  full: { hotCharges: 30_000, accounts: 1_000, manyCharges: 30_000, inFlight: 500, replay: { total: 300_000, templateAccounts: 100, commandsPerAccount: 500 } },
 } satisfies Record<string, { hotCharges: number; accounts: number; manyCharges: number; inFlight: number; replay: SeedOptions }>;
 type EsdbSizes = (typeof ESDB_SIZES)['full'];
 
