@@ -23,7 +23,9 @@ export async function replay(
   const catchUp = async (after: bigint) => (await ledgerEventsAfter(store, after)).events;
   const onBatch = (events: number, position: bigint) => progress.update(events, position);
   let result: { events: number; position: bigint };
-  if (threads > 1 && store instanceof SqliteEventStore && canRebuildInParallel(projections)) {
+  // Worker threads open both files themselves, so neither may be an in-memory database.
+  const onDisk = (file: string) => file !== '' && file !== ':memory:';
+  if (threads > 1 && store instanceof SqliteEventStore && onDisk(store.file) && onDisk(readModels.file) && canRebuildInParallel(projections)) {
     const rebuild = readModels.beginRebuild(projections);
     const events = await foldInParallel({
       eventsFile: store.file,
