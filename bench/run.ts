@@ -11,10 +11,9 @@ import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
 import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
 import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
 import type { Principal } from '../apps/ledger/src/auth/scopes.js';
-import { ledgerEventsAfter, ledgerHistory } from '../apps/ledger/src/cli/ledger-history.js';
 import { httpLoad } from './http-load.js';
-import { SqliteEventStore } from '#event-store';
-import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, systemClock } from '#ledger';
+import { REPLAY_SIZES, replayBench } from './replay.bench.js';
+import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
 
 /**
  * `npm run bench [-- --quick]`: durable charges per second through the command bus (the same path an
@@ -24,8 +23,8 @@ import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, systemCl
  */
 const quick = process.argv.includes('--quick');
 const SIZES = quick
-  ? { hotCharges: 20_000, accounts: 2_000, manyCharges: 20_000, raw: 50_000, inFlight: 2_000, replayEvents: 100_000 }
-  : { hotCharges: 200_000, accounts: 10_000, manyCharges: 200_000, raw: 300_000, inFlight: 4_000, replayEvents: 1_000_000 };
+  ? { hotCharges: 20_000, accounts: 2_000, manyCharges: 20_000, raw: 50_000, inFlight: 2_000 }
+  : { hotCharges: 200_000, accounts: 10_000, manyCharges: 200_000, raw: 300_000, inFlight: 4_000 };
 
 const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write', 'ledger:read', 'ledger:admin']) };
 
@@ -145,58 +144,13 @@ function rawSqlite(): Figure {
   }
 }
 
-/**
- * Rebuilding every projection from the first event: a history of record charges, webhook dispatches and
- * reveals over 1,000 accounts is written through the write path, then replayed into fresh tables.
- */
-async function replayAll(): Promise<Figure> {
-  const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-replay-'));
-  const store = SqliteEventStore.open(join(dir, 'events.sqlite'));
-  const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
-  try {
-    const writer = new CreditAccountWriter(store, systemClock);
-    const context = { correlationId: 'bench', actor: 'bench', userId: 'u-1' };
-    const accounts = 1000;
-    await drive(accounts, SIZES.inFlight, async (i) => {
-      await writer.execute({ type: 'PurchaseCredits', accountId: `r-${i}`, purchaseId: 'api', creditType: 'api', credits: 1_000_000_000, paid: true, amountMinor: 1, currency: 'USD' }, context);
-      await writer.execute({ type: 'PurchaseCredits', accountId: `r-${i}`, purchaseId: 'co', creditType: 'company', credits: 1_000_000, paid: true, amountMinor: 1, currency: 'USD' }, context);
-    });
-    const commands = SIZES.replayEvents - 2 * accounts;
-    await drive(commands, SIZES.inFlight, (i) => {
-      const accountId = `r-${i % accounts}`;
-      switch (i % 10) {
-        case 0:
-          return writer.execute({ type: 'DispatchWebhook', accountId, webhookEventId: `e-${i}`, webhookId: 'w-1', recordType: 'job' }, context);
-        case 1:
-          return writer.execute({ type: 'RevealCompanies', accountId, requestId: `v-${i}`, companyIds: [`c-${i}`], action: 'reveal', allowPartial: false }, context);
-        default:
-          return writer.execute({ type: 'ChargeRecords', accountId, requestId: `q-${i}`, endpoint: i % 3 ? 'job_search' : 'company_search', records: 1 + (i % 25), allowPartial: false, apiKeyId: 'k-1' }, context);
-      }
-    });
-    await writer.close();
-    const started = process.hrtime.bigint();
-    const { events } = await readModels.rebuild(LEDGER_PROJECTIONS, ledgerHistory(store), async (after) => (await ledgerEventsAfter(store, after)).events);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return {
-      bench: 'replay_all_projections_events_per_second',
-      value: Math.round(events / seconds),
-      unit: 'events/s',
-      note: `${events} events from position 0 into fresh tables of ${LEDGER_PROJECTIONS.length} projections, then swapped`,
-    };
-  } finally {
-    readModels.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 async function main() {
   console.log(`credit-ledger bench${quick ? ' (quick)' : ''} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   const figures: Figure[] = [];
   figures.push(rawSqlite());
   figures.push(await hotAccount());
   figures.push(await manyAccounts());
-  figures.push(await replayAll());
+  figures.push(...(await replayBench(quick ? REPLAY_SIZES.quick : REPLAY_SIZES.full)));
   const http = await httpLoad(quick ? { batches: 20, singleSeconds: 3, concurrency: 32 } : { batches: 100, singleSeconds: 10, concurrency: 32 });
   figures.push(
     { bench: 'http_batch_charges_per_second', value: http.batchChargesPerSecond, unit: 'charges/s', note: 'POST /v1/record-charges:batch, 1,000 charges a request, 4 in flight, load from a second process' },
@@ -205,6 +159,7 @@ async function main() {
     { bench: 'http_single_latency_p99', value: http.p99, unit: 'ms', note: 'single-charge request latency' },
     { bench: 'http_single_latency_p999', value: http.p999, unit: 'ms', note: 'single-charge request latency' },
   );
+  figures.push(...(await eventStoreDbBench(quick ? ESDB_SIZES.quick : ESDB_SIZES.full)));
   const raw = figures[0]!.value;
   figures.push({
     bench: 'hot_account_share_of_raw_sqlite',

@@ -148,8 +148,13 @@ export class InMemoryLog {
   /** §3: forwards from a position is inclusive, backwards exclusive; `filter` picks what counts. */
   readAll(from: ReadFrom, direction: Direction, maxCount: number, filter: EventFilter): RecordedEvent[] {
     const boundary = from === 'start' ? 0 : from === 'end' ? this.log.length : this.indexAtOrAfter(from);
-    const candidates = direction === 'forwards' ? this.log.slice(boundary) : this.log.slice(0, boundary).reverse();
-    return candidates.filter(filter).slice(0, maxCount);
+    // Stops at maxCount: a page read must not cost the whole rest of the log (a replay reads every page).
+    const page: RecordedEvent[] = [];
+    const step = direction === 'forwards' ? 1 : -1;
+    for (let i = direction === 'forwards' ? boundary : boundary - 1; i >= 0 && i < this.log.length && page.length < maxCount; i += step) {
+      if (filter(this.log[i]!)) page.push(this.log[i]!);
+    }
+    return page;
   }
 
   /** The events after `position` (exclusive), in log order. */

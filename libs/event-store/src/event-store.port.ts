@@ -44,6 +44,19 @@ export interface RecordedEvent {
   readonly created: Date;
 }
 
+/**
+ * An event as stored, its data and metadata still JSON text: for bulk readers (replays) that decode only
+ * what they use. `position` is the commit position.
+ */
+export interface StoredEventText {
+  readonly position: bigint;
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly type: string;
+  readonly data: string;
+  readonly metadata: string | null;
+}
+
 export interface AppendRequest {
   readonly streamId: string;
   readonly expectedRevision: ExpectedRevision;
@@ -127,6 +140,12 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
 
   subscribeToAll(options?: SubscribeToAllOptions): Subscription;
+
+  /**
+   * Optional bulk read for replays: up to `limit` events of `$all` with a commit position above `after`
+   * (-1n: from the start), forwards, undecoded. Adapters offer it where it is much cheaper than `readAll`.
+   */
+  readAllText?(after: bigint, limit: number): Promise<readonly StoredEventText[]>;
 
   /** The position of the last event in the store, or undefined when the store is empty. */
   headPosition(): Promise<Position | undefined>;

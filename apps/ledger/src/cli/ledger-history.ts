@@ -1,5 +1,5 @@
 import { collect, positionOf, type EventStore } from '#event-store';
-import { toProjectedEvent, type ProjectedEvent, type Projection, type SqliteReadModelStore } from '#ledger';
+import { projectStoredEvent, toProjectedEvent, type ProjectedEvent, type Projection, type SqliteReadModelStore } from '#ledger';
 
 export const PAGE_SIZE = 5000;
 
@@ -9,6 +9,15 @@ export async function ledgerEventsAfter(store: EventStore, after: bigint, maxCou
   last: bigint;
   exhausted: boolean;
 }> {
+  if (store.readAllText) {
+    const rows = await store.readAllText(after, maxCount);
+    const events: ProjectedEvent[] = [];
+    for (const row of rows) {
+      const projected = projectStoredEvent(row);
+      if (projected) events.push(projected);
+    }
+    return { events, last: rows.length > 0 ? rows[rows.length - 1]!.position : after, exhausted: rows.length < maxCount };
+  }
   const page = await collect(
     store.readAll({ fromPosition: after < 0n ? 'start' : positionOf(after), maxCount: maxCount + 1 }),
   );

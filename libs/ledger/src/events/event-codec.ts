@@ -4,7 +4,7 @@ import {
   occurredAtOf,
   type CreditAccountEvent,
 } from '#domain';
-import type { NewEvent, RecordedEvent } from '#event-store';
+import type { NewEvent, RecordedEvent, StoredEventText } from '#event-store';
 import type { CommandContext, LedgerEventMetadata } from './event-metadata.js';
 
 export function encodeEvent(
@@ -35,15 +35,36 @@ export class UnknownEventTypeError extends Error {
 }
 
 export function decodeEvent(recorded: RecordedEvent): CreditAccountEvent {
-  if (!isCreditAccountEventType(recorded.type)) {
-    throw new UnknownEventTypeError(recorded.streamId, recorded.type, recorded.revision);
+  const version = (recorded.metadata as Partial<LedgerEventMetadata> | undefined)?.schemaVersion ?? 1;
+  return decodeData(recorded.streamId, recorded.revision, recorded.type, version, recorded.data);
+}
+
+/**
+ * Decodes a stored event from its JSON text (a replay's bulk read). Its metadata is left as text unless
+ * its schema version cannot be seen from the text: most projections never read it.
+ */
+export function decodeEventText(stored: StoredEventText): CreditAccountEvent {
+  if (!isCreditAccountEventType(stored.type)) throw new UnknownEventTypeError(stored.streamId, stored.type, stored.revision);
+  return decodeData(stored.streamId, stored.revision, stored.type, schemaVersionOfText(stored.metadata), JSON.parse(stored.data));
+}
+
+/** `encodeEvent` writes `schemaVersion` last, so a top-level `"schemaVersion":N}` ends the text. */
+const CURRENT_VERSION_SUFFIX = `,"schemaVersion":${CREDIT_ACCOUNT_SCHEMA_VERSION}}`;
+
+function schemaVersionOfText(metadata: string | null): number {
+  if (metadata === null) return 1;
+  if (metadata.endsWith(CURRENT_VERSION_SUFFIX)) return CREDIT_ACCOUNT_SCHEMA_VERSION;
+  return (JSON.parse(metadata) as Partial<LedgerEventMetadata> | null)?.schemaVersion ?? 1;
+}
+
+function decodeData(streamId: string, revision: bigint, type: string, version: number, data: unknown): CreditAccountEvent {
+  if (!isCreditAccountEventType(type)) {
+    throw new UnknownEventTypeError(streamId, type, revision);
   }
   // Stored events are never rewritten. When a shape changes, its schemaVersion goes up and an upcaster
   // from the old version is added here; an event newer than this code understands is refused.
-  const version = (recorded.metadata as Partial<LedgerEventMetadata> | undefined)?.schemaVersion ?? 1;
   if (version > CREDIT_ACCOUNT_SCHEMA_VERSION) {
-    throw new Error(`${recorded.type} at ${recorded.streamId}@${recorded.revision} has schema v${version}, newer than this ledger`);
+    throw new Error(`${type} at ${streamId}@${revision} has schema v${version}, newer than this ledger`);
   }
-  const data = recorded.data;
-  return { type: recorded.type, data } as CreditAccountEvent;
+  return { type, data } as CreditAccountEvent;
 }

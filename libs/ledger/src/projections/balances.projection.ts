@@ -1,5 +1,5 @@
 import { assertNever, type CreditType, type LotSource } from '#domain';
-import type { ProjectedEvent, Projection } from './projection.js';
+import { inPlaceProjection, type ProjectedEvent, type Projection } from './projection.js';
 
 export interface LotDoc {
   readonly purchaseId: string;
@@ -27,12 +27,16 @@ export interface AccountBalanceDoc {
   readonly lots: readonly LotDoc[];
 }
 
-export const balancesProjection: Projection<AccountBalanceDoc> = {
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type MutableBalance = { accountId: string; lots: Mutable<LotDoc>[] };
+
+export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjection<AccountBalanceDoc>({
   name: 'balances',
   version: 1,
   keysOf: (e) => [e.accountId],
-  evolve(doc, { event, accountId }: ProjectedEvent) {
-    const current: AccountBalanceDoc = doc ?? { accountId, lots: [] };
+  copy: (doc) => ({ ...doc, lots: doc.lots.map((lot) => ({ ...lot })) }),
+  evolveInPlace(doc, { event, accountId }: ProjectedEvent) {
+    const current = (doc ?? { accountId, lots: [] }) as MutableBalance;
     switch (event.type) {
       case 'CreditsPurchased': {
         const d = event.data;
@@ -50,24 +54,29 @@ export const balancesProjection: Projection<AccountBalanceDoc> = {
           ...(d.currency !== undefined ? { currency: d.currency } : {}),
           ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
         };
-        return { ...current, lots: [...current.lots, lot] };
+        current.lots.push(lot);
+        return current;
       }
       case 'CompanyRevealed':
       case 'RecordsReturned':
       case 'WebhookDispatched':
         return spend(current, event.data.allocations);
       case 'CreditsExpired':
-        return withLot(current, event.data.purchaseId, (lot) => ({
-          ...lot,
-          remaining: lot.remaining - event.data.credits,
-          expired: lot.expired + event.data.credits,
-        }));
+        for (const lot of lotsOf(current, event.data.purchaseId)) {
+          lot.remaining -= event.data.credits;
+          lot.expired += event.data.credits;
+        }
+        return current;
       case 'PurchaseRefunded':
-        return withLot(current, event.data.purchaseId, (lot) => ({ ...lot, remaining: 0, refunded: true }));
+        for (const lot of lotsOf(current, event.data.purchaseId)) {
+          lot.remaining = 0;
+          lot.refunded = true;
+        }
+        return current;
       case 'CreditsAdjusted': {
         const d = event.data;
         if (d.credits < 0) return spend(current, d.allocations ?? []);
-        const lot: LotDoc = {
+        current.lots.push({
           purchaseId: d.lotId!,
           creditType: d.creditType,
           credits: d.credits,
@@ -78,8 +87,8 @@ export const balancesProjection: Projection<AccountBalanceDoc> = {
           purchasedAt: d.adjustedAt,
           expiresAt: d.expiresAt!,
           reason: d.reason,
-        };
-        return { ...current, lots: [...current.lots, lot] };
+        });
+        return current;
       }
       case 'RevealServedFree':
       case 'WebhookNotTriggered':
@@ -94,15 +103,16 @@ export const balancesProjection: Projection<AccountBalanceDoc> = {
         return assertNever(event);
     }
   },
-};
+});
 
-function spend(doc: AccountBalanceDoc, allocations: readonly { purchaseId: string; credits: number }[]): AccountBalanceDoc {
-  return allocations.reduce(
-    (acc, { purchaseId, credits }) => withLot(acc, purchaseId, (lot) => ({ ...lot, remaining: lot.remaining - credits })),
-    doc,
-  );
+function spend(doc: MutableBalance, allocations: readonly { purchaseId: string; credits: number }[]): MutableBalance {
+  for (const { purchaseId, credits } of allocations) {
+    for (const lot of doc.lots) if (lot.purchaseId === purchaseId) lot.remaining -= credits;
+  }
+  return doc;
 }
 
-function withLot(doc: AccountBalanceDoc, purchaseId: string, change: (lot: LotDoc) => LotDoc): AccountBalanceDoc {
-  return { ...doc, lots: doc.lots.map((lot) => (lot.purchaseId === purchaseId ? change(lot) : lot)) };
+/** Every lot of the purchase (there is one; a duplicate in the log would get the same treatment). */
+function* lotsOf(doc: MutableBalance, purchaseId: string): Generator<Mutable<LotDoc>> {
+  for (const lot of doc.lots) if (lot.purchaseId === purchaseId) yield lot;
 }

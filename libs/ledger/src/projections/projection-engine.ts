@@ -1,6 +1,6 @@
-import { accountIdOfStream, CREDIT_ACCOUNT_CATEGORY, instantOf, occurredAtOf } from '#domain';
-import { positionOf, type EventStore, type RecordedEvent, type Subscription } from '#event-store';
-import { decodeEvent } from '../events/event-codec.js';
+import { accountIdOfStream, CREDIT_ACCOUNT_CATEGORY, instantOf, occurredAtOf, type CreditAccountEvent } from '#domain';
+import { positionOf, type EventStore, type RecordedEvent, type StoredEventText, type Subscription } from '#event-store';
+import { decodeEvent, decodeEventText } from '../events/event-codec.js';
 import type { LedgerEventMetadata } from '../events/event-metadata.js';
 import type { ProjectedEvent, Projection } from './projection.js';
 import type { SqliteReadModelStore } from './read-model-store.js';
@@ -22,6 +22,36 @@ export function toProjectedEvent(recorded: RecordedEvent): ProjectedEvent | unde
     occurredAt: instantOf(occurredAtOf(event)),
     metadata: recorded.metadata as Partial<LedgerEventMetadata> | undefined,
   };
+}
+
+/** The same as `toProjectedEvent`, for an event read as text: its metadata is decoded on first use. */
+export function projectStoredEvent(stored: StoredEventText): ProjectedEvent | undefined {
+  const accountId = accountIdOfStream(stored.streamId);
+  if (accountId === undefined) return undefined;
+  return new StoredProjectedEvent(stored, accountId, decodeEventText(stored));
+}
+
+class StoredProjectedEvent implements ProjectedEvent {
+  readonly position: bigint;
+  readonly revision: bigint;
+  readonly occurredAt: number;
+  private metadataText: string | null;
+  private decoded: Partial<LedgerEventMetadata> | undefined;
+
+  constructor(stored: StoredEventText, readonly accountId: string, readonly event: CreditAccountEvent) {
+    this.position = stored.position;
+    this.revision = stored.revision;
+    this.occurredAt = instantOf(occurredAtOf(event));
+    this.metadataText = stored.metadata;
+  }
+
+  get metadata(): Partial<LedgerEventMetadata> | undefined {
+    if (this.metadataText !== null) {
+      this.decoded = JSON.parse(this.metadataText) as Partial<LedgerEventMetadata>;
+      this.metadataText = null;
+    }
+    return this.decoded;
+  }
 }
 
 export interface ProjectionEngineOptions {

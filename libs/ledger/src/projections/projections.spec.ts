@@ -114,3 +114,67 @@ describe('what the read models say', () => {
     expect(second.webhooks).toEqual({ 'w-jobs': { dispatched: 1, not_triggered: 0 } });
   });
 });
+
+describe('folding in place (what the engine and replays do)', () => {
+  const DAY = 86_400_000;
+  /** A longer history with every kind of change a document sees: spends, grants, removals, refunds, expiries. */
+  const commands: CreditAccountCommand[] = [
+    { type: 'PurchaseCredits', accountId: A, occurredAt: T0, purchaseId: 'p-api', creditType: 'api', credits: 10_000, paid: true, amountMinor: 1000, currency: 'USD', invoiceId: 'inv-1' },
+    { type: 'PurchaseCredits', accountId: A, occurredAt: T0 + MIN, purchaseId: 'p-co', creditType: 'company', credits: 50, paid: false, source: 'trial', expiresAt: T0 + 3 * DAY },
+    { type: 'PurchaseCredits', accountId: A, occurredAt: T0 + MIN, purchaseId: 'p-refund', creditType: 'api', credits: 7, paid: true, amountMinor: 70, currency: 'USD' },
+    { type: 'RefundPurchase', accountId: A, occurredAt: T0 + 2 * MIN, purchaseId: 'p-refund', reason: 'asked', refundedBy: 'admin' },
+    { type: 'AdjustCredits', accountId: A, occurredAt: T0 + 2 * MIN, adjustmentId: 'adj-1', creditType: 'api', credits: 30, reason: 'goodwill', adjustedBy: 'admin' },
+    { type: 'AdjustCredits', accountId: A, occurredAt: T0 + 3 * MIN, adjustmentId: 'adj-2', creditType: 'api', credits: -40, reason: 'correction', adjustedBy: 'admin' },
+    ...Array.from({ length: 60 }, (_, i): CreditAccountCommand => {
+      const occurredAt = T0 + 4 * MIN + i * 3 * MIN;
+      switch (i % 5) {
+        case 0:
+          return { type: 'DispatchWebhook', accountId: A, occurredAt, webhookEventId: `e-${i}`, webhookId: `w-${i % 2}`, recordType: i % 10 ? 'job' : 'company' };
+        case 1:
+          return { type: 'RevealCompanies', accountId: A, occurredAt, requestId: `rv-${i}`, companyIds: [`c${i % 4}`, `c${(i + 1) % 7}`], action: i % 3 ? 'reveal' : 'export', allowPartial: false, ...(i % 2 ? { userId: 'u-ben' } : {}) };
+        default:
+          return {
+            type: 'ChargeRecords', accountId: A, occurredAt, requestId: `r-${i}`, endpoint: i % 2 ? 'job_search' : 'company_search', records: 1 + (i % 9), allowPartial: false,
+            ...(i % 3 ? { apiKeyId: `k-${i % 2}` } : {}), ...(i % 4 ? { userId: `u-${i % 3}` } : {}),
+          };
+      }
+    }),
+    { type: 'SweepExpiries', accountId: A, occurredAt: T0 + 4 * DAY },
+  ];
+  const events = history(A, commands);
+
+  function deepFreeze<T>(value: T): T {
+    if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+      Object.freeze(value);
+      for (const child of Object.values(value)) deepFreeze(child);
+    }
+    return value;
+  }
+
+  it('covers expiries, refunds and adjustments', () => {
+    const types = new Set(events.map((e) => e.event.type));
+    for (const type of ['PurchaseRefunded', 'CreditsAdjusted', 'CreditsExpired', 'RevealServedFree', 'WebhookDispatched'] as const) expect(types).toContain(type);
+  });
+
+  describe.each([
+    ['balances', balancesProjection],
+    ['usage', usageProjection],
+  ] as const)('the %s projection', (_name, projection) => {
+    const inPlace = projection as Projection<unknown>;
+
+    it('gives the same documents as its pure evolve, which never changes the document it is given', () => {
+      const pure = new Map<string, unknown>();
+      for (const event of events) {
+        for (const key of inPlace.keysOf(event)) pure.set(key, inPlace.evolve(deepFreeze(pure.get(key)), event, key));
+      }
+      expect(docs(inPlace, events)).toEqual(pure);
+    });
+
+    it('gives the same documents when half of them were read back from their rows', () => {
+      const half = foldProjection(inPlace, events.slice(0, 30));
+      const reread = new Map([...half].map(([key, stored]) => [key, stored && { doc: JSON.parse(JSON.stringify(stored.doc)) as unknown, position: stored.position }]));
+      foldProjection(inPlace, events.slice(30), reread);
+      expect(reread).toEqual(foldProjection(inPlace, events));
+    });
+  });
+});

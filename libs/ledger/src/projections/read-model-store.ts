@@ -52,6 +52,11 @@ export class SqliteReadModelStore {
     if (this.db.open) this.db.close();
   }
 
+  /** The file this store was opened on. */
+  get file(): string {
+    return this.db.name;
+  }
+
   /**
    * Makes sure the projection has a table of its current version. A new projection or a new version
    * starts empty, from before the first event; the old version's table is dropped.
@@ -102,45 +107,31 @@ export class SqliteReadModelStore {
 
   /**
    * Rebuilds projections from history into fresh tables while the active ones keep serving, then swaps
-   * them all atomically. `history` is read until it ends; `catchUp` is asked for what was appended since,
-   * until nothing is left, and the swap happens in the transaction that applies the last of it.
+   * them all atomically (see `Rebuild`). `history` is read until it ends; `catchUp` is asked for what was
+   * appended since, until nothing is left.
    */
   async rebuild(
     projections: readonly AnyProjection[],
     history: AsyncIterable<readonly ProjectedEvent[]>,
     catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
     onBatch: (applied: number, position: bigint) => void = () => undefined,
+    options: RebuildOptions = {},
   ): Promise<{ events: number; position: bigint }> {
+    const rebuild = this.beginRebuild(projections, options);
+    for await (const batch of history) rebuild.add(batch, onBatch);
+    return rebuild.finish(catchUp, onBatch);
+  }
+
+  /** A rebuild into fresh tables, for callers that feed it in their own way (see `rebuild`). */
+  beginRebuild(projections: readonly AnyProjection[], options: RebuildOptions = {}): Rebuild {
     const suffix = `_${Date.now().toString(36)}`;
-    const tables = projections.map((projection) => this.createTable(projection, suffix));
-    let position = -1n;
-    let events = 0;
-    const applyBatch = (batch: readonly ProjectedEvent[]) => {
-      projections.forEach((projection, i) => this.applyTo(projection, tables[i]!, position, batch));
-      position = batch[batch.length - 1]!.position;
-      events += batch.length;
-      onBatch(events, position);
-    };
-    for await (const batch of history) {
-      if (batch.length > 0) this.db.transaction(() => applyBatch(batch)).immediate();
-    }
-    for (;;) {
-      const batch = await catchUp(position);
-      // The swap and the last catch-up share a transaction: no event can slip in between them.
-      const swapped = this.db.transaction(() => {
-        if (batch.length > 0) {
-          applyBatch(batch);
-          return false;
-        }
-        projections.forEach((projection, i) => {
-          const previous = this.active(projection.name);
-          this.setState.run(projection.name, tables[i]!, projection.version, position);
-          if (previous && previous.table !== tables[i]) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
-        });
-        return true;
-      }).immediate();
-      if (swapped) return { events, position };
-    }
+    return this.continueRebuild(projections, projections.map((projection) => this.createTable(projection, suffix)), options);
+  }
+
+  /** Another connection's share of a rebuild whose fresh tables exist already (a parallel replay's worker). */
+  continueRebuild(projections: readonly AnyProjection[], tables: readonly string[], options: RebuildOptions = {}): Rebuild {
+    const caches = projections.map((projection, i) => new RebuildCache(projection, this.statementsFor(tables[i]!)));
+    return new Rebuild(this.db, projections, caches, options.maxCachedDocs ?? 250_000, (name) => this.active(name), this.setState);
   }
 
   /** Every document of a projection, in key order (for verification). */
@@ -184,6 +175,7 @@ export class SqliteReadModelStore {
 
   private prepareTable(table: string) {
     return {
+      table,
       get: this.db.prepare<[string], DocRow>(`SELECT doc, position FROM "${table}" WHERE key = ?`),
       range: this.db.prepare<[string, string], { key: string; doc: string }>(
         `SELECT key, doc FROM "${table}" WHERE key >= ? AND key < ? ORDER BY key`,
@@ -199,4 +191,161 @@ export class SqliteReadModelStore {
 
 function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
   return row ? { doc: JSON.parse(row.doc) as Doc, position: row.position } : undefined;
+}
+
+type TableStatements = ReturnType<SqliteReadModelStore['prepareTable']>;
+
+export interface RebuildOptions {
+  /** Documents kept in memory (all projections) before the changed ones are written and the cache emptied. */
+  readonly maxCachedDocs?: number;
+}
+
+/**
+ * Rebuilds projections into fresh tables while the active ones keep serving, then swaps them all
+ * atomically (`finish`).
+ *
+ * Documents stay in memory across batches and are folded in place; each is written once when the cache
+ * outgrows `maxCachedDocs` (then the cache starts again empty) and at the end. The fresh tables are
+ * nobody's until the swap, so they need no checkpoint before it, and writing them in several
+ * transactions only keeps the write lock short for a ledger serving at the same time (or for the other
+ * threads of a parallel rebuild).
+ */
+export class Rebuild {
+  private position = -1n;
+  private events = 0;
+
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    private readonly projections: readonly AnyProjection[],
+    private readonly caches: readonly RebuildCache[],
+    private readonly maxCachedDocs: number,
+    private readonly active: (name: string) => ActiveState | undefined,
+    private readonly setState: BetterSqlite3.Statement<[string, string, number, bigint]>,
+  ) {}
+
+  get tables(): readonly string[] {
+    return this.caches.map((cache) => cache.table);
+  }
+
+  add(batch: readonly ProjectedEvent[], onBatch: (applied: number, position: bigint) => void = () => undefined): void {
+    if (batch.length === 0) return;
+    for (const cache of this.caches) cache.fold(batch);
+    this.position = batch[batch.length - 1]!.position;
+    this.events += batch.length;
+    onBatch(this.events, this.position);
+    if (this.caches.reduce((sum, cache) => sum + cache.size, 0) > this.maxCachedDocs) this.flush(true);
+  }
+
+  /** Writes every changed document. */
+  flush(evict = false): void {
+    for (const cache of this.caches) {
+      for (const chunk of cache.flush(evict)) this.db.transaction(chunk).immediate();
+    }
+  }
+
+  /**
+   * Other connections folded and wrote every event up to `position` into the tables: documents are read
+   * from there from now on.
+   */
+  writtenElsewhere(events: number, position: bigint): void {
+    this.flush(true);
+    this.events += events;
+    if (position > this.position) this.position = position;
+  }
+
+  /**
+   * Applies what `catchUp` finds after the history, until it finds nothing, then swaps the fresh tables
+   * in. The engine of a running ledger notices the new checkpoints and follows on from them.
+   */
+  async finish(
+    catchUp: (after: bigint) => Promise<readonly ProjectedEvent[]>,
+    onBatch: (applied: number, position: bigint) => void = () => undefined,
+  ): Promise<{ events: number; position: bigint }> {
+    this.flush();
+    for (;;) {
+      const batch = await catchUp(this.position);
+      if (batch.length === 0) break;
+      this.add(batch, onBatch);
+      this.flush();
+    }
+    this.db.transaction(() => {
+      this.projections.forEach((projection, i) => {
+        const previous = this.active(projection.name);
+        this.setState.run(projection.name, this.caches[i]!.table, projection.version, this.position);
+        if (previous && previous.table !== this.caches[i]!.table) this.db.exec(`DROP TABLE IF EXISTS "${previous.table}"`);
+      });
+    }).immediate();
+    return { events: this.events, position: this.position };
+  }
+}
+
+interface CachedDoc {
+  doc: unknown;
+  position: bigint;
+  dirty: boolean;
+}
+
+/** Rows written per transaction when a rebuild writes its documents. */
+const FLUSH_CHUNK = 20_000;
+
+/** One projection's documents during a rebuild: folded in place in memory, written when flushed. */
+class RebuildCache {
+  private readonly docs = new Map<string, CachedDoc>();
+  /** Until the first eviction every document is in memory, so a miss is a new document, not a read. */
+  private evicted = false;
+  private readonly evolve: NonNullable<AnyProjection['evolveInPlace']>;
+
+  constructor(
+    private readonly projection: AnyProjection,
+    private readonly statements: TableStatements,
+  ) {
+    this.evolve = (projection.evolveInPlace ?? projection.evolve).bind(projection);
+  }
+
+  get table(): string {
+    return this.statements.table;
+  }
+
+  get size(): number {
+    return this.docs.size;
+  }
+
+  fold(events: readonly ProjectedEvent[]): void {
+    for (const event of events) {
+      const keys = this.projection.keysOf(event);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        let cached = this.docs.get(key);
+        if (cached === undefined) {
+          const row = this.evicted ? this.statements.get.get(key) : undefined;
+          cached = row ? { doc: JSON.parse(row.doc), position: row.position, dirty: false } : { doc: undefined, position: -1n, dirty: false };
+          this.docs.set(key, cached);
+        }
+        if (cached.position >= event.position) continue;
+        cached.doc = this.evolve(cached.doc, event, key);
+        cached.position = event.position;
+        cached.dirty = true;
+      }
+    }
+  }
+
+  /** The writes of every changed document, in transaction-sized chunks; `evict` empties the cache after. */
+  *flush(evict: boolean): Generator<() => void> {
+    const dirty: [string, CachedDoc][] = [];
+    for (const entry of this.docs) if (entry[1].dirty) dirty.push(entry);
+    for (let start = 0; start < dirty.length; start += FLUSH_CHUNK) {
+      const chunk = dirty.slice(start, start + FLUSH_CHUNK);
+      yield () => {
+        for (const [key, cached] of chunk) {
+          if (cached.doc === undefined) this.statements.remove.run(key);
+          else this.statements.put.run(key, cached.position, JSON.stringify(cached.doc));
+          cached.dirty = false;
+        }
+      };
+    }
+    if (evict) {
+      this.docs.clear();
+      this.evicted = true;
+    }
+  }
 }

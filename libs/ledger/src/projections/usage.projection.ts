@@ -1,6 +1,6 @@
 import { assertNever, iso } from '#domain';
 import { USAGE_SOURCES, type BySource, type UsageSource } from '../read-path/usage-report.js';
-import type { ProjectedEvent, Projection } from './projection.js';
+import { inPlaceProjection, type ProjectedEvent, type Projection } from './projection.js';
 
 /**
  * Usage in 15-minute UTC buckets. Every time zone's offset is a whole number of quarter hours, so the
@@ -29,53 +29,74 @@ const CONSUMPTION: ReadonlySet<string> = new Set(['RecordsReturned', 'CompanyRev
 
 const NO_SOURCES = Object.fromEntries(USAGE_SOURCES.map((s) => [s, 0])) as BySource;
 
-export const usageProjection: Projection<UsageBucketDoc> = {
+type Counters = Record<string, number>;
+interface MutableBucket {
+  accountId: string;
+  bucket: string;
+  credits: { api: number; company: number };
+  bySource: BySource;
+  requests: number;
+  lastRevealRequest?: string;
+  webhooks: Record<string, { dispatched: number; not_triggered: number }>;
+  byUser: Record<string, { api: number; company: number }>;
+  byApiKey: Record<string, { api: number }>;
+}
+
+export const usageProjection: Projection<UsageBucketDoc> = inPlaceProjection<UsageBucketDoc>({
   name: 'usage',
   version: 1,
   // Usage is consumption and requests; money in or out (purchases, refunds, adjustments, expiries) is not.
   keysOf: (e) => (CONSUMPTION.has(e.event.type) ? [usageBucketKey(e.accountId, e.occurredAt)] : []),
-  evolve(doc, e: ProjectedEvent, key) {
-    const current: UsageBucketDoc = doc ?? {
+  copy: (doc) => ({
+    ...doc,
+    credits: { ...doc.credits },
+    bySource: { ...doc.bySource },
+    webhooks: copyCounters(doc.webhooks),
+    byUser: copyCounters(doc.byUser),
+    byApiKey: copyCounters(doc.byApiKey),
+  }),
+  evolveInPlace(doc, e: ProjectedEvent, key) {
+    const current: MutableBucket = (doc as MutableBucket | undefined) ?? {
       accountId: e.accountId,
       bucket: key.slice(e.accountId.length + 1),
       credits: { api: 0, company: 0 },
-      bySource: NO_SOURCES,
+      bySource: { ...NO_SOURCES },
       requests: 0,
       webhooks: {},
       byUser: {},
       byApiKey: {},
     };
     const { event } = e;
-    const userId = e.metadata?.actor?.userId;
     switch (event.type) {
       case 'RecordsReturned': {
         const d = event.data;
-        const charged = consume(current, 'api', d.endpoint, d.credits, d.userId ?? userId);
-        return {
-          ...charged,
-          requests: charged.requests + 1,
-          ...(d.apiKeyId !== undefined ? { byApiKey: add(charged.byApiKey, d.apiKeyId, { api: d.credits }) } : {}),
-        };
+        // The metadata is only read when the event itself does not say who: decoding it is not free.
+        consume(current, 'api', d.endpoint, d.credits, d.userId ?? e.metadata?.actor?.userId);
+        current.requests += 1;
+        if (d.apiKeyId !== undefined) add(current.byApiKey, d.apiKeyId, { api: d.credits });
+        return current;
       }
       case 'CompanyRevealed': {
         const d = event.data;
-        const charged = consume(current, 'company', d.action === 'export' ? 'exports' : 'reveals', d.credits, d.userId ?? userId);
-        const newRequest = current.lastRevealRequest !== d.requestId;
-        return { ...charged, requests: charged.requests + (newRequest ? 1 : 0), lastRevealRequest: d.requestId };
+        consume(current, 'company', d.action === 'export' ? 'exports' : 'reveals', d.credits, d.userId ?? e.metadata?.actor?.userId);
+        if (current.lastRevealRequest !== d.requestId) current.requests += 1;
+        current.lastRevealRequest = d.requestId;
+        return current;
       }
       case 'RevealServedFree':
-        return { ...current, requests: current.requests + 1, lastRevealRequest: event.data.requestId };
+        current.requests += 1;
+        current.lastRevealRequest = event.data.requestId;
+        return current;
       case 'WebhookDispatched': {
         const d = event.data;
-        const charged = consume(current, 'api', 'webhooks', d.credits, undefined);
-        return {
-          ...charged,
-          requests: charged.requests + 1,
-          webhooks: add(charged.webhooks, d.webhookId, { dispatched: 1, not_triggered: 0 }),
-        };
+        consume(current, 'api', 'webhooks', d.credits, undefined);
+        current.requests += 1;
+        add(current.webhooks, d.webhookId, { dispatched: 1, not_triggered: 0 });
+        return current;
       }
       case 'WebhookNotTriggered':
-        return { ...current, webhooks: add(current.webhooks, event.data.webhookId, { dispatched: 0, not_triggered: 1 }) };
+        add(current.webhooks, event.data.webhookId, { dispatched: 0, not_triggered: 1 });
+        return current;
       case 'CreditsPurchased':
       case 'CreditsExpired':
       case 'PurchaseRefunded':
@@ -91,29 +112,23 @@ export const usageProjection: Projection<UsageBucketDoc> = {
         return assertNever(event);
     }
   },
-};
+});
 
-function consume(
-  doc: UsageBucketDoc,
-  creditType: 'api' | 'company',
-  source: UsageSource,
-  credits: number,
-  userId: string | undefined,
-): UsageBucketDoc {
-  return {
-    ...doc,
-    credits: { ...doc.credits, [creditType]: doc.credits[creditType] + credits },
-    bySource: { ...doc.bySource, [source]: doc.bySource[source] + credits },
-    ...(userId !== undefined
-      ? { byUser: add(doc.byUser, userId, creditType === 'api' ? { api: credits, company: 0 } : { api: 0, company: credits }) }
-      : {}),
-  };
+function consume(doc: MutableBucket, creditType: 'api' | 'company', source: UsageSource, credits: number, userId: string | undefined): void {
+  doc.credits[creditType] += credits;
+  doc.bySource[source] += credits;
+  if (userId !== undefined) add(doc.byUser, userId, creditType === 'api' ? { api: credits, company: 0 } : { api: 0, company: credits });
 }
 
-/** Adds counters into the entry of a record, field by field. */
-function add<T extends Record<string, number>>(record: Readonly<Record<string, T>>, key: string, delta: T): Record<string, T> {
+/** Adds counters into the entry of a record, field by field; a new entry takes `delta` itself. */
+function add<T extends Counters>(record: Record<string, T>, key: string, delta: T): void {
   const existing = record[key];
-  const sum = { ...delta };
-  if (existing) for (const field of Object.keys(delta) as (keyof T)[]) sum[field] = (existing[field] + delta[field]) as T[keyof T];
-  return { ...record, [key]: sum };
+  if (existing === undefined) record[key] = delta;
+  else for (const field of Object.keys(delta) as (keyof T)[]) existing[field] = (existing[field] + delta[field]) as T[keyof T];
+}
+
+function copyCounters<T extends Counters>(record: Readonly<Record<string, T>>): Record<string, T> {
+  const copy: Record<string, T> = {};
+  for (const key of Object.keys(record)) copy[key] = { ...record[key]! };
+  return copy;
 }

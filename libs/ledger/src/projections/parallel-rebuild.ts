@@ -1,0 +1,90 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Projection } from './projection.js';
+import { LEDGER_PROJECTIONS } from './index.js';
+
+export interface RebuildShardTask {
+  readonly eventsFile: string;
+  readonly readModelsFile: string;
+  readonly projections: readonly string[];
+  readonly tables: readonly string[];
+  readonly upTo: bigint;
+  readonly shard: number;
+  readonly shards: number;
+  readonly pageSize: number;
+  readonly maxCachedDocs: number;
+}
+
+export type RebuildShardMessage =
+  | { readonly kind: 'progress'; readonly events: number; readonly position: bigint }
+  | { readonly kind: 'done'; readonly events: number };
+
+/** Threads a replay uses by default: decoding and folding are per account, so they split well. */
+export function defaultRebuildThreads(): number {
+  return Math.min(availableParallelism(), 4);
+}
+
+/** Only the ledger's own projections can be named to a worker thread (functions do not cross threads). */
+export function canRebuildInParallel(projections: readonly Projection<unknown>[]): boolean {
+  return projections.every((projection) => LEDGER_PROJECTIONS.includes(projection));
+}
+
+/**
+ * Folds every event up to `upTo` into the fresh `tables` with `threads` worker threads, each taking the
+ * streams of one shard: every projection's documents belong to one account, and an account's events
+ * keep their order within its shard. Resolves with the number of events folded.
+ */
+export async function foldInParallel(options: {
+  readonly eventsFile: string;
+  readonly readModelsFile: string;
+  readonly projections: readonly Projection<unknown>[];
+  readonly tables: readonly string[];
+  readonly upTo: bigint;
+  readonly threads: number;
+  readonly maxCachedDocs?: number;
+  readonly onProgress?: (events: number, position: bigint) => void;
+}): Promise<number> {
+  const shards = options.threads;
+  const progress = Array.from({ length: shards }, () => ({ events: 0, position: -1n }));
+  const report = () => {
+    const events = progress.reduce((sum, shard) => sum + shard.events, 0);
+    const position = progress.reduce((low, shard) => (shard.position < low ? shard.position : low), options.upTo);
+    options.onProgress?.(events, position);
+  };
+  const workers: Worker[] = [];
+  try {
+    const counts = await Promise.all(
+      progress.map(
+        (_, shard) =>
+          new Promise<number>((resolve, reject) => {
+            const task: RebuildShardTask = {
+              eventsFile: options.eventsFile,
+              readModelsFile: options.readModelsFile,
+              projections: options.projections.map((p) => p.name),
+              tables: options.tables,
+              upTo: options.upTo,
+              shard,
+              shards,
+              pageSize: 5000,
+              maxCachedDocs: Math.ceil((options.maxCachedDocs ?? 250_000) / shards),
+            };
+            const worker = new Worker(new URL('./rebuild.worker.js', import.meta.url), { workerData: task });
+            workers.push(worker);
+            let done: number | undefined;
+            worker.on('message', (message: RebuildShardMessage) => {
+              if (message.kind === 'done') done = message.events;
+              else {
+                progress[shard] = { events: message.events, position: message.position };
+                report();
+              }
+            });
+            worker.once('error', reject);
+            worker.once('exit', (code) => (done !== undefined ? resolve(done) : reject(new Error(`rebuild thread ${shard} exited with ${code}`))));
+          }),
+      ),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
