@@ -78,7 +78,7 @@ async function withLedger<T>(connectionString: string, run: (bus: CommandBus) =>
     EVENTSTORE_CONNECTION_STRING: connectionString,
     LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]),
   });
-  const app = await createLedgerApp(config, { logger: ['error'] });
+  const app = await createLedgerApp(config, { logLevel: 'error' });
   try {
     return await run(app.get(CommandBus));
   } finally {

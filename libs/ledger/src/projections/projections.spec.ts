@@ -115,6 +115,24 @@ describe('what the read models say', () => {
   });
 });
 
+describe('when callers name their users, keys and webhooks like built-in properties', () => {
+  const tricky: CreditAccountCommand[] = [
+    { type: 'PurchaseCredits', accountId: A, occurredAt: T0, purchaseId: 'p', creditType: 'api', credits: 100, paid: true, amountMinor: 1, currency: 'USD' },
+    { type: 'ChargeRecords', accountId: A, occurredAt: T0 + MIN, requestId: 'r-1', endpoint: 'job_search', records: 2, allowPartial: false, apiKeyId: 'hasOwnProperty', userId: 'constructor' },
+    { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 2 * MIN, requestId: 'r-2', endpoint: 'job_search', records: 3, allowPartial: false, apiKeyId: 'hasOwnProperty', userId: 'constructor' },
+    { type: 'DispatchWebhook', accountId: A, occurredAt: T0 + 3 * MIN, webhookEventId: 'e-1', webhookId: 'toString', recordType: 'job' },
+  ];
+
+  it('counts them like any other id, and touches no prototype', () => {
+    const bucket = docs(usageProjection, history(A, tricky)).get(usageBucketKey(A, T0))!;
+    expect(bucket.byUser).toEqual({ constructor: { api: 5, company: 0 } });
+    expect(bucket.byApiKey).toEqual({ hasOwnProperty: { api: 5 } });
+    expect(bucket.webhooks).toEqual({ toString: { dispatched: 1, not_triggered: 0 } });
+    expect(JSON.parse(JSON.stringify(bucket)).byUser.constructor).toEqual({ api: 5, company: 0 });
+    expect(Object.keys(Object)).toEqual([]);
+  });
+});
+
 describe('folding in place (what the engine and replays do)', () => {
   const DAY = 86_400_000;
   /** A longer history with every kind of change a document sees: spends, grants, removals, refunds, expiries. */

@@ -120,15 +120,23 @@ function consume(doc: MutableBucket, creditType: 'api' | 'company', source: Usag
   if (userId !== undefined) add(doc.byUser, userId, creditType === 'api' ? { api: credits, company: 0 } : { api: 0, company: credits });
 }
 
+/**
+ * Records are keyed by callers' ids (users, webhooks), and an id may be "constructor" or "toString":
+ * only own entries count, and new ones are defined, never assigned (which could reach a prototype).
+ */
+function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Adds counters into the entry of a record, field by field; a new entry takes `delta` itself. */
 function add<T extends Counters>(record: Record<string, T>, key: string, delta: T): void {
-  const existing = record[key];
-  if (existing === undefined) record[key] = delta;
+  const existing = Object.hasOwn(record, key) ? record[key] : undefined;
+  if (existing === undefined) setOwn(record, key, delta);
   else for (const field of Object.keys(delta) as (keyof T)[]) existing[field] = (existing[field] + delta[field]) as T[keyof T];
 }
 
 function copyCounters<T extends Counters>(record: Readonly<Record<string, T>>): Record<string, T> {
   const copy: Record<string, T> = {};
-  for (const key of Object.keys(record)) copy[key] = { ...record[key]! };
+  for (const key of Object.keys(record)) setOwn(copy, key, { ...record[key]! });
   return copy;
 }
