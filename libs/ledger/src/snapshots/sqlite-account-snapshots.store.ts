@@ -2,6 +2,15 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
 import type { AccountSnapshots, StoredSnapshot } from './account-snapshots.port.js';
 
+const ROWS_PER_STATEMENT = 100;
+
+function saveEntries(rows: number): string {
+  return `INSERT INTO idempotency_entries (account_id, version, key, revision, entry)
+    VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}
+    ON CONFLICT (account_id, version, key) DO UPDATE SET revision = excluded.revision, entry = excluded.entry
+    WHERE excluded.revision >= idempotency_entries.revision`;
+}
+
 /**
  * Account snapshots in their own SQLite file beside the read models, whichever event store the ledger
  * uses. Being derived data, the file runs with `synchronous = NORMAL` (consistent after a power loss,
@@ -34,11 +43,9 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       findEntry: db
         .prepare<[string, number, string], string>('SELECT entry FROM idempotency_entries WHERE account_id = ? AND version = ? AND key = ?')
         .pluck(),
-      saveEntry: db.prepare<[string, number, string, bigint, string]>(
-        `INSERT INTO idempotency_entries (account_id, version, key, revision, entry) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (account_id, version, key) DO UPDATE SET revision = excluded.revision, entry = excluded.entry
-         WHERE excluded.revision >= idempotency_entries.revision`,
-      ),
+      saveEntry: db.prepare(saveEntries(1)),
+      // Many rows a statement: the per-call cost of a statement is most of what one small row costs.
+      saveEntryRows: db.prepare(saveEntries(ROWS_PER_STATEMENT)),
       saveSnapshot: db.prepare<[string, number, bigint, string, string]>(
         `INSERT INTO account_snapshots (account_id, version, revision, event_id, state) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (account_id, version) DO UPDATE SET revision = excluded.revision, event_id = excluded.event_id, state = excluded.state
@@ -63,8 +70,16 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   }
 
   saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): void {
+    // Sorted, each B-tree page is visited once per slice rather than once per key.
+    const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     this.db.transaction(() => {
-      for (const [key, entry] of entries) this.statements.saveEntry.run(accountId, this.version, key, revision, entry);
+      let i = 0;
+      for (; i + ROWS_PER_STATEMENT <= sorted.length; i += ROWS_PER_STATEMENT) {
+        const parameters: unknown[] = [];
+        for (let j = i; j < i + ROWS_PER_STATEMENT; j++) parameters.push(accountId, this.version, sorted[j]![0], revision, sorted[j]![1]);
+        this.statements.saveEntryRows.run(parameters);
+      }
+      for (; i < sorted.length; i++) this.statements.saveEntry.run(accountId, this.version, sorted[i]![0], revision, sorted[i]![1]);
     }).immediate();
   }
 
