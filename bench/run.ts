@@ -13,7 +13,7 @@ import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purch
 import type { Principal } from '../apps/ledger/src/auth/scopes.js';
 import { ledgerEventsAfter, ledgerHistory } from '../apps/ledger/src/cli/ledger-history.js';
 import { httpLoad } from './http-load.js';
-import { coldStart, manyAccountsMemory } from './write-path.js';
+import { coldStart, hotAccountWithoutProjections, manyAccountsMemory } from './write-path.js';
 import { SqliteEventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, systemClock } from '#ledger';
 
@@ -198,6 +198,7 @@ async function main() {
   figures.push(await hotAccount());
   figures.push(await manyAccounts());
   figures.push(await replayAll());
+  figures.push(await hotAccountWithoutProjections(SIZES.hotCharges, SIZES.inFlight));
   figures.push(...(await coldStart(quick ? 200_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 150_000 : 1_000_000)));
   const http = await httpLoad(quick ? { batches: 20, singleSeconds: 3, concurrency: 32 } : { batches: 100, singleSeconds: 10, concurrency: 32 });
   figures.push(

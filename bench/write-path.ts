@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   creditAccountStream,
   decide,
@@ -12,7 +14,21 @@ import {
   type CreditAccountCommand,
 } from '#domain';
 import { SqliteEventStore, type NewEvent } from '#event-store';
-import { CreditAccountWriter, encodeEvent, SqliteAccountSnapshots, systemClock, type CommandContext } from '#ledger';
+import { CommandBus } from '@nestjs/cqrs';
+import {
+  CreditAccountWriter,
+  encodeEvent,
+  PROJECTION_ENGINE,
+  SqliteAccountSnapshots,
+  systemClock,
+  type CommandContext,
+  type ProjectionEngine,
+} from '#ledger';
+import type { Principal } from '../apps/ledger/src/auth/scopes.js';
+import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
+import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
+import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
+import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
 
 /**
  * Write-path figures beyond throughput: how fast a long-lived account answers its first command after a
@@ -136,7 +152,9 @@ export async function manyAccountsMemory(accounts: number): Promise<WritePathFig
     await Promise.all(Array.from({ length: 4000 }, lane));
     const cached = writer.cachedAccounts;
     await writer.close();
-    globalThis.gc?.();
+    // Measured after a full collection, so the figure is what is held, not what awaits collection.
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
     const { rss, heapUsed } = process.memoryUsage();
     return [
       {
@@ -151,5 +169,40 @@ export async function manyAccountsMemory(accounts: number): Promise<WritePathFig
     snapshots.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The hot-account figure again with the projection engine stopped: not what the app does (it keeps its
+ * read models current on the same thread), but it shows how much of the thread the read side takes.
+ */
+export async function hotAccountWithoutProjections(charges: number, inFlight: number): Promise<WritePathFigure> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-noproj-'));
+  const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
+  const app = await createLedgerApp(config, { logger: ['error'] });
+  try {
+    await app.get<ProjectionEngine>(PROJECTION_ENGINE).stop();
+    const bus = app.get(CommandBus);
+    const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write']) };
+    await bus.execute(new PurchaseCreditsCommand('hot', { purchaseId: 'pack-hot', creditType: 'api', credits: 1_000_000_000, amountMinor: 100, currency: 'USD' }, principal, randomUUID()));
+    let next = 0;
+    const started = process.hrtime.bigint();
+    const lane = async () => {
+      while (next < charges) {
+        const i = next++;
+        await bus.execute(new ChargeRecordsCommand('hot', { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`));
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, lane));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return {
+      bench: 'hot_account_without_projections_charges_per_second',
+      value: Math.round(charges / seconds),
+      unit: 'charges/s',
+      note: 'as hot_account_charges_per_second, projection engine stopped (for comparison only)',
+    };
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
