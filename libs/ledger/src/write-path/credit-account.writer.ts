@@ -504,8 +504,9 @@ export class CreditAccountWriter {
       const state = slot.state;
       if (!state || slot.snapshotting || !this.snapshotIsDue(slot) || slot.lastEventId === undefined) continue;
       if (slot.busy) {
-        // An append is in flight: the state holds events that are not stored yet. Try after it.
-        await this.flushing;
+        // An append is in flight, or the slot waits for the next group commit: the state may hold events
+        // that are not stored yet. Try again after that commit (or a turn of the event loop).
+        await (this.flushing ?? new Promise((resolve) => setImmediate(resolve)));
         this.snapshotsDue.add(slot);
         continue;
       }
