@@ -99,7 +99,7 @@ async function timeFirstCharge(dir: string, withSnapshots: boolean): Promise<{ m
  */
 export async function coldStart(events: number): Promise<WritePathFigure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-cold-'));
-  const tail = 4_999;
+  const tail = 2_499;
   try {
     const store = SqliteEventStore.open(join(dir, 'events.sqlite'));
     const state = await writeHistory(store, 'long-lived', 0, events - tail);

@@ -50,7 +50,7 @@ export interface WriterOptions {
    */
   readonly snapshots?: AccountSnapshots;
   /**
-   * Events an account may gain after its last snapshot before the next is taken. Default 5,000: folding
+   * Events an account may gain after its last snapshot before the next is taken. Default 2,500: folding
    * that many after a snapshot takes well under 100 ms.
    */
   readonly snapshotEvery?: number;
@@ -159,7 +159,7 @@ export class CreditAccountWriter {
     this.maxConflictRetries = options.maxConflictRetries ?? 30;
     this.newEventId = options.newEventId ?? randomUUID;
     this.snapshots = options.snapshots;
-    this.snapshotEvery = BigInt(options.snapshotEvery ?? 5_000);
+    this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
     this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
   }
 
