@@ -14,6 +14,7 @@ import type { Principal } from '../apps/ledger/src/auth/scopes.js';
 import { httpLoad } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
 import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
+import { coldStart, hotAccountWithoutProjections, manyAccountsMemory } from './write-path.js';
 
 /**
  * `npm run bench [-- --quick]`: durable charges per second through the command bus (the same path an
@@ -151,6 +152,8 @@ async function main() {
   figures.push(await hotAccount());
   figures.push(await manyAccounts());
   figures.push(...(await replayBench(quick ? REPLAY_SIZES.quick : REPLAY_SIZES.full)));
+  figures.push(await hotAccountWithoutProjections(SIZES.hotCharges, SIZES.inFlight));
+  figures.push(...(await coldStart(quick ? 200_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 150_000 : 1_000_000)));
   const http = await httpLoad(quick ? { batches: 20, singleSeconds: 3, concurrency: 32 } : { batches: 100, singleSeconds: 10, concurrency: 32 });
   figures.push(
     { bench: 'http_batch_charges_per_second', value: http.batchChargesPerSecond, unit: 'charges/s', note: 'POST /v1/record-charges:batch, 1,000 charges a request, 4 in flight, load from a second process' },

@@ -1,10 +1,13 @@
+import { join } from 'node:path';
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { EVENT_STORE, EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
 import {
+  ACCOUNT_SNAPSHOTS,
   CLOCK,
   CreditAccountWriter,
+  SqliteAccountSnapshots,
   PROJECTION_ENGINE,
   READ_MODELS,
   systemClock,
@@ -76,6 +79,7 @@ class ShutdownSequence implements BeforeApplicationShutdown, OnApplicationShutdo
     @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly readModels: SqliteReadModelStore,
+    @Inject(ACCOUNT_SNAPSHOTS) private readonly snapshots: SqliteAccountSnapshots,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -87,6 +91,7 @@ class ShutdownSequence implements BeforeApplicationShutdown, OnApplicationShutdo
     await this.engine.stop();
     await this.store.close();
     this.readModels.close();
+    this.snapshots.close();
   }
 }
 
@@ -129,10 +134,12 @@ export class LedgerModule {
         { provide: CLOCK, useValue: options.clock ?? systemClock },
         { provide: LEDGER_CONFIG, useValue: options.config },
         ExpirySweepJob,
+        // Beside the read models, whichever store holds the events: snapshots are derived data too.
+        { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(join(options.config.dataDir, 'account-snapshots.sqlite')) },
         {
           provide: CreditAccountWriter,
-          useFactory: (store: EventStore, clock: Clock) => new CreditAccountWriter(store, clock),
-          inject: [EVENT_STORE, CLOCK],
+          useFactory: (store: EventStore, clock: Clock, snapshots: SqliteAccountSnapshots) => new CreditAccountWriter(store, clock, { snapshots }),
+          inject: [EVENT_STORE, CLOCK, ACCOUNT_SNAPSHOTS],
         },
         { provide: API_TOKEN_REGISTRY, useValue: new ApiTokenRegistry(options.apiTokens) },
         { provide: LEDGER_METRICS, useValue: options.metrics },

@@ -9,3 +9,5 @@ export * from './projections/index.js';
 export * from './read-path/usage-query.js';
 export * from './audit/index.js';
 export * from './lifecycle/expiry-sweeper.js';
+export * from './snapshots/account-snapshots.port.js';
+export * from './snapshots/sqlite-account-snapshots.store.js';

@@ -19,10 +19,15 @@ import type { LedgerMetrics } from './ledger-metrics.js';
  * the metrics see exactly the events that made it into the store, whichever adapter is underneath.
  */
 export class MeteredEventStore implements EventStore {
+  readonly readAllText?: EventStore['readAllText'];
+
   constructor(
     private readonly inner: EventStore,
     private readonly metrics: LedgerMetrics,
-  ) {}
+  ) {
+    // The bulk read for replays is offered only where the store underneath offers it.
+    if (inner.readAllText) this.readAllText = (after, limit) => inner.readAllText!(after, limit);
+  }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], options: { readonly expectedRevision: ExpectedRevision }): Promise<AppendSuccess> {
     const done = this.metrics.appendDuration.startTimer();

@@ -263,7 +263,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Runs inside the append transaction; sees the effects of the requests before it in the same batch. */
-  private appendOne({ streamId, expectedRevision, events }: PreparedAppend, created: number): AppendOutcome {
+  private appendOne(append: PreparedAppend, created: number): AppendOutcome {
+    const fast = this.appendAtExpected(append, created);
+    if (fast !== undefined) return fast;
+    const { streamId, expectedRevision, events } = append;
     const head = this.sql.streamHead.get(streamId);
     const current = head?.revision ?? NO_STREAM;
 
@@ -293,6 +296,25 @@ export class SqliteEventStore implements EventStore {
       return this.earlierAppend(streamId, expected + 1n, events) ?? conflict(streamId, expectedRevision, current);
     }
     return conflict(streamId, expectedRevision, current);
+  }
+
+  /**
+   * The common case, an exact expected revision that holds, in one statement instead of a head query
+   * then an insert: the first event goes in only if the expected revision is the stream's last (it
+   * exists, and the unique index refuses the next one if it exists too). Undefined when it does not
+   * hold: the caller then works out whether it is a retry or a conflict.
+   */
+  private appendAtExpected({ streamId, expectedRevision, events }: PreparedAppend, created: number): AppendSuccess | undefined {
+    if (events.length === 0 || typeof expectedRevision !== 'bigint' && expectedRevision !== 'no_stream') return undefined;
+    const first = events[0]!;
+    const written =
+      expectedRevision === 'no_stream'
+        ? this.sql.insertFirst.run(streamId, 0n, first.id, first.type, first.data, first.metadata, created)
+        : this.sql.insertAfter.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision);
+    if (written.changes === 0) return undefined;
+    const revision = expectedRevision === 'no_stream' ? 0n : expectedRevision + 1n;
+    if (events.length === 1) return success(streamId, revision, positionOf(BigInt(written.lastInsertRowid)));
+    return this.write(streamId, revision, events.slice(1), created);
   }
 
   /** The original outcome if the stream holds exactly these events from `fromRevision` on. */
@@ -349,6 +371,16 @@ function prepareStatements(db: BetterSqlite3.Database) {
     insert: db.prepare<[string, bigint, string, string, string, string | null, number]>(
       `INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // OR IGNORE: a taken (stream, revision) means the stream moved on; the caller finds out how.
+    insertFirst: db.prepare<[string, bigint, string, string, string, string | null, number]>(
+      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertAfter: db.prepare<[string, bigint, string, string, string, string | null, number, string, bigint]>(
+      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
+       SELECT ?, ?, ?, ?, ?, ?, ?
+       WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ?)`,
     ),
     streamHead: db.prepare<[string], StreamHead>(
       `SELECT stream_revision AS revision, position FROM events

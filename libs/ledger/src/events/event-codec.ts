@@ -16,15 +16,19 @@ export function encodeEvent(
   const metadata: LedgerEventMetadata = {
     correlationId: context.correlationId,
     causationId,
-    actor: {
-      service: context.actor,
-      ...(context.userId !== undefined ? { userId: context.userId } : {}),
-      ...(context.apiKeyId !== undefined ? { apiKeyId: context.apiKeyId } : {}),
-    },
+    actor: actorOf(context),
     occurredAt: occurredAtOf(event),
     schemaVersion: CREDIT_ACCOUNT_SCHEMA_VERSION,
   };
   return { id, type: event.type, data: event.data, metadata: metadata as unknown as NewEvent['metadata'] };
+}
+
+// Built without conditional spreads: each of those allocates a throwaway object on the hot path.
+function actorOf(context: CommandContext): LedgerEventMetadata['actor'] {
+  const actor: { service: string; userId?: string; apiKeyId?: string } = { service: context.actor };
+  if (context.userId !== undefined) actor.userId = context.userId;
+  if (context.apiKeyId !== undefined) actor.apiKeyId = context.apiKeyId;
+  return actor;
 }
 
 export class UnknownEventTypeError extends Error {

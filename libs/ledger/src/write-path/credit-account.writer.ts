@@ -5,10 +5,14 @@ import {
   decide,
   evolve,
   idempotencyKeyOf,
+  idempotencyKeysRead,
   initialState,
+  snapshotOf,
+  stateFromSnapshot,
   type CreditAccountAnswer,
   type CreditAccountCommand,
   type CreditAccountState,
+  type IdempotencyEntry,
   type Instant,
 } from '#domain';
 import {
@@ -22,6 +26,7 @@ import {
 import type { Clock } from '../clock/clock.port.js';
 import { decodeEvent, encodeEvent } from '../events/event-codec.js';
 import type { CommandContext } from '../events/event-metadata.js';
+import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -38,6 +43,22 @@ export interface WriterOptions {
   /** How many times a command is decided again after concurrency conflicts before giving up. */
   readonly maxConflictRetries?: number;
   readonly newEventId?: () => string;
+  /**
+   * Where account states are snapshotted: an account is then loaded from its last snapshot and the
+   * events after it, and its idempotency entries older than the snapshot are looked up there by key
+   * instead of being held in memory.
+   */
+  readonly snapshots?: AccountSnapshots;
+  /**
+   * Events an account may gain after its last snapshot before the next is taken. Default 2,500: folding
+   * that many after a snapshot takes well under 100 ms.
+   */
+  readonly snapshotEvery?: number;
+  /**
+   * Idempotency entries an account keeps in memory once they are in the snapshot store; beyond it, the
+   * stored ones leave memory and each new key costs an indexed lookup. Default 100,000.
+   */
+  readonly maxEntriesInMemory?: number;
 }
 
 /** A policy check at decision time: an error refuses the command, undefined admits it. */
@@ -49,6 +70,9 @@ export interface Execution {
   readonly replayed: boolean;
 }
 
+/** Idempotency entries written per transaction while snapshotting, so commands are not held up long. */
+const SNAPSHOT_SLICE = 5_000;
+
 /** Another writer kept winning the race for this account; the command was not applied. */
 export class ConcurrencyRetriesExhaustedError extends StoreUnavailableError {
   constructor(readonly accountId: string) {
@@ -58,11 +82,13 @@ export class ConcurrencyRetriesExhaustedError extends StoreUnavailableError {
 }
 
 interface Job {
-  readonly run: (state: CreditAccountState, now: Instant) => JobOutcome;
+  readonly run: (state: CreditAccountState, now: Instant, slot: AccountSlot) => JobOutcome;
   /** What the job wrote into the pending batch, so a conflict can decide it again. */
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   attempts: number;
+  /** The idempotency key of the command, for snapshots to know which entries changed. */
+  readonly key?: string;
 }
 
 type JobOutcome =
@@ -78,6 +104,15 @@ interface AccountSlot {
   lastPosition: bigint | undefined;
   readonly queue: Job[];
   busy: boolean;
+  /** The id of the event at `revision`, which a snapshot taken now records. */
+  lastEventId: string | undefined;
+  /** The revision of the account's latest snapshot, if any. */
+  snapshotRevision: bigint | undefined;
+  /** Some idempotency entries of the state are not in memory but in the snapshot store. */
+  entriesElsewhere: boolean;
+  /** Keys whose entries changed since the last snapshot was captured: the next one stores them. */
+  unsaved: string[];
+  snapshotting: boolean;
 }
 
 interface Batch {
@@ -108,6 +143,11 @@ export class CreditAccountWriter {
   private readonly maxCachedAccounts: number;
   private readonly maxConflictRetries: number;
   private readonly newEventId: () => string;
+  private readonly snapshots: AccountSnapshots | undefined;
+  private readonly snapshotEvery: bigint;
+  private readonly maxEntriesInMemory: number;
+  private readonly snapshotsDue = new Set<AccountSlot>();
+  private snapshotsRunning: Promise<void> | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -118,6 +158,9 @@ export class CreditAccountWriter {
     this.maxCachedAccounts = options.maxCachedAccounts ?? 100_000;
     this.maxConflictRetries = options.maxConflictRetries ?? 30;
     this.newEventId = options.newEventId ?? randomUUID;
+    this.snapshots = options.snapshots;
+    this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
+    this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
   }
 
   /**
@@ -127,7 +170,8 @@ export class CreditAccountWriter {
    */
   execute(command: SubmittedCommand, context: CommandContext, admit?: Admission): Promise<Execution> {
     const causationId = idempotencyKeyOf(command as CreditAccountCommand);
-    return this.enqueue(command.accountId, (state, now) => {
+    return this.enqueue(command.accountId, (state, now, slot) => {
+      if (slot.entriesElsewhere) this.fetchEntries(slot, state, command as CreditAccountCommand);
       const known = state.idempotency.has(causationId);
       if (!known && admit) {
         const refusal = admit(now);
@@ -145,7 +189,7 @@ export class CreditAccountWriter {
       if (decision.refusal) return { ok: false, error: decision.refusal, events };
       const execution: Execution = { answer: answer(decided, state, decision.events), replayed: known && events.length === 0 };
       return { ok: true, value: execution, events };
-    }) as Promise<Execution>;
+    }, causationId) as Promise<Execution>;
   }
 
   /**
@@ -164,6 +208,8 @@ export class CreditAccountWriter {
       else if (this.dirty.size > 0) await this.flush();
       else await new Promise((resolve) => setTimeout(resolve, 5));
     }
+    // Snapshots already due are finished: the next start then folds fewer events.
+    while (this.snapshotsRunning) await this.snapshotsRunning;
   }
 
   /**
@@ -183,11 +229,11 @@ export class CreditAccountWriter {
     return this.slots.size;
   }
 
-  private enqueue(accountId: string, run: Job['run']): Promise<unknown> {
+  private enqueue(accountId: string, run: Job['run'], key?: string): Promise<unknown> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('The ledger is shutting down'));
     return new Promise((resolve, reject) => {
       const slot = this.slotOf(accountId);
-      slot.queue.push({ run, resolve, reject, attempts: 0 });
+      slot.queue.push({ run, resolve, reject, attempts: 0, key });
       this.dirty.add(slot);
       this.scheduleFlush();
     });
@@ -207,6 +253,11 @@ export class CreditAccountWriter {
         lastPosition: undefined,
         queue: [],
         busy: false,
+        lastEventId: undefined,
+        snapshotRevision: undefined,
+        entriesElsewhere: false,
+        unsaved: [],
+        snapshotting: false,
       };
     }
     this.slots.set(accountId, slot);
@@ -276,7 +327,14 @@ export class CreditAccountWriter {
       if (!outcome || outcome.ok) {
         if (outcome?.ok) {
           batch.slot.revision = outcome.nextExpectedRevision;
+          batch.slot.lastEventId = batch.events[batch.events.length - 1]!.id;
           batch.slot.lastPosition = outcome.position.commit;
+          if (this.snapshots) {
+            batch.jobs.forEach((job, i) => {
+              if (job.key !== undefined && batch.outcomes[i]!.events.length > 0) batch.slot.unsaved.push(job.key);
+            });
+            this.considerSnapshot(batch.slot);
+          }
           if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
         }
         this.settle(batch);
@@ -303,7 +361,7 @@ export class CreditAccountWriter {
     const state = slot.state!;
     try {
       for (const job of jobs) {
-        const outcome = job.run(state, this.clock.now());
+        const outcome = job.run(state, this.clock.now(), slot);
         batch.outcomes.push(outcome);
         batch.events.push(...outcome.events);
       }
@@ -348,22 +406,147 @@ export class CreditAccountWriter {
   }
 
   private async load(slot: AccountSlot): Promise<void> {
-    const state = initialState();
-    let revision: bigint | 'no_stream' = 'no_stream';
     try {
-      for await (const recorded of this.store.readStream(slot.streamId)) {
+      if (!(await this.loadFromSnapshot(slot))) await this.loadFrom(slot, initialState(), undefined);
+    } catch (error) {
+      const jobs = slot.queue.splice(0);
+      for (const job of jobs) job.reject(error);
+    }
+  }
+
+  /** Folds the stream after `from` (all of it when undefined) into `state`, then installs it in the slot. */
+  private async loadFrom(slot: AccountSlot, state: CreditAccountState, from: bigint | undefined): Promise<void> {
+    let revision: bigint | 'no_stream' = from ?? 'no_stream';
+    let lastEventId = slot.lastEventId;
+    let folded = 0n;
+    try {
+      const events = this.store.readStream(slot.streamId, from === undefined ? {} : { fromRevision: from + 1n });
+      for await (const recorded of events) {
         evolve(state, decodeEvent(recorded));
         revision = recorded.revision;
+        lastEventId = recorded.id;
+        folded += 1n;
       }
     } catch (error) {
-      if (!(error instanceof StreamNotFoundError)) {
-        const jobs = slot.queue.splice(0);
-        for (const job of jobs) job.reject(error);
-        return;
-      }
+      if (!(error instanceof StreamNotFoundError)) throw error;
     }
     slot.state = state;
     slot.revision = revision;
+    slot.lastEventId = lastEventId;
+    // What the fold put in memory is everything the snapshot store may lack.
+    slot.unsaved = [...state.idempotency.keys()];
+    if (from === undefined) {
+      slot.entriesElsewhere = false;
+      slot.snapshotRevision = undefined;
+    }
+    // A long fold is worth not doing again.
+    if (folded >= this.snapshotEvery) this.considerSnapshot(slot);
+  }
+
+  /**
+   * Loads the account from its snapshot if there is one and the stream agrees with it: the event at the
+   * snapshot's revision must be the one it was taken at (a data directory reused with another store, or
+   * a stream that was reset, would otherwise resurrect a state that never existed). False to fold from 0.
+   */
+  private async loadFromSnapshot(slot: AccountSlot): Promise<boolean> {
+    const stored = this.snapshots?.load(slot.accountId);
+    if (!stored) return false;
+    try {
+      for await (const recorded of this.store.readStream(slot.streamId, { fromRevision: stored.revision, maxCount: 1 })) {
+        if (recorded.revision !== stored.revision || recorded.id !== stored.eventId) return false;
+        slot.lastEventId = recorded.id;
+        slot.snapshotRevision = stored.revision;
+        slot.entriesElsewhere = true;
+        await this.loadFrom(slot, stateFromSnapshot(stored.snapshot), stored.revision);
+        return true;
+      }
+    } catch (error) {
+      if (!(error instanceof StreamNotFoundError)) throw error;
+    }
+    return false;
+  }
+
+  /** Brings into memory the idempotency entries a command reads that only the snapshot store holds. */
+  private fetchEntries(slot: AccountSlot, state: CreditAccountState, command: CreditAccountCommand): void {
+    for (const key of idempotencyKeysRead(command)) {
+      if (state.idempotency.has(key)) continue;
+      const entry = this.snapshots!.findEntry(slot.accountId, key);
+      if (entry) state.idempotency.set(key, entry);
+    }
+  }
+
+  private snapshotIsDue(slot: AccountSlot): boolean {
+    return typeof slot.revision === 'bigint' && slot.revision - (slot.snapshotRevision ?? -1n) >= this.snapshotEvery;
+  }
+
+  private considerSnapshot(slot: AccountSlot): void {
+    if (!this.snapshots || slot.snapshotting || !this.snapshotIsDue(slot)) return;
+    this.snapshotsDue.add(slot);
+    this.snapshotsRunning ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.takeSnapshots())
+      .finally(() => {
+        this.snapshotsRunning = undefined;
+      });
+  }
+
+  /**
+   * Snapshots run beside the write path, between group commits: the state is captured synchronously
+   * when no append of the account is in flight (so it holds exactly the stored events), then its
+   * idempotency entries are written in slices, each its own transaction, so commands keep flowing; the
+   * snapshot row goes last. Once it is stored, the entries it covers leave memory: lookups by key find
+   * them, which keeps a hot account's memory bounded by the events since its last snapshot.
+   */
+  private async takeSnapshots(): Promise<void> {
+    const snapshots = this.snapshots!;
+    while (this.snapshotsDue.size > 0) {
+      const slot: AccountSlot = this.snapshotsDue.values().next().value!;
+      this.snapshotsDue.delete(slot);
+      const state = slot.state;
+      if (!state || slot.snapshotting || !this.snapshotIsDue(slot) || slot.lastEventId === undefined) continue;
+      if (slot.busy) {
+        // An append is in flight, or the slot waits for the next group commit: the state may hold events
+        // that are not stored yet. Try again after that commit (or a turn of the event loop).
+        await (this.flushing ?? new Promise((resolve) => setImmediate(resolve)));
+        this.snapshotsDue.add(slot);
+        continue;
+      }
+      slot.snapshotting = true;
+      const keys = slot.unsaved;
+      slot.unsaved = [];
+      try {
+        const revision = slot.revision as bigint;
+        const stored = { revision, eventId: slot.lastEventId, snapshot: snapshotOf(state) };
+        const captured: [string, IdempotencyEntry][] = [];
+        for (const key of new Set(keys)) {
+          const entry = state.idempotency.get(key);
+          if (entry) captured.push([key, entry]);
+        }
+        // Serialized now: entries change as later events are applied (a webhook refused, then charged).
+        const encoded = captured.map(([key, entry]) => [key, JSON.stringify(entry)] as const);
+        // Plain data now too: lots and windows are mutated as later events are applied.
+        const snapshot = JSON.parse(JSON.stringify(stored.snapshot)) as typeof stored.snapshot;
+        for (let i = 0; i < encoded.length; i += SNAPSHOT_SLICE) {
+          if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+          snapshots.saveEntries(slot.accountId, revision, encoded.slice(i, i + SNAPSHOT_SLICE));
+        }
+        snapshots.saveSnapshot(slot.accountId, { ...stored, snapshot });
+        if (slot.state === state) {
+          slot.snapshotRevision = revision;
+          if (state.idempotency.size > this.maxEntriesInMemory) {
+            slot.entriesElsewhere = true;
+            // Only entries no event changed since this snapshot are in the store as they are now.
+            const changed = new Set(slot.unsaved);
+            for (const key of state.idempotency.keys()) if (!changed.has(key)) state.idempotency.delete(key);
+          }
+        }
+      } catch {
+        // Snapshots are an optimisation: a failed one leaves the account to be folded from its events;
+        // the entries it did not store are still to be stored by the next.
+        if (slot.state === state) slot.unsaved = [...keys, ...slot.unsaved];
+      } finally {
+        slot.snapshotting = false;
+      }
+    }
   }
 
   private evictIdle(): void {

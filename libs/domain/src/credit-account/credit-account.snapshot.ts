@@ -1,0 +1,107 @@
+import type { CreditType, Lot } from '../lots/lot.js';
+import type { RevealWindow } from '../reveal-windows/reveal-window.js';
+import type { Instant } from '../shared/time.js';
+import type { CreditAccountCommand } from './credit-account.commands.js';
+import { idempotencyKeyOf } from './credit-account.commands.js';
+import type {
+  AutoRechargeRequest,
+  AutoRechargeRule,
+  BalanceAlertRules,
+  CreditAccountState,
+} from './credit-account.state.js';
+
+/**
+ * The shape of `CreditAccountState` and the meaning of `evolve` that a snapshot was taken with. Raise it
+ * whenever either changes (a new field, a rule folded differently): snapshots and offloaded idempotency
+ * entries of another version are ignored and the account is folded from its events again.
+ */
+export const CREDIT_ACCOUNT_SNAPSHOT_VERSION = 1;
+
+/**
+ * An account state as plain JSON data, without its idempotency entries: those are kept one per key
+ * beside the snapshot (there can be millions, and a decision needs only the one or two it names).
+ * A snapshot is derived data, never the source of truth.
+ */
+export interface CreditAccountSnapshot {
+  readonly exists: boolean;
+  readonly latestEventAt: Instant | null;
+  /** Every lot ever purchased, in the order they were added. */
+  readonly lots: readonly Lot[];
+  /** Purchase ids of the spendable lots, in spending order. */
+  readonly spendable: Readonly<Record<CreditType, readonly string[]>>;
+  readonly windows: readonly (readonly [string, readonly RevealWindow[]])[];
+  readonly autoRecharge: {
+    readonly rules: Partial<Record<CreditType, AutoRechargeRule>>;
+    readonly requests: readonly AutoRechargeRequest[];
+    readonly outstanding: Partial<Record<CreditType, string>>;
+    readonly perMonth: readonly (readonly [string, number])[];
+  };
+  readonly alerts: {
+    readonly rules: Partial<Record<CreditType, BalanceAlertRules>>;
+    readonly months: readonly (readonly [string, { bought: number; consumed: number }])[];
+    readonly raised: number;
+  };
+}
+
+export function snapshotOf(state: CreditAccountState): CreditAccountSnapshot {
+  return {
+    exists: state.exists,
+    latestEventAt: state.latestEventAt ?? null,
+    lots: [...state.lots.values()],
+    spendable: {
+      api: state.spendable.api.map((lot) => lot.purchaseId),
+      company: state.spendable.company.map((lot) => lot.purchaseId),
+    },
+    windows: [...state.windows],
+    autoRecharge: {
+      rules: state.autoRecharge.rules,
+      requests: [...state.autoRecharge.requests.values()],
+      outstanding: state.autoRecharge.outstanding,
+      perMonth: [...state.autoRecharge.perMonth],
+    },
+    alerts: { rules: state.alerts.rules, months: [...state.alerts.months], raised: state.alerts.raised },
+  };
+}
+
+/**
+ * The state a snapshot describes, with no idempotency entries: whoever restores it must fetch the entries
+ * a command reads (`idempotencyKeysRead`) before deciding it. Copies everything, so the snapshot (or
+ * the parsed JSON it came from) is never shared with the mutable state.
+ */
+export function stateFromSnapshot(snapshot: CreditAccountSnapshot): CreditAccountState {
+  const lots = new Map<string, Lot>();
+  for (const lot of snapshot.lots) lots.set(lot.purchaseId, { ...lot });
+  const spendableOf = (ids: readonly string[]) =>
+    ids.map((id) => {
+      const lot = lots.get(id);
+      if (!lot) throw new Error(`Snapshot names spendable lot ${id} that it does not hold`);
+      return lot;
+    });
+  const copy = <T>(value: T): T => structuredClone(value);
+  return {
+    exists: snapshot.exists,
+    latestEventAt: snapshot.latestEventAt ?? undefined,
+    spendable: { api: spendableOf(snapshot.spendable.api), company: spendableOf(snapshot.spendable.company) },
+    lots,
+    windows: new Map(snapshot.windows.map(([companyId, windows]) => [companyId, windows.map((w) => ({ ...w }))])),
+    idempotency: new Map(),
+    autoRecharge: {
+      rules: copy(snapshot.autoRecharge.rules),
+      requests: new Map(snapshot.autoRecharge.requests.map((request) => [request.autoRechargeId, { ...request }])),
+      outstanding: { ...snapshot.autoRecharge.outstanding },
+      perMonth: new Map(snapshot.autoRecharge.perMonth),
+    },
+    alerts: {
+      rules: copy(snapshot.alerts.rules),
+      months: new Map(snapshot.alerts.months.map(([month, figures]) => [month, { ...figures }])),
+      raised: snapshot.alerts.raised,
+    },
+  };
+}
+
+/** Every idempotency entry `decide` and `answer` may read for this command. */
+export function idempotencyKeysRead(command: CreditAccountCommand): readonly string[] {
+  const own = idempotencyKeyOf(command);
+  // A refund checks the purchase it names.
+  return command.type === 'RefundPurchase' ? [own, `purchase:${command.purchaseId}`] : [own];
+}

@@ -1,0 +1,27 @@
+import type { CreditAccountSnapshot, IdempotencyEntry } from '#domain';
+
+export const ACCOUNT_SNAPSHOTS = Symbol('ACCOUNT_SNAPSHOTS');
+
+/** An account's state as of one of its events: derived data, never the source of truth. */
+export interface StoredSnapshot {
+  readonly revision: bigint;
+  /** The id of the event at `revision`: a snapshot whose stream says otherwise is someone else's. */
+  readonly eventId: string;
+  readonly snapshot: CreditAccountSnapshot;
+}
+
+/**
+ * Snapshots of account states, so that an account with millions of events is loaded from its last
+ * snapshot and the events after it; and the idempotency entries of those states, one per key, so a
+ * retry of a key however old is still recognised without holding every key in memory. Everything here
+ * belongs to one snapshot version (`CREDIT_ACCOUNT_SNAPSHOT_VERSION`); other versions are invisible.
+ */
+export interface AccountSnapshots {
+  load(accountId: string): StoredSnapshot | undefined;
+  findEntry(accountId: string, key: string): IdempotencyEntry | undefined;
+  /** Idempotency entries as of `revision` (JSON), written ahead of the snapshot that relies on them. */
+  saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): void;
+  /** Written last: a snapshot is only found once every entry it relies on is stored. */
+  saveSnapshot(accountId: string, stored: StoredSnapshot): void;
+  close(): void;
+}

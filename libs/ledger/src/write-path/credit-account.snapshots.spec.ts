@@ -1,0 +1,192 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LedgerError, type RecordChargeAnswer, type WebhookDispatchAnswer } from '#domain';
+import { collect, SqliteEventStore, type EventStore, type ReadStreamOptions } from '#event-store';
+import type { Clock } from '../clock/clock.port.js';
+import type { CommandContext } from '../events/event-metadata.js';
+import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
+import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
+
+const context: CommandContext = { correlationId: 'corr-1', actor: 'test-suite' };
+let now = Date.parse('2026-06-01T12:00:00.000Z');
+const clock: Clock = { now: () => now };
+
+function purchase(accountId: string, credits: number, purchaseId = `p-${credits}`): SubmittedCommand {
+  return { type: 'PurchaseCredits', accountId, purchaseId, creditType: 'api', credits, paid: true, amountMinor: 100, currency: 'USD' };
+}
+
+function charge(accountId: string, requestId: string, records = 1): SubmittedCommand {
+  return { type: 'ChargeRecords', accountId, requestId, endpoint: 'job_search', records, allowPartial: false };
+}
+
+/** Counts the events the writer reads back, to tell a load from a snapshot from a full fold. */
+function counting(inner: EventStore): { store: EventStore; read: () => number } {
+  let read = 0;
+  const store = new Proxy(inner, {
+    get: (target, property, receiver) => {
+      if (property === 'readStream') {
+        return async function* (streamId: string, options?: ReadStreamOptions) {
+          for await (const event of target.readStream(streamId, options)) {
+            read += 1;
+            yield event;
+          }
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, read: () => read };
+}
+
+async function idle(writer: CreditAccountWriter): Promise<void> {
+  // Snapshots are written between group commits; close() waits for the one under way.
+  await writer.close();
+}
+
+describe('CreditAccountWriter with account snapshots', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  let snapshots: SqliteAccountSnapshots;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-snapshots-'));
+    store = SqliteEventStore.open(join(dir, 'ledger.sqlite'));
+    snapshots = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'));
+    now = Date.parse('2026-06-01T12:00:00.000Z');
+  });
+
+  afterEach(async () => {
+    snapshots.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function history(writer: CreditAccountWriter, charges: number): Promise<RecordChargeAnswer[]> {
+    await writer.execute(purchase('acct', 1_000_000), context);
+    const answers: RecordChargeAnswer[] = [];
+    for (let i = 0; i < charges; i += 50) {
+      const batch = Array.from({ length: Math.min(50, charges - i) }, (_, j) => writer.execute(charge('acct', `r-${i + j}`, 1 + ((i + j) % 3)), context));
+      for (const { answer } of await Promise.all(batch)) answers.push(answer as RecordChargeAnswer);
+      now += 1000;
+    }
+    return answers;
+  }
+
+  describe('when an account with 1,000 events is loaded again', () => {
+    it('reads only the events after its last snapshot, and decides as a full fold does', async () => {
+      const first = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300 });
+      await history(first, 1000);
+      await idle(first);
+      const stored = snapshots.load('acct');
+      expect(stored?.revision).toBe(900n);
+
+      const counted = counting(store);
+      const fromSnapshot = new CreditAccountWriter(counted.store, clock, { snapshots, snapshotEvery: 300 });
+      const folded = new CreditAccountWriter(store, clock);
+      const next = charge('acct', 'after-restart', 5);
+      const a = await fromSnapshot.execute(next, context);
+      // The event at the snapshot's revision (to check it) and the 100 after it.
+      expect(counted.read()).toBe(101);
+      expect(a.replayed).toBe(false);
+      // A writer that folds every event sees the same account: the charge is a retry with the same answer.
+      expect(await folded.execute(next, context)).toEqual({ answer: a.answer, replayed: true });
+      const restored = await fromSnapshot.read('acct', (state) => ({ ...state, idempotency: undefined }));
+      const full = await folded.read('acct', (state) => ({ ...state, idempotency: undefined }));
+      expect(restored).toEqual(full);
+      await fromSnapshot.close();
+      await folded.close();
+    });
+  });
+
+  describe('when a request id older than the snapshot is retried', () => {
+    it('recognises it by an indexed lookup and gives the original answer, writing nothing', async () => {
+      const first = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300 });
+      const answers = await history(first, 1000);
+      await idle(first);
+      const head = (await collect(store.readStream('creditAccount-acct'))).length;
+
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300 });
+      now += 86_400_000;
+      for (const i of [0, 17, 499, 899, 950]) {
+        const retry = await writer.execute(charge('acct', `r-${i}`, 1 + (i % 3)), context);
+        expect(retry.replayed).toBe(true);
+        expect(retry.answer).toStrictEqual(answers[i]);
+      }
+      await expect(writer.execute(charge('acct', 'r-3', 7), context)).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+      expect((await collect(store.readStream('creditAccount-acct'))).length).toBe(head);
+      await writer.close();
+    });
+
+    it('also once the entries left the memory of a writer that never restarted', async () => {
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 100 });
+      const answers = await history(writer, 700);
+      // Let the snapshot after revision 600 finish; its entries then leave memory.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const state = await writer.read('acct', (s) => s);
+      expect(state.idempotency.has('request:r-10')).toBe(false);
+      const retry = await writer.execute(charge('acct', 'r-10', 1 + (10 % 3)), context);
+      expect(retry).toEqual({ answer: answers[10], replayed: true });
+      await writer.close();
+    });
+  });
+
+  describe('a webhook refused before the snapshot and dispatched after it', () => {
+    it('is charged once, and its retry after a restart gets the dispatch answer', async () => {
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 5, maxEntriesInMemory: 2 });
+      const webhook: SubmittedCommand = { type: 'DispatchWebhook', accountId: 'acct', webhookEventId: 'e-1', webhookId: 'w', recordType: 'job' };
+      await writer.execute(purchase('acct', 1, 'tiny'), context);
+      await writer.execute(charge('acct', 'drain', 1), context);
+      await expect(writer.execute(webhook, context)).rejects.toBeInstanceOf(LedgerError);
+      for (let i = 0; i < 6; i++) await writer.execute(purchase('acct', 10 + i, `more-${i}`), context);
+      await idle(writer);
+      expect(snapshots.load('acct')).toBeDefined();
+
+      const restarted = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 5 });
+      const dispatched = await restarted.execute(webhook, context);
+      expect(dispatched.replayed).toBe(false);
+      expect((dispatched.answer as WebhookDispatchAnswer).creditsCharged).toBe(1);
+      for (let i = 0; i < 6; i++) await restarted.execute(charge('acct', `x-${i}`, 1), context);
+      await idle(restarted);
+
+      const again = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 5 });
+      const retry = await again.execute(webhook, context);
+      expect(retry).toEqual({ answer: dispatched.answer, replayed: true });
+      const events = await collect(store.readStream('creditAccount-acct'));
+      expect(events.filter((e) => e.type === 'WebhookDispatched')).toHaveLength(1);
+      await again.close();
+    });
+  });
+
+  describe('a snapshot the stream does not agree with', () => {
+    it('is ignored: a fresh store with an old snapshot file folds its own events', async () => {
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 10 });
+      await history(writer, 100);
+      await idle(writer);
+      expect(snapshots.load('acct')).toBeDefined();
+
+      const otherStore = SqliteEventStore.open(join(dir, 'other.sqlite'));
+      const other = new CreditAccountWriter(otherStore, clock, { snapshots, snapshotEvery: 1000 });
+      await expect(other.execute(charge('acct', 'r-0', 1), context)).rejects.toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
+      await other.execute(purchase('acct', 5), context);
+      const answer = (await other.execute(charge('acct', 'r-0', 2), context)).answer as RecordChargeAnswer;
+      expect(answer.balances.api.available).toBe(3);
+      await other.close();
+      await otherStore.close();
+    });
+  });
+
+  describe('snapshots of another version', () => {
+    it('are invisible, entries included', async () => {
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 10 });
+      await history(writer, 100);
+      await idle(writer);
+      const other = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), 999);
+      expect(other.load('acct')).toBeUndefined();
+      expect(other.findEntry('acct', 'request:r-1')).toBeUndefined();
+      expect(snapshots.findEntry('acct', 'request:r-1')).toBeDefined();
+      other.close();
+    });
+  });
+});
