@@ -5,16 +5,11 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CommandBus } from '@nestjs/cqrs';
 import { EventStoreDbEventStore, type AppendRequest } from '#event-store';
 import { LEDGER_PROJECTIONS, SqliteReadModelStore } from '#ledger';
-import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
-import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
-import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
-import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
-import type { Principal } from '../apps/ledger/src/auth/scopes.js';
 import { replay } from '../apps/ledger/src/cli/replay.command.js';
 import type { BenchFigure } from './bench-figure.js';
+import { hotAccountBench, manyAccountsBench } from './command-bus.bench.js';
 import { copyOf, templateRows, type SeedOptions } from './ledger-history.seed.js';
 
 /**
@@ -29,7 +24,6 @@ export const ESDB_SIZES = {
 type EsdbSizes = (typeof ESDB_SIZES)['full'];
 
 const SERVER_MAIN = resolve('dist/test/esdb-test-server/main.js');
-const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write', 'ledger:read', 'ledger:admin']) };
 const silent = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
 
 async function startServer(): Promise<{ connectionString: string; child: ChildProcess }> {
@@ -52,70 +46,13 @@ async function startServer(): Promise<{ connectionString: string; child: ChildPr
   return { connectionString, child };
 }
 
+const SETUP = 'in-memory EventStoreDB test server';
+const esdb = (connectionString: string) => ({ LEDGER_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: connectionString });
+
 async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   child.kill('SIGTERM');
   await once(child, 'exit');
-}
-
-/** Keeps `inFlight` commands outstanding, like many concurrent requests would. */
-async function drive(total: number, inFlight: number, send: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: Math.min(inFlight, total) }, async () => {
-      while (next < total) await send(next++);
-    }),
-  );
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
-
-async function withLedger<T>(connectionString: string, run: (bus: CommandBus) => Promise<T>): Promise<T> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-esdb-'));
-  const config = readConfig({
-    LEDGER_DATA_DIR: dataDir,
-    LEDGER_STORE: 'eventstoredb',
-    EVENTSTORE_CONNECTION_STRING: connectionString,
-    LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]),
-  });
-  const app = await createLedgerApp(config, { logLevel: 'error' });
-  try {
-    return await run(app.get(CommandBus));
-  } finally {
-    await app.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-const buy = (bus: CommandBus, accountId: string, credits: number) =>
-  bus.execute(new PurchaseCreditsCommand(accountId, { purchaseId: `pack-${accountId}`, creditType: 'api', credits, amountMinor: 100, currency: 'USD' }, principal, randomUUID()));
-const chargeOne = (bus: CommandBus, accountId: string, i: number) =>
-  bus.execute(new ChargeRecordsCommand(accountId, { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`));
-
-async function hotAccount(connectionString: string, sizes: EsdbSizes): Promise<BenchFigure> {
-  return withLedger(connectionString, async (bus) => {
-    await buy(bus, 'esdb-hot', 1_000_000_000);
-    const seconds = await drive(sizes.hotCharges, sizes.inFlight, (i) => chargeOne(bus, 'esdb-hot', i));
-    return {
-      bench: 'hot_account_charges_per_second_esdb',
-      value: Math.round(sizes.hotCharges / seconds),
-      unit: 'charges/s',
-      note: `${sizes.hotCharges} charges, one account, ${sizes.inFlight} in flight, in-memory EventStoreDB test server`,
-    };
-  });
-}
-
-async function manyAccounts(connectionString: string, sizes: EsdbSizes): Promise<BenchFigure> {
-  return withLedger(connectionString, async (bus) => {
-    await drive(sizes.accounts, sizes.inFlight, (i) => buy(bus, `esdb-${i}`, 1_000_000));
-    const seconds = await drive(sizes.manyCharges, sizes.inFlight, (i) => chargeOne(bus, `esdb-${i % sizes.accounts}`, i));
-    return {
-      bench: 'many_accounts_charges_per_second_esdb',
-      value: Math.round(sizes.manyCharges / seconds),
-      unit: 'charges/s',
-      note: `${sizes.manyCharges} charges over ${sizes.accounts} accounts, ${sizes.inFlight} in flight, in-memory EventStoreDB test server`,
-    };
-  });
 }
 
 /** The seeded history (the same template as the SQLite replay bench) appended in batches of 1,000 events. */
@@ -166,8 +103,9 @@ export async function eventStoreDbBench(sizes: EsdbSizes): Promise<BenchFigure[]
   const figures: BenchFigure[] = [];
   // A fresh server for each bench: its log lives in memory, and each bench should start from an empty one.
   for (const run of [
-    (connectionString: string) => hotAccount(connectionString, sizes).then((f) => [f]),
-    (connectionString: string) => manyAccounts(connectionString, sizes).then((f) => [f]),
+    (connectionString: string) => hotAccountBench({ env: esdb(connectionString), charges: sizes.hotCharges, inFlight: sizes.inFlight, suffix: '_esdb', setup: SETUP }).then((f) => [f]),
+    (connectionString: string) =>
+      manyAccountsBench({ env: esdb(connectionString), charges: sizes.manyCharges, accounts: sizes.accounts, inFlight: sizes.inFlight, suffix: '_esdb', setup: SETUP }).then((f) => [f]),
     (connectionString: string) => replayAll(connectionString, sizes.replay),
   ]) {
     const { connectionString, child } = await startServer();

@@ -4,13 +4,8 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CommandBus } from '@nestjs/cqrs';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
-import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
-import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
-import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
-import type { Principal } from '../apps/ledger/src/auth/scopes.js';
+import type { BenchFigure } from './bench-figure.js';
+import { hotAccountBench, manyAccountsBench } from './command-bus.bench.js';
 import { httpLoad } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
 import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
@@ -27,84 +22,13 @@ const SIZES = quick
   ? { hotCharges: 20_000, accounts: 2_000, manyCharges: 20_000, raw: 50_000, inFlight: 2_000 }
   : { hotCharges: 200_000, accounts: 10_000, manyCharges: 200_000, raw: 300_000, inFlight: 4_000 };
 
-const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write', 'ledger:read', 'ledger:admin']) };
 
-interface Figure {
-  readonly bench: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly note: string;
-}
-
-async function withLedger<T>(run: (bus: CommandBus) => Promise<T>): Promise<T> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-'));
-  const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
-  const app: NestFastifyApplication = await createLedgerApp(config, { logLevel: 'error' });
-  try {
-    return await run(app.get(CommandBus));
-  } finally {
-    await app.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-/** Keeps `inFlight` commands outstanding, like many concurrent requests would. */
-async function drive(total: number, inFlight: number, send: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const started = process.hrtime.bigint();
-  async function lane() {
-    while (next < total) {
-      const i = next++;
-      await send(i);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, lane));
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
-
-function buy(bus: CommandBus, accountId: string, credits: number) {
-  return bus.execute(
-    new PurchaseCreditsCommand(accountId, { purchaseId: `pack-${accountId}`, creditType: 'api', credits, amountMinor: 100, currency: 'USD' }, principal, randomUUID()),
-  );
-}
-
-function chargeOne(bus: CommandBus, accountId: string, i: number) {
-  return bus.execute(
-    new ChargeRecordsCommand(accountId, { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`),
-  );
-}
-
-async function hotAccount(): Promise<Figure> {
-  return withLedger(async (bus) => {
-    await buy(bus, 'hot', 1_000_000_000);
-    const seconds = await drive(SIZES.hotCharges, SIZES.inFlight, (i) => chargeOne(bus, 'hot', i));
-    return {
-      bench: 'hot_account_charges_per_second',
-      value: Math.round(SIZES.hotCharges / seconds),
-      unit: 'charges/s',
-      note: `${SIZES.hotCharges} charges, one account, ${SIZES.inFlight} in flight, fsync per group commit`,
-    };
-  });
-}
-
-async function manyAccounts(): Promise<Figure> {
-  return withLedger(async (bus) => {
-    await drive(SIZES.accounts, SIZES.inFlight, (i) => buy(bus, `acct-${i}`, 1_000_000));
-    const seconds = await drive(SIZES.manyCharges, SIZES.inFlight, (i) => chargeOne(bus, `acct-${i % SIZES.accounts}`, i));
-    return {
-      bench: 'many_accounts_charges_per_second',
-      value: Math.round(SIZES.manyCharges / seconds),
-      unit: 'charges/s',
-      note: `${SIZES.manyCharges} charges over ${SIZES.accounts} accounts, ${SIZES.inFlight} in flight`,
-    };
-  });
-}
 
 /**
  * The reference: the same event rows (same JSON sizes) inserted into an events table with its unique
  * stream index, in transactions of 10,000 rows, WAL and synchronous=FULL, with no ledger logic at all.
  */
-function rawSqlite(): Figure {
+function rawSqlite(): BenchFigure {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-raw-'));
   const db = new Database(join(dir, 'raw.sqlite'));
   try {
@@ -147,13 +71,13 @@ function rawSqlite(): Figure {
 
 async function main() {
   console.log(`credit-ledger bench${quick ? ' (quick)' : ''} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-  const figures: Figure[] = [];
+  const figures: BenchFigure[] = [];
   figures.push(rawSqlite());
-  figures.push(await hotAccount());
-  figures.push(await manyAccounts());
+  figures.push(await hotAccountBench({ env: {}, charges: SIZES.hotCharges, inFlight: SIZES.inFlight, suffix: '', setup: 'fsync per group commit' }));
+  figures.push(await manyAccountsBench({ env: {}, charges: SIZES.manyCharges, accounts: SIZES.accounts, inFlight: SIZES.inFlight, suffix: '', setup: 'fsync per group commit' }));
   figures.push(...(await replayBench(quick ? REPLAY_SIZES.quick : REPLAY_SIZES.full)));
   figures.push(await hotAccountWithoutProjections(SIZES.hotCharges, SIZES.inFlight));
-  figures.push(...(await coldStart(quick ? 200_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 150_000 : 1_000_000)));
+  figures.push(...(await coldStart(quick ? 100_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));
   const http = await httpLoad(quick ? { batches: 20, singleSeconds: 3, concurrency: 32 } : { batches: 100, singleSeconds: 10, concurrency: 32 });
   figures.push(
     { bench: 'http_batch_charges_per_second', value: http.batchChargesPerSecond, unit: 'charges/s', note: 'POST /v1/record-charges:batch, 1,000 charges a request, 4 in flight, load from a second process' },

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandBus } from '@nestjs/cqrs';
+import type { Principal } from '../apps/ledger/src/auth/scopes.js';
+import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
+import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
+import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
+import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
+import type { BenchFigure } from './bench-figure.js';
+
+const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write', 'ledger:read', 'ledger:admin']) };
+
+/**
+ * The app (with its projections, as it really runs) in this process, on a fresh data directory; `env`
+ * chooses the store. Commands go through the Nest CommandBus: the path an HTTP request takes after
+ * validation.
+ */
+export async function withLedger<T>(env: Record<string, string>, run: (bus: CommandBus) => Promise<T>): Promise<T> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-'));
+  const config = readConfig({
+    ...env,
+    LEDGER_DATA_DIR: dataDir,
+    LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]),
+  });
+  const app = await createLedgerApp(config, { logLevel: 'error' });
+  try {
+    return await run(app.get(CommandBus));
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Keeps `inFlight` commands outstanding, like many concurrent requests would; resolves with the seconds taken. */
+export async function drive(total: number, inFlight: number, send: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, total) }, async () => {
+      while (next < total) await send(next++);
+    }),
+  );
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+export function buy(bus: CommandBus, accountId: string, credits: number) {
+  return bus.execute(
+    new PurchaseCreditsCommand(accountId, { purchaseId: `pack-${accountId}`, creditType: 'api', credits, amountMinor: 100, currency: 'USD' }, principal, randomUUID()),
+  );
+}
+
+export function chargeOne(bus: CommandBus, accountId: string, i: number) {
+  return bus.execute(
+    new ChargeRecordsCommand(accountId, { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`),
+  );
+}
+
+export interface ChargeBenchOptions {
+  /** The store: {} for the embedded SQLite one, or LEDGER_STORE and its connection string. */
+  readonly env: Record<string, string>;
+  readonly charges: number;
+  readonly inFlight: number;
+  /** Suffix of the figures' names (e.g. `_esdb`) and what the note adds about the setup. */
+  readonly suffix: string;
+  readonly setup: string;
+}
+
+/** Durable charges per second against one account that never runs out of credits. */
+export function hotAccountBench(options: ChargeBenchOptions): Promise<BenchFigure> {
+  return withLedger(options.env, async (bus) => {
+    await buy(bus, 'hot', 1_000_000_000);
+    const seconds = await drive(options.charges, options.inFlight, (i) => chargeOne(bus, 'hot', i));
+    return {
+      bench: `hot_account_charges_per_second${options.suffix}`,
+      value: Math.round(options.charges / seconds),
+      unit: 'charges/s',
+      note: `${options.charges} charges, one account, ${options.inFlight} in flight, ${options.setup}`,
+    };
+  });
+}
+
+/** The same spread uniformly over `accounts` accounts, each bought first. */
+export function manyAccountsBench(options: ChargeBenchOptions & { readonly accounts: number }): Promise<BenchFigure> {
+  return withLedger(options.env, async (bus) => {
+    await drive(options.accounts, options.inFlight, (i) => buy(bus, `acct-${i}`, 1_000_000));
+    const seconds = await drive(options.charges, options.inFlight, (i) => chargeOne(bus, `acct-${i % options.accounts}`, i));
+    return {
+      bench: `many_accounts_charges_per_second${options.suffix}`,
+      value: Math.round(options.charges / seconds),
+      unit: 'charges/s',
+      note: `${options.charges} charges over ${options.accounts} accounts, ${options.inFlight} in flight, ${options.setup}`,
+    };
+  });
+}
