@@ -1,29 +1,16 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CREDIT_ACCOUNT_EVENT_TYPES } from '#domain';
 import { LEDGER_PROJECTIONS } from '#ledger';
 import { httpClient } from '../support/http.js';
-import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
+import { runLedgerCli, startLedger, type LedgerProcess } from '../support/ledger-process.js';
 import { STORE_MODES, storeUnderTest, type StoreUnderTest } from '../support/store-under-test.js';
 
-const CLI = resolve(process.cwd(), 'dist/apps/ledger/src/cli/ledger-cli.js');
 const TOKEN = 'cli-admin-token-0123456789abcdef';
 const TOKENS = JSON.stringify([{ name: 'admin', token: TOKEN, scopes: ['ledger:write', 'ledger:read', 'audit:read', 'ledger:admin'] }]);
 
-function runCli(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', fail);
-    child.on('exit', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 
@@ -81,7 +68,7 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
   });
 
   it('verify proves the read models and balances equal what the events say', async () => {
-    const result = await runCli(env, ['verify']);
+    const result = await runLedgerCli(['verify'], env);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(lastJson(result.stdout)).toMatchObject({ ok: true, accounts: 4, differences: 0 });
@@ -98,7 +85,7 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
       }
       return statuses;
     })();
-    const result = await runCli(env, ['replay']);
+    const result = await runLedgerCli(['replay'], env);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(new RegExp(`replay ${LEDGER_PROJECTIONS.map((p) => p.name).join(',')} \\[#+\\] 100\\.0%.*ev/s.*ETA`));
     expect(lastJson(result.stdout)).toMatchObject({ command: 'replay', projections: LEDGER_PROJECTIONS.map((p) => p.name) });
@@ -108,7 +95,7 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     const types = new Set((await client.get(`/v1/audit/events?limit=1000`)).body.events.map((e: { type: string }) => e.type));
     expect([...types].sort()).toEqual([...CREDIT_ACCOUNT_EVENT_TYPES].sort());
     expect(after.body.api.available).toBe(10_000 - 15 * 9 - 15 * 3 - 40);
-    const verified = await runCli(env, ['verify']);
+    const verified = await runLedgerCli(['verify'], env);
     expect(lastJson(verified.stdout)).toMatchObject({ ok: true, differences: 0 });
   });
 
@@ -121,20 +108,20 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     db.prepare(`UPDATE "${table}" SET doc = ? WHERE key = ?`).run(JSON.stringify(doc), accounts[2]);
     db.close();
 
-    const result = await runCli(env, ['verify']);
+    const result = await runLedgerCli(['verify'], env);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`DIFFERENCE balances[${accounts[2]}]`);
     expect(lastJson(result.stdout)).toMatchObject({ ok: false });
 
     // A replay repairs it.
-    await runCli(env, ['replay', '--projection', 'balances']);
-    expect((await runCli(env, ['verify'])).code).toBe(0);
+    await runLedgerCli(['replay', '--projection', 'balances'], env);
+    expect((await runLedgerCli(['verify'], env)).code).toBe(0);
   });
 
   it('exports every event of the ledger to a file, as NDJSON or CSV, and never overwrites one', async () => {
-    const events = Number(lastJson((await runCli(env, ['verify'])).stdout).events);
+    const events = Number(lastJson((await runLedgerCli(['verify'], env)).stdout).events);
     const ndjson = join(dataDir, 'audit.ndjson');
-    const asJson = await runCli(env, ['export', '--out', ndjson, '--format', 'ndjson']);
+    const asJson = await runLedgerCli(['export', '--out', ndjson, '--format', 'ndjson'], env);
     expect(asJson.code).toBe(0);
     expect(lastJson(asJson.stdout)).toMatchObject({ command: 'export', events });
     const lines = readFileSync(ndjson, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { position: string; accountId: string });
@@ -144,17 +131,17 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     expect(positions.every((p, i) => i === 0 || p > positions[i - 1]!)).toBe(true);
 
     const csv = join(dataDir, 'audit.csv');
-    expect((await runCli(env, ['export', '--out', csv, '--format', 'csv'])).code).toBe(0);
+    expect((await runLedgerCli(['export', '--out', csv, '--format', 'csv'], env)).code).toBe(0);
     const rows = readFileSync(csv, 'utf8').trim().split('\r\n');
     expect(rows[0]).toBe('position,stream,account,revision,type,occurred_at,credit_type,credits,data_json');
     expect(rows).toHaveLength(events + 1);
 
-    expect((await runCli(env, ['export', '--out', csv, '--format', 'csv'])).code).toBe(1);
+    expect((await runLedgerCli(['export', '--out', csv, '--format', 'csv'], env)).code).toBe(1);
   });
 
   it('refuses an unknown command or projection with a usage message', async () => {
-    expect((await runCli(env, ['rewind'])).code).toBe(64);
-    const unknown = await runCli(env, ['replay', '--projection', 'nope']);
+    expect((await runLedgerCli(['rewind'], env)).code).toBe(64);
+    const unknown = await runLedgerCli(['replay', '--projection', 'nope'], env);
     expect(unknown.code).toBe(64);
     expect(unknown.stderr).toContain('unknown projection: nope');
   });

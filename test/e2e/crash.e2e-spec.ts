@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
+import { join } from 'node:path';
+import { runLedgerCli, startLedger, type LedgerProcess } from '../support/ledger-process.js';
 
 /**
  * Nothing acknowledged is lost, nothing is doubled: charges with idempotency keys are sent while the app
@@ -15,7 +14,6 @@ const TOKEN = 'crash-admin-token-0123456789abcdefgh';
 const TOKENS = JSON.stringify([{ name: 'admin', token: TOKEN, scopes: ['ledger:write', 'ledger:read', 'audit:read', 'ledger:admin'] }]);
 const ACCOUNT = 'crash-test';
 const CREDITS = 1_000_000;
-const CLI = resolve(process.cwd(), 'dist/apps/ledger/src/cli/ledger-cli.js');
 
 type Outcome = { status: 'acked'; credits: number } | { status: 'unknown' };
 
@@ -111,11 +109,8 @@ describe('kill -9 under load', () => {
     expect(((await balance.json()) as { api: { available: number } }).api.available).toBe(CREDITS - total);
 
     await ledger.stop();
-    const verify = spawn(process.execPath, [CLI, 'verify'], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let out = '';
-    verify.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const [code] = (await once(verify, 'exit')) as [number];
-    expect(out).toContain('"ok":true');
-    expect(code).toBe(0);
+    const verify = await runLedgerCli(['verify'], env);
+    expect(verify.stdout).toContain('"ok":true');
+    expect(verify.code).toBe(0);
   }, 240_000);
 });

@@ -1,24 +1,14 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { httpClient } from '../support/http.js';
-import { startLedger, type LedgerProcess } from '../support/ledger-process.js';
+import { runLedgerCli, startLedger, type LedgerProcess } from '../support/ledger-process.js';
 import { STORE_MODES, storeUnderTest, type StoreUnderTest } from '../support/store-under-test.js';
 
 const DAY = 86_400_000;
 const TOKEN = 'sweep-admin-token-0123456789abcdef';
 const TOKENS = JSON.stringify([{ name: 'admin', token: TOKEN, scopes: ['ledger:write', 'ledger:read', 'audit:read', 'ledger:admin'] }]);
-const CLI = resolve(process.cwd(), 'dist/apps/ledger/src/cli/ledger-cli.js');
 
-function runCli(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.on('exit', (code) => done({ code, stdout }));
-  });
-}
 
 describe.each(STORE_MODES)('expiry sweeps (%s store)', (mode) => {
   let store: StoreUnderTest;
@@ -87,11 +77,11 @@ describe.each(STORE_MODES)('expiry sweeps (%s store)', (mode) => {
     const account = `cli-${run}`;
     await seedExpiredTrial(account);
 
-    const first = await runCli(env, ['sweep-expiries']);
+    const first = await runLedgerCli(['sweep-expiries'], env);
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout.trim())).toMatchObject({ command: 'sweep-expiries', lots: 1, credits: 175, failures: 0 });
     expect(await expiries(account)).toHaveLength(1);
-    const second = await runCli(env, ['sweep-expiries']);
+    const second = await runLedgerCli(['sweep-expiries'], env);
     expect(JSON.parse(second.stdout.trim())).toMatchObject({ lots: 0, credits: 0 });
     expect(await expiries(account)).toHaveLength(1);
   });

@@ -60,11 +60,15 @@ export async function startLedger(env: Record<string, string>, timeoutMs = 30_00
 
 const CLI = resolve(process.cwd(), 'dist/apps/ledger/src/cli/ledger-cli.js');
 
-/** Runs the built `ledger` command line to its end; resolves with its exit code and standard output. */
-export async function runLedgerCli(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout };
+/** Runs the built `ledger` command line to its end; resolves with its exit code and what it printed. */
+export function runLedgerCli(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
 }

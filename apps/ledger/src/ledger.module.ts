@@ -148,7 +148,7 @@ export class LedgerModule {
           useFactory: (clock: Clock) => {
             const { requests, windowSeconds } = options.config.rateLimit;
             const own = new Map(options.apiTokens.map((t) => [t.name, t.rateLimit ?? requests]));
-            return new RateLimiter(clock, requests, windowSeconds, (name) => own.get(name) ?? requests);
+            return new RateLimiter(clock, windowSeconds, (name) => own.get(name) ?? requests);
           },
           inject: [CLOCK],
         },

@@ -21,9 +21,9 @@ export class RateLimiter {
 
   constructor(
     private readonly clock: Clock,
-    readonly quota: number,
     readonly windowSeconds: number,
-    private readonly quotaOf: (token: string) => number = () => quota,
+    /** Requests a token may make per window; 0: no limit. */
+    private readonly quotaOf: (token: string) => number,
   ) {
     this.windowMs = windowSeconds * 1000;
   }
