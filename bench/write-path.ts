@@ -22,7 +22,7 @@ import {
   SqliteAccountSnapshots,
   systemClock,
   type CommandContext,
-  type ProjectionEngine,
+  type ProjectionFollower,
 } from '#ledger';
 import type { Principal } from '../apps/ledger/src/auth/scopes.js';
 import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
@@ -88,7 +88,7 @@ async function timeFirstCharge(dir: string, withSnapshots: boolean): Promise<{ m
     await writer.close();
     return { ms, replayed: retry.replayed };
   } finally {
-    snapshots?.close();
+    await snapshots?.close();
     await store.close();
   }
 }
@@ -108,7 +108,7 @@ export async function coldStart(events: number): Promise<WritePathFigure[]> {
     const warm = new CreditAccountWriter(store, systemClock, { snapshots });
     await warm.read('long-lived', () => undefined);
     await warm.close();
-    snapshots.close();
+    await snapshots.close();
     await writeHistory(store, 'long-lived', events - tail, tail, state);
     await store.close();
 
@@ -166,7 +166,7 @@ export async function manyAccountsMemory(accounts: number): Promise<WritePathFig
       { bench: 'heap_after_many_accounts_mib', value: Math.round(heapUsed / 2 ** 20), unit: 'MiB', note: 'V8 heap in use at the same moment' },
     ];
   } finally {
-    snapshots.close();
+    await snapshots.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -181,7 +181,7 @@ export async function hotAccountWithoutProjections(charges: number, inFlight: nu
   const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
   const app = await createLedgerApp(config, { logLevel: 'error' });
   try {
-    await app.get<ProjectionEngine>(PROJECTION_ENGINE).stop();
+    await app.get<ProjectionFollower>(PROJECTION_ENGINE).stop();
     const bus = app.get(CommandBus);
     const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write']) };
     await bus.execute(new PurchaseCreditsCommand('hot', { purchaseId: 'pack-hot', creditType: 'api', credits: 1_000_000_000, amountMinor: 100, currency: 'USD' }, principal, randomUUID()));

@@ -12,7 +12,7 @@ import {
   READ_MODELS,
   systemClock,
   type Clock,
-  type ProjectionEngine,
+  type ProjectionFollower,
   type SqliteReadModelStore,
 } from '#ledger';
 import { API_TOKEN_REGISTRY, ApiTokenRegistry } from './auth/api-token.registry.js';
@@ -76,7 +76,7 @@ class ShutdownSequence implements BeforeApplicationShutdown, OnApplicationShutdo
   constructor(
     @Inject(Draining) private readonly draining: Draining,
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
-    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
+    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionFollower,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly readModels: SqliteReadModelStore,
     @Inject(ACCOUNT_SNAPSHOTS) private readonly snapshots: SqliteAccountSnapshots,
@@ -91,7 +91,7 @@ class ShutdownSequence implements BeforeApplicationShutdown, OnApplicationShutdo
     await this.engine.stop();
     await this.store.close();
     this.readModels.close();
-    this.snapshots.close();
+    await this.snapshots.close();
   }
 }
 
@@ -135,7 +135,7 @@ export class LedgerModule {
         { provide: LEDGER_CONFIG, useValue: options.config },
         ExpirySweepJob,
         // Beside the read models, whichever store holds the events: snapshots are derived data too.
-        { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(join(options.config.dataDir, 'account-snapshots.sqlite')) },
+        { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(join(options.config.dataDir, 'account-snapshots.sqlite'), { writeThread: options.config.workerThreads }) },
         {
           provide: CreditAccountWriter,
           useFactory: (store: EventStore, clock: Clock, snapshots: SqliteAccountSnapshots) => new CreditAccountWriter(store, clock, { snapshots }),
@@ -158,7 +158,7 @@ export class LedgerModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_PIPE, useFactory: ledgerValidationPipe },
-        ...readModelProviders(options.config.readModelsFile),
+        ...readModelProviders(options.config.readModelsFile, options.config.workerThreads),
         ShutdownSequence,
         PurchaseCreditsHandler,
         RevealCompaniesHandler,

@@ -18,6 +18,11 @@ describe('reading the configuration', () => {
     expect(config.logLevel).toBe('info');
     expect(config.rateLimit).toEqual({ requests: 20_000, windowSeconds: 1 });
     expect(config.publicUrl).toBeUndefined();
+    expect(config.workerThreads).toBe(true);
+  });
+
+  it('runs everything in one thread when asked', () => {
+    expect(readConfig({ LEDGER_WORKER_THREADS: 'off' }).workerThreads).toBe(false);
   });
 
   it('takes a public URL for links, without its trailing slash', () => {
@@ -36,10 +41,11 @@ describe('reading the configuration', () => {
       LEDGER_RATE_LIMIT: '-1',
       LEDGER_RATE_LIMIT_WINDOW_SECONDS: '0',
       LEDGER_PUBLIC_URL: 'ledger.example.com?x=1',
+      LEDGER_WORKER_THREADS: 'yes',
       LEDGER_API_TOKENS: JSON.stringify([{ ...TOKEN, rateLimit: 2.5 }]),
     });
-    expect(problems).toHaveLength(5);
-    expect(problems.join('\n')).toMatch(/LEDGER_LOG_LEVEL.*LEDGER_RATE_LIMIT .*LEDGER_RATE_LIMIT_WINDOW_SECONDS.*LEDGER_PUBLIC_URL/s);
+    expect(problems).toHaveLength(6);
+    expect(problems.join('\n')).toMatch(/LEDGER_LOG_LEVEL.*LEDGER_RATE_LIMIT .*LEDGER_RATE_LIMIT_WINDOW_SECONDS.*LEDGER_PUBLIC_URL.*LEDGER_WORKER_THREADS/s);
     expect(problems.join('\n')).not.toContain(TOKEN.token);
   });
 });

@@ -25,6 +25,11 @@ export interface LedgerConfig {
   readonly publicUrl: string | undefined;
   /** Requests each token may make per window (0: no limit), unless the token names its own. */
   readonly rateLimit: { readonly requests: number; readonly windowSeconds: number };
+  /**
+   * With the embedded store, the projections (and the appends' SQLite work) run in worker threads of
+   * their own, off the thread that serves requests and decides commands. Off: all in one thread.
+   */
+  readonly workerThreads: boolean;
 }
 
 export class ConfigError extends Error {
@@ -88,6 +93,11 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     problems.push(`LEDGER_PUBLIC_URL must be an http(s) URL without query or fragment, e.g. https://ledger.example.com (got "${env.LEDGER_PUBLIC_URL}")`);
   }
 
+  const workerThreads = env.LEDGER_WORKER_THREADS || 'on';
+  if (workerThreads !== 'on' && workerThreads !== 'off') {
+    problems.push(`LEDGER_WORKER_THREADS must be "on" or "off" (got "${env.LEDGER_WORKER_THREADS}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -102,6 +112,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     logLevel,
     publicUrl,
     rateLimit: { requests: rateLimitRequests, windowSeconds: rateLimitWindowSeconds },
+    workerThreads: workerThreads === 'on',
   };
 }
 

@@ -7,7 +7,7 @@ import {
   READ_MODELS,
   sweepExpiries,
   type Clock,
-  type ProjectionEngine,
+  type ProjectionFollower,
   type SqliteReadModelStore,
 } from '#ledger';
 import { LEDGER_CONFIG } from '../config/ledger-config.token.js';
@@ -28,7 +28,7 @@ export class ExpirySweepJob implements OnApplicationBootstrap, OnApplicationShut
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
     @Inject(READ_MODELS) private readonly readModels: SqliteReadModelStore,
-    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
+    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionFollower,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 

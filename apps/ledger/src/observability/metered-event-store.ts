@@ -22,7 +22,8 @@ export class MeteredEventStore implements EventStore {
   readonly readAllText?: EventStore['readAllText'];
 
   constructor(
-    private readonly inner: EventStore,
+    /** The adapter underneath, for what only it offers (the embedded store's append signal). */
+    readonly inner: EventStore,
     private readonly metrics: LedgerMetrics,
   ) {
     // The bulk read for replays is offered only where the store underneath offers it.

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { EVENT_STORE, positionOf, type EventStore } from '#event-store';
-import { CLOCK, CreditAccountWriter, PROJECTION_ENGINE, type Clock, type ProjectionEngine } from '#ledger';
+import { CLOCK, CreditAccountWriter, PROJECTION_ENGINE, type Clock, type ProjectionFollower } from '#ledger';
 import { PublicRoute } from '../auth/auth.guard.js';
 import { Problem } from '../problems/problem.js';
 import { LEDGER_METRICS, type LedgerMetrics } from './ledger-metrics.js';
@@ -15,7 +15,7 @@ export class Draining {
  * How far the read models are behind the store: the age of the oldest event not yet projected
  * (0 when caught up). Positions are only compared, never subtracted: EventStoreDB's are log offsets.
  */
-async function projectionLagSeconds(store: EventStore, engine: ProjectionEngine, clock: Clock): Promise<number> {
+async function projectionLagSeconds(store: EventStore, engine: ProjectionFollower, clock: Clock): Promise<number> {
   const projected = engine.position();
   const from = projected < 0n ? 'start' : positionOf(projected);
   for await (const event of store.readAll({ fromPosition: from, maxCount: 2 })) {
@@ -36,7 +36,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export class OperationsController {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
+    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionFollower,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LEDGER_METRICS) private readonly metrics: LedgerMetrics,
     @Inject(Draining) private readonly draining: Draining,
@@ -80,7 +80,7 @@ export class OperationsController {
 export class OperationalGauges implements OnApplicationBootstrap {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
+    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionFollower,
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LEDGER_METRICS) private readonly metrics: LedgerMetrics,

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { creditAccountStream } from '#domain';
 import { EVENT_STORE, StreamNotFoundError, type EventStore } from '#event-store';
-import { CreditAccountWriter, PROJECTION_ENGINE, type ProjectionEngine } from '#ledger';
+import { CreditAccountWriter, PROJECTION_ENGINE, type ProjectionFollower } from '#ledger';
 
 /**
  * Read-your-writes for queries served from read models: before reading an account, wait (briefly)
@@ -12,7 +12,7 @@ import { CreditAccountWriter, PROJECTION_ENGINE, type ProjectionEngine } from '#
 export class ReadConsistency {
   constructor(
     @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
-    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionEngine,
+    @Inject(PROJECTION_ENGINE) private readonly engine: ProjectionFollower,
     @Inject(EVENT_STORE) private readonly store: EventStore,
   ) {}
 

@@ -94,6 +94,7 @@ export class SqliteEventStore implements EventStore {
     (appends: readonly PreparedAppend[], created: number) => AppendOutcome[]
   >;
   private readonly subscriptions = new Set<SqliteSubscription>();
+  private readonly appendListeners = new Set<() => void>();
   private readonly subscriptionSource: SubscriptionSource;
   private closing: Promise<void> | undefined;
 
@@ -156,8 +157,25 @@ export class SqliteEventStore implements EventStore {
     const outcomes = this.guard(() =>
       writes ? this.appendAll.immediate(appends, created) : this.appendAll.deferred(appends, created),
     );
-    if (writes) for (const subscription of this.subscriptions) subscription.notifyAppended();
+    if (writes) {
+      this.noticeAppends();
+      for (const listener of this.appendListeners) listener();
+    }
     return outcomes;
+  }
+
+  /**
+   * Calls `listener` after every append through this store that wrote events, so that a follower in
+   * another thread can look at once instead of polling. Returns the unsubscribe.
+   */
+  onAppended(listener: () => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
+  }
+
+  /** Another thread or process appended to the file: this store's subscriptions look for it now. */
+  noticeAppends(): void {
+    for (const subscription of this.subscriptions) subscription.notifyAppended();
   }
 
   async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {

@@ -10,6 +10,7 @@ export * from './projection.js';
 export * from './read-model-store.js';
 export * from './projection-engine.js';
 export * from './parallel-rebuild.js';
+export * from './projection-thread.js';
 export * from './balances.projection.js';
 export * from './reveal-windows.projection.js';
 export * from './usage.projection.js';

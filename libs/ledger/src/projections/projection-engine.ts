@@ -54,9 +54,25 @@ class StoredProjectedEvent implements ProjectedEvent {
   }
 }
 
+/**
+ * What the app asks of whatever keeps its read models current: the engine in this thread, or one
+ * running in a thread of its own (`ProjectionThread`).
+ */
+export interface ProjectionFollower {
+  start(): void | Promise<void>;
+  stop(): Promise<void>;
+  /** The position every projection has reached (-1n before the first event). */
+  position(): bigint;
+  /** Resolves once every projection has applied the event at `position`, or after `timeoutMs` with false. */
+  waitFor(position: bigint, timeoutMs?: number): Promise<boolean>;
+  readonly health: { readonly running: boolean; readonly lastError: string | undefined };
+}
+
 export interface ProjectionEngineOptions {
   readonly batchSize?: number;
   readonly onError?: (error: unknown) => void;
+  /** Called after each batch is stored, with the position every projection has then reached. */
+  readonly onApplied?: (position: bigint) => void;
   /** How long to wait before following the store again after a failure. */
   readonly retryDelayMs?: number;
 }
@@ -67,7 +83,7 @@ export interface ProjectionEngineOptions {
  * If another process swapped in a rebuilt table (`ledger replay`), the engine notices at its next batch
  * and follows again from the new checkpoints.
  */
-export class ProjectionEngine {
+export class ProjectionEngine implements ProjectionFollower {
   private subscription: Subscription | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -75,6 +91,7 @@ export class ProjectionEngine {
   private readonly batchSize: number;
   private readonly retryDelayMs: number;
   private readonly onError: (error: unknown) => void;
+  private readonly onApplied: (position: bigint) => void;
   private lastError: unknown;
 
   constructor(
@@ -86,6 +103,7 @@ export class ProjectionEngine {
     this.batchSize = options.batchSize ?? 2000;
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.onError = options.onError ?? (() => undefined);
+    this.onApplied = options.onApplied ?? (() => undefined);
   }
 
   start(): void {
@@ -103,12 +121,7 @@ export class ProjectionEngine {
 
   /** The position every projection has reached (-1n before the first event). */
   position(): bigint {
-    let lowest: bigint | undefined;
-    for (const projection of this.projections) {
-      const position = this.readModels.active(projection.name)?.position ?? -1n;
-      if (lowest === undefined || position < lowest) lowest = position;
-    }
-    return lowest ?? -1n;
+    return projectedPosition(this.readModels, this.projections);
   }
 
   /**
@@ -198,7 +211,18 @@ export class ProjectionEngine {
   private notifyWaiters(): void {
     const reached = this.position();
     for (const waiter of this.waiters) if (reached >= waiter.position) waiter.resolve();
+    this.onApplied(reached);
   }
+}
+
+/** The position every one of `projections` has reached in `readModels` (-1n before the first event). */
+export function projectedPosition(readModels: SqliteReadModelStore, projections: readonly Projection<unknown>[]): bigint {
+  let lowest: bigint | undefined;
+  for (const projection of projections) {
+    const position = readModels.active(projection.name)?.position ?? -1n;
+    if (lowest === undefined || position < lowest) lowest = position;
+  }
+  return lowest ?? -1n;
 }
 
 function sameCheckpoints(a: ReadonlyMap<string, bigint>, b: ReadonlyMap<string, bigint>): boolean {

@@ -10,18 +10,26 @@ export interface StoredSnapshot {
   readonly snapshot: CreditAccountSnapshot;
 }
 
+/** A snapshot to store, its state already JSON: it is serialized when captured, as the state moves on. */
+export interface EncodedSnapshot {
+  readonly revision: bigint;
+  readonly eventId: string;
+  readonly state: string;
+}
+
 /**
  * Snapshots of account states, so that an account with millions of events is loaded from its last
  * snapshot and the events after it; and the idempotency entries of those states, one per key, so a
  * retry of a key however old is still recognised without holding every key in memory. Everything here
  * belongs to one snapshot version (`CREDIT_ACCOUNT_SNAPSHOT_VERSION`); other versions are invisible.
+ * Writes resolve once stored; a store may write them in a thread of its own.
  */
 export interface AccountSnapshots {
   load(accountId: string): StoredSnapshot | undefined;
   findEntry(accountId: string, key: string): IdempotencyEntry | undefined;
   /** Idempotency entries as of `revision` (JSON), written ahead of the snapshot that relies on them. */
-  saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): void;
+  saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void>;
   /** Written last: a snapshot is only found once every entry it relies on is stored. */
-  saveSnapshot(accountId: string, stored: StoredSnapshot): void;
-  close(): void;
+  saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void>;
+  close(): Promise<void>;
 }

@@ -1,14 +1,41 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
-import type { AccountSnapshots, StoredSnapshot } from './account-snapshots.port.js';
+import { compiledWorkerScript } from '#event-store';
+import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
+import type { AccountSnapshots, EncodedSnapshot, StoredSnapshot } from './account-snapshots.port.js';
 
-const ROWS_PER_STATEMENT = 100;
+export interface SnapshotThreadTask {
+  readonly file: string;
+  readonly version: number;
+}
 
-function saveEntries(rows: number): string {
-  return `INSERT INTO idempotency_entries (account_id, version, key, revision, entry)
-    VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}
-    ON CONFLICT (account_id, version, key) DO UPDATE SET revision = excluded.revision, entry = excluded.entry
-    WHERE excluded.revision >= idempotency_entries.revision`;
+export type SnapshotWrite =
+  | {
+      readonly id: number;
+      readonly kind: 'entries';
+      readonly accountId: string;
+      readonly revision: bigint;
+      readonly entries: readonly (readonly [string, string])[];
+    }
+  | { readonly id: number; readonly kind: 'snapshot'; readonly accountId: string; readonly snapshot: EncodedSnapshot };
+
+export interface SnapshotWriteDone {
+  readonly id: number;
+  readonly error?: string;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export interface SqliteAccountSnapshotsOptions {
+  /** The snapshot format the rows belong to; other versions' rows are invisible. */
+  readonly version?: number;
+  /**
+   * Write in a worker thread of its own: storing a hot account's idempotency entries is as much work
+   * as storing its events, and need not hold up the thread that decides commands.
+   */
+  readonly writeThread?: boolean;
 }
 
 /**
@@ -17,25 +44,25 @@ function saveEntries(rows: number): string {
  * perhaps missing the last snapshots, which only means a longer load). The version is part of every key,
  * so two builds with different state shapes can share the file during a rolling deploy without reading
  * each other's rows; a row only ever gives way to one of the same version at a later revision.
+ *
+ * Reads are served here; writes go to a worker thread when asked, in order, each resolving once stored.
  */
 export class SqliteAccountSnapshots implements AccountSnapshots {
   private readonly statements;
+  private readonly writes: AccountSnapshotWrites | undefined;
+  private readonly script: URL | undefined;
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly db: BetterSqlite3.Database,
     private readonly version: number,
+    writeThread: boolean,
   ) {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    db.defaultSafeIntegers(true);
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS account_snapshots (
-        account_id TEXT NOT NULL, version INTEGER NOT NULL, revision INTEGER NOT NULL, event_id TEXT NOT NULL,
-        state TEXT NOT NULL, PRIMARY KEY (account_id, version)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS idempotency_entries (
-        account_id TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, revision INTEGER NOT NULL,
-        entry TEXT NOT NULL, PRIMARY KEY (account_id, version, key)) WITHOUT ROWID;`);
+    openSnapshotFile(db);
     this.statements = {
       load: db.prepare<[string, number], { revision: bigint; event_id: string; state: string }>(
         'SELECT revision, event_id, state FROM account_snapshots WHERE account_id = ? AND version = ?',
@@ -43,19 +70,17 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       findEntry: db
         .prepare<[string, number, string], string>('SELECT entry FROM idempotency_entries WHERE account_id = ? AND version = ? AND key = ?')
         .pluck(),
-      saveEntry: db.prepare(saveEntries(1)),
-      // Many rows a statement: the per-call cost of a statement is most of what one small row costs.
-      saveEntryRows: db.prepare(saveEntries(ROWS_PER_STATEMENT)),
-      saveSnapshot: db.prepare<[string, number, bigint, string, string]>(
-        `INSERT INTO account_snapshots (account_id, version, revision, event_id, state) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (account_id, version) DO UPDATE SET revision = excluded.revision, event_id = excluded.event_id, state = excluded.state
-         WHERE excluded.revision > account_snapshots.revision`,
-      ),
     };
+    if (writeThread) {
+      this.script = compiledWorkerScript(import.meta.url, 'account-snapshots.worker');
+      if (!this.script) throw new Error('The snapshot write thread has no compiled module: run the build first');
+    } else {
+      this.writes = new AccountSnapshotWrites(db, version);
+    }
   }
 
-  static open(file: string, version = CREDIT_ACCOUNT_SNAPSHOT_VERSION): SqliteAccountSnapshots {
-    return new SqliteAccountSnapshots(new BetterSqlite3(file), version);
+  static open(file: string, options: SqliteAccountSnapshotsOptions = {}): SqliteAccountSnapshots {
+    return new SqliteAccountSnapshots(new BetterSqlite3(file), options.version ?? CREDIT_ACCOUNT_SNAPSHOT_VERSION, options.writeThread ?? false);
   }
 
   load(accountId: string): StoredSnapshot | undefined {
@@ -69,25 +94,70 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
     return entry === undefined ? undefined : (JSON.parse(entry) as IdempotencyEntry);
   }
 
-  saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): void {
-    // Sorted, each B-tree page is visited once per slice rather than once per key.
-    const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    this.db.transaction(() => {
-      let i = 0;
-      for (; i + ROWS_PER_STATEMENT <= sorted.length; i += ROWS_PER_STATEMENT) {
-        const parameters: unknown[] = [];
-        for (let j = i; j < i + ROWS_PER_STATEMENT; j++) parameters.push(accountId, this.version, sorted[j]![0], revision, sorted[j]![1]);
-        this.statements.saveEntryRows.run(parameters);
+  saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void> {
+    return this.write({ kind: 'entries', accountId, revision, entries }, (writes) => writes.saveEntries(accountId, revision, entries));
+  }
+
+  saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void> {
+    return this.write({ kind: 'snapshot', accountId, snapshot }, (writes) =>
+      writes.saveSnapshot(accountId, snapshot.revision, snapshot.eventId, snapshot.state),
+    );
+  }
+
+  /** Waits for the writes already sent, then closes the file (and the write thread). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.inFlight]);
+      const worker = this.worker;
+      if (worker) {
+        const exited = once(worker, 'exit');
+        worker.postMessage('close');
+        await exited.catch(() => undefined);
       }
-      for (; i < sorted.length; i++) this.statements.saveEntry.run(accountId, this.version, sorted[i]![0], revision, sorted[i]![1]);
-    }).immediate();
+      if (this.db.open) this.db.close();
+    })();
+    return this.closing;
   }
 
-  saveSnapshot(accountId: string, stored: StoredSnapshot): void {
-    this.statements.saveSnapshot.run(accountId, this.version, stored.revision, stored.eventId, JSON.stringify(stored.snapshot));
+  private write(message: DistributiveOmit<SnapshotWrite, 'id'>, inThread: (writes: AccountSnapshotWrites) => void): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('The snapshot store is closed'));
+    if (this.writes) {
+      try {
+        inThread(this.writes);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const id = this.nextId++;
+    const written = new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.thread().postMessage({ ...message, id } as SnapshotWrite);
+    });
+    this.inFlight.add(written);
+    const forget = () => this.inFlight.delete(written);
+    written.then(forget, forget);
+    return written;
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(this.script!, { workerData: { file: this.db.name, version: this.version } satisfies SnapshotThreadTask });
+    worker.on('message', ({ id, error }: SnapshotWriteDone) => {
+      const waiting = this.pending.get(id);
+      this.pending.delete(id);
+      if (error === undefined) waiting?.resolve();
+      else waiting?.reject(new Error(`Snapshot write failed: ${error}`));
+    });
+    const fail = (reason: string) => {
+      if (this.worker === worker) this.worker = undefined;
+      // Whatever was not acknowledged may not be stored; snapshots are an optimisation, the caller re-sends.
+      for (const waiting of this.pending.values()) waiting.reject(new Error(`Snapshot write thread ${reason}`));
+      this.pending.clear();
+    };
+    worker.on('error', (error) => fail(`failed: ${error.message}`));
+    worker.on('exit', (code) => fail(`exited (code ${code})`));
+    this.worker = worker;
+    return worker;
   }
 }

@@ -515,21 +515,21 @@ export class CreditAccountWriter {
       slot.unsaved = [];
       try {
         const revision = slot.revision as bigint;
-        const stored = { revision, eventId: slot.lastEventId, snapshot: snapshotOf(state) };
+        const eventId = slot.lastEventId;
         const captured: [string, IdempotencyEntry][] = [];
         for (const key of new Set(keys)) {
           const entry = state.idempotency.get(key);
           if (entry) captured.push([key, entry]);
         }
-        // Serialized now: entries change as later events are applied (a webhook refused, then charged).
+        // Serialized now: entries change as later events are applied (a webhook refused, then charged),
+        // and so do lots and windows.
         const encoded = captured.map(([key, entry]) => [key, JSON.stringify(entry)] as const);
-        // Plain data now too: lots and windows are mutated as later events are applied.
-        const snapshot = JSON.parse(JSON.stringify(stored.snapshot)) as typeof stored.snapshot;
+        const snapshot = JSON.stringify(snapshotOf(state));
         for (let i = 0; i < encoded.length; i += SNAPSHOT_SLICE) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-          snapshots.saveEntries(slot.accountId, revision, encoded.slice(i, i + SNAPSHOT_SLICE));
+          await snapshots.saveEntries(slot.accountId, revision, encoded.slice(i, i + SNAPSHOT_SLICE));
         }
-        snapshots.saveSnapshot(slot.accountId, { ...stored, snapshot });
+        await snapshots.saveSnapshot(slot.accountId, { revision, eventId, state: snapshot });
         if (slot.state === state) {
           slot.snapshotRevision = revision;
           if (state.idempotency.size > this.maxEntriesInMemory) {

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore } from '#event-store';
+import type { Clock } from '../clock/clock.port.js';
+import { CreditAccountWriter } from '../write-path/credit-account.writer.js';
+import type { AccountBalanceDoc } from './balances.projection.js';
+import { ProjectionEngine, projectedPosition } from './projection-engine.js';
+import { ProjectionThread, projectionThreadScript } from './projection-thread.js';
+import { SqliteReadModelStore } from './read-model-store.js';
+import { LEDGER_PROJECTIONS } from './index.js';
+
+const clock: Clock = { now: () => Date.parse('2026-06-01T12:00:00.000Z') };
+const context = { correlationId: 'c', actor: 'test' };
+
+describe('ProjectionThread', () => {
+  let dir: string;
+  let eventsFile: string;
+  let readModelsFile: string;
+  let store: SqliteEventStore;
+  let writer: CreditAccountWriter;
+  let readModels: SqliteReadModelStore;
+  const script = projectionThreadScript()!;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-projection-thread-'));
+    eventsFile = join(dir, 'events.sqlite');
+    readModelsFile = join(dir, 'read-models.sqlite');
+    store = SqliteEventStore.open(eventsFile);
+    writer = new CreditAccountWriter(store, clock);
+    readModels = SqliteReadModelStore.open(readModelsFile);
+  });
+
+  afterEach(async () => {
+    await writer.close();
+    await store.close();
+    readModels.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const buy = (accountId: string, credits: number) =>
+    writer.execute({ type: 'PurchaseCredits', accountId, purchaseId: `p-${randomUUID()}`, creditType: 'api', credits, paid: true, amountMinor: 1, currency: 'USD' }, context);
+  const charge = (accountId: string, records: number) =>
+    writer.execute({ type: 'ChargeRecords', accountId, requestId: randomUUID(), endpoint: 'job_search', records, allowPartial: false }, context);
+  const remaining = (accountId: string) =>
+    readModels.get<AccountBalanceDoc>('balances', accountId)?.doc.lots.reduce((sum, lot) => sum + lot.remaining, 0);
+  const head = async () => (await store.headPosition())!.commit;
+  const startThread = async (options: { pollIntervalMs?: number } = {}) => {
+    const thread = new ProjectionThread(script, { eventsFile, readModelsFile, ...options }, projectedPosition(readModels, LEDGER_PROJECTIONS));
+    const unsubscribe = store.onAppended(() => thread.notifyAppended());
+    await thread.start();
+    return { thread, stop: async () => (unsubscribe(), await thread.stop()) };
+  };
+
+  it('has a compiled module to run', () => {
+    expect(script).toBeInstanceOf(URL);
+  });
+
+  it('folds history and live appends in its own thread; queries here see what it reports', async () => {
+    await buy('a', 100);
+    await charge('a', 10);
+    const { thread, stop } = await startThread();
+    expect(thread.health).toEqual({ running: true, lastError: undefined });
+    expect(await thread.waitFor(await head())).toBe(true);
+    expect(remaining('a')).toBe(90);
+
+    await Promise.all(Array.from({ length: 90 }, () => charge('a', 1)));
+    expect(await thread.waitFor(await head())).toBe(true);
+    expect(thread.position()).toBe(await head());
+    expect(remaining('a')).toBe(0);
+    await stop();
+    expect(thread.health.running).toBe(false);
+  });
+
+  it('is told of appends through this process instead of waiting for its poll', async () => {
+    await buy('a', 100);
+    // A poll this slow would fail the wait below: only the signal can make it in time.
+    const { thread, stop } = await startThread({ pollIntervalMs: 60_000 });
+    await charge('a', 1);
+    expect(await thread.waitFor(await head(), 2_000)).toBe(true);
+    expect(remaining('a')).toBe(99);
+    await stop();
+  });
+
+  it('builds exactly the read models the engine in this thread builds', async () => {
+    await buy('a', 1_000);
+    await buy('b', 50);
+    for (let i = 0; i < 20; i++) await Promise.all([charge('a', i + 1), charge('b', 2)]);
+    const { thread, stop } = await startThread();
+    expect(await thread.waitFor(await head())).toBe(true);
+    await stop();
+
+    const other = SqliteReadModelStore.open(join(dir, 'other-read-models.sqlite'));
+    const engine = new ProjectionEngine(store, other, LEDGER_PROJECTIONS);
+    engine.start();
+    expect(await engine.waitFor(await head())).toBe(true);
+    await engine.stop();
+    for (const projection of LEDGER_PROJECTIONS) {
+      for (const account of ['a', 'b']) {
+        expect(readModels.range(projection.name, account, `${account}\uffff`)).toEqual(other.range(projection.name, account, `${account}\uffff`));
+      }
+    }
+    other.close();
+  });
+
+  it('carries on from its checkpoint after a stop, without applying an event twice', async () => {
+    await buy('a', 100);
+    let running = await startThread();
+    await charge('a', 5);
+    expect(await running.thread.waitFor(await head())).toBe(true);
+    await running.stop();
+
+    await charge('a', 7);
+    running = await startThread();
+    expect(running.thread.position()).toBeLessThan(await head());
+    expect(await running.thread.waitFor(await head())).toBe(true);
+    expect(remaining('a')).toBe(88);
+    await running.stop();
+  });
+
+  it('says why it cannot follow, and keeps trying', async () => {
+    const errors: string[] = [];
+    const thread = new ProjectionThread(
+      script,
+      { eventsFile: join(dir, 'missing', 'events.sqlite'), readModelsFile, retryDelayMs: 20, onError: (message) => errors.push(message) },
+      -1n,
+    );
+    await thread.start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(thread.health.lastError).toMatch(/projection thread/);
+    expect(errors.length).toBeGreaterThan(1);
+    await thread.stop();
+    expect(thread.health.running).toBe(false);
+  });
+});

@@ -1,0 +1,40 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteEventStore } from '#event-store';
+import { LEDGER_PROJECTIONS } from './index.js';
+import { ProjectionEngine } from './projection-engine.js';
+import type { ProjectionThreadMessage, ProjectionThreadTask } from './projection-thread.js';
+import { SqliteReadModelStore } from './read-model-store.js';
+
+/**
+ * The projection engine in a thread of its own, on its own connections to the event store and the
+ * read models: the thread that decides commands never folds events into documents.
+ */
+const task = workerData as ProjectionThreadTask;
+const port = parentPort!;
+const post = (message: ProjectionThreadMessage) => port.postMessage(message);
+
+const store = SqliteEventStore.open(task.eventsFile, { pollIntervalMs: task.pollIntervalMs });
+const readModels = SqliteReadModelStore.open(task.readModelsFile);
+const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
+  batchSize: task.batchSize,
+  retryDelayMs: task.retryDelayMs,
+  onError: (error) => post({ kind: 'error', message: error instanceof Error ? error.message : String(error) }),
+  onApplied: (position) => post({ kind: 'applied', position }),
+});
+
+port.on('message', (message: 'appended' | 'stop') => {
+  if (message === 'appended') {
+    store.noticeAppends();
+    return;
+  }
+  void (async () => {
+    await engine.stop();
+    readModels.close();
+    await store.close();
+    post({ kind: 'stopped' });
+    port.close();
+  })();
+});
+
+engine.start();
+post({ kind: 'started', position: engine.position() });

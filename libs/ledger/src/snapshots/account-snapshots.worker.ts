@@ -1,0 +1,26 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import BetterSqlite3 from 'better-sqlite3';
+import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
+import type { SnapshotWrite, SnapshotWriteDone, SnapshotThreadTask } from './sqlite-account-snapshots.store.js';
+
+/** Writes snapshots and idempotency entries in the background, in the order they were sent. */
+const task = workerData as SnapshotThreadTask;
+const db = new BetterSqlite3(task.file);
+openSnapshotFile(db);
+const writes = new AccountSnapshotWrites(db, task.version);
+const port = parentPort!;
+
+port.on('message', (message: SnapshotWrite | 'close') => {
+  if (message === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+  try {
+    if (message.kind === 'entries') writes.saveEntries(message.accountId, message.revision, message.entries);
+    else writes.saveSnapshot(message.accountId, message.snapshot.revision, message.snapshot.eventId, message.snapshot.state);
+    port.postMessage({ id: message.id } satisfies SnapshotWriteDone);
+  } catch (error) {
+    port.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) } satisfies SnapshotWriteDone);
+  }
+});
