@@ -27,6 +27,8 @@ async function startApp(dataDir: string): Promise<{ url: string; child: ChildPro
       HOST: '127.0.0.1',
       LEDGER_DATA_DIR: dataDir,
       LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: TOKEN, scopes: ['ledger:write', 'ledger:read'] }]),
+      // To compare the app with everything in one thread: LEDGER_WORKER_THREADS=off npm run bench.
+      ...(process.env.LEDGER_WORKER_THREADS ? { LEDGER_WORKER_THREADS: process.env.LEDGER_WORKER_THREADS } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

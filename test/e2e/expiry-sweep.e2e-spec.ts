@@ -18,23 +18,25 @@ describe.each(STORE_MODES)('expiry sweeps (%s store)', (mode) => {
   const run = Date.now().toString(36);
   const expiresAt = new Date(Math.floor(Date.now() / 1000) * 1000 - DAY).toISOString();
 
-  async function seedExpiredTrial(accountId: string) {
+  /** A trial of 200 credits, 25 of them spent, expiring at `expires` (in the past unless a sweep runs meanwhile). */
+  async function seedTrial(accountId: string, expires = expiresAt) {
     const bought = await client.post(`/v1/accounts/${accountId}/purchases`, {
       purchaseId: 'trial',
       creditType: 'api',
       credits: 200,
       paid: false,
       source: 'trial',
-      expiresAt,
-      occurredAt: new Date(Date.parse(expiresAt) - 10 * DAY).toISOString(),
+      expiresAt: expires,
+      occurredAt: new Date(Math.min(Date.now(), Date.parse(expires)) - 10 * DAY).toISOString(),
     });
     expect(bought.status).toBe(201);
-    await client.post(`/v1/accounts/${accountId}/record-charges`, {
+    const charged = await client.post(`/v1/accounts/${accountId}/record-charges`, {
       requestId: 'r',
       endpoint: 'job_search',
       records: 25,
-      occurredAt: new Date(Date.parse(expiresAt) - 5 * DAY).toISOString(),
+      occurredAt: new Date(Math.min(Date.now(), Date.parse(expires)) - 5 * DAY).toISOString(),
     });
+    expect(charged.status).toBe(200);
   }
 
   const expiries = async (accountId: string) =>
@@ -58,14 +60,16 @@ describe.each(STORE_MODES)('expiry sweeps (%s store)', (mode) => {
     ledger = await startLedger({ ...store.env(dataDir), LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: TOKENS, LEDGER_EXPIRY_SWEEP_INTERVAL_MS: '300' });
     client = httpClient(ledger.url, TOKEN);
     const account = `idle-${run}`;
-    await seedExpiredTrial(account);
+    // Expiring a moment from now: a sweep running between the purchase and the charge finds nothing yet.
+    const expiresSoon = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3000).toISOString();
+    await seedTrial(account, expiresSoon);
 
     const deadline = Date.now() + 10_000;
     while ((await expiries(account)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 1000)); // several more sweeps run meanwhile
     const recorded = await expiries(account);
     expect(recorded).toHaveLength(1);
-    expect(recorded[0]).toMatchObject({ occurredAt: expiresAt, data: { purchaseId: 'trial', credits: 175, paid: false, expiredAt: expiresAt } });
+    expect(recorded[0]).toMatchObject({ occurredAt: expiresSoon, data: { purchaseId: 'trial', credits: 175, paid: false, expiredAt: expiresSoon } });
     expect(recorded[0].metadata.actor.service).toBe('expiry-sweep');
   });
 
@@ -75,7 +79,7 @@ describe.each(STORE_MODES)('expiry sweeps (%s store)', (mode) => {
     ledger = await startLedger(env);
     client = httpClient(ledger.url, TOKEN);
     const account = `cli-${run}`;
-    await seedExpiredTrial(account);
+    await seedTrial(account);
 
     const first = await runLedgerCli(['sweep-expiries'], env);
     expect(first.code).toBe(0);

@@ -38,6 +38,8 @@ export type SubmittedCommand = DistributiveOmit<CreditAccountCommand, 'occurredA
 export interface WriterOptions {
   /** Commands decided per group commit, across all accounts; bounds latency under load. */
   readonly maxCommandsPerFlush?: number;
+  /** Group commits whose appends may be in flight at once (the next is decided while one is written). */
+  readonly maxFlushesInFlight?: number;
   /** Account states kept in memory; idle ones beyond this are evicted, least recently used first. */
   readonly maxCachedAccounts?: number;
   /** How many times a command is decided again after concurrency conflicts before giving up. */
@@ -83,9 +85,9 @@ export class ConcurrencyRetriesExhaustedError extends StoreUnavailableError {
 
 interface Job {
   readonly run: (state: CreditAccountState, now: Instant, slot: AccountSlot) => JobOutcome;
-  /** What the job wrote into the pending batch, so a conflict can decide it again. */
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
+  /** Times the job was decided again after a conflict. */
   attempts: number;
   /** The idempotency key of the command, for snapshots to know which entries changed. */
   readonly key?: string;
@@ -98,13 +100,26 @@ type JobOutcome =
 interface AccountSlot {
   readonly accountId: string;
   readonly streamId: string;
+  /** The state after every event decided so far: stored ones, and those of appends still in flight. */
   state: CreditAccountState | undefined;
+  /** The revision of the last event decided so far (stored or in flight): the next append expects it. */
   revision: bigint | 'no_stream';
   /** The global position of the account's last event written by this writer. */
   lastPosition: bigint | undefined;
   readonly queue: Job[];
-  busy: boolean;
-  /** The id of the event at `revision`, which a snapshot taken now records. */
+  /** A group commit has taken the account and not yet sent its append. */
+  taken: boolean;
+  /** Appends of the account sent and not yet answered. */
+  inFlight: number;
+  /** Settles when the account's last append sent is answered: true if it was stored. */
+  tail: Promise<boolean> | undefined;
+  /** An append in flight failed or conflicted: the state is not what the store holds. */
+  doubtful: boolean;
+  /** Commands to decide again once the account is reloaded, in the order they were first decided. */
+  retry: Job[];
+  /** The most attempts among them after a conflict: the backoff before deciding them again. */
+  conflictAttempts: number;
+  /** The id of the last event stored, which a snapshot taken when nothing is in flight records. */
   lastEventId: string | undefined;
   /** The revision of the account's latest snapshot, if any. */
   snapshotRevision: bigint | undefined;
@@ -120,33 +135,58 @@ interface Batch {
   readonly jobs: Job[];
   readonly outcomes: JobOutcome[];
   readonly events: NewEvent[];
+  /** The revision the batch's append expects. */
+  readonly expected: bigint | 'no_stream';
+  /** For a batch that writes nothing, decided while appends of its account were in flight: the last one. */
+  dependsOn?: Promise<boolean>;
+}
+
+interface CapturedSnapshot {
+  readonly slot: AccountSlot;
+  readonly state: CreditAccountState;
+  readonly revision: bigint;
+  readonly eventId: string;
+  readonly keys: string[];
+  readonly entries: (readonly [string, string])[];
+  readonly snapshot: string;
 }
 
 /**
  * The write path of DESIGN.md section 3. Commands for one account are serialized: each is decided
- * against the account's cached state, in arrival order. Whatever arrives while a group commit is in
- * flight is decided in the next one, and all the events of a group — across accounts — go to the store
- * in one call, each stream's append carrying its expected revision. Callers are answered only after
- * the append is durable. On a conflict (another instance wrote the stream) the account's state is
- * reloaded and its commands decided again; idempotency keys in the state make that safe.
+ * against the account's cached state, in arrival order. The events of a group commit — across
+ * accounts — go to the store in one call, each stream's append carrying its expected revision, and
+ * callers are answered only after the append is durable.
+ *
+ * Group commits are pipelined: while one group's append is in flight, the next is decided, for any
+ * account, on top of the events still in flight. That is safe because every append expects the exact
+ * revision the previous one ends at, so the store takes a group only if everything it was decided on
+ * was stored first; and nothing is answered before then: a decision that wrote nothing (a retry, a
+ * refusal, a read) waits for the account's last append in flight. When an append fails or conflicts,
+ * the account takes no new decisions until its appends in flight are answered; it is then reloaded
+ * from the store and the commands of the failed-over appends are decided again (a store error is
+ * instead passed to its callers, who retry by key — whether it was written is unknown).
  */
 export class CreditAccountWriter {
   private readonly slots = new Map<string, AccountSlot>();
   private readonly dirty = new Set<AccountSlot>();
   private flushScheduled = false;
-  private flushing: Promise<void> | undefined;
+  /** Group commits started and not yet done with their answers. */
+  private flushes = 0;
+  /** Decisions that wrote nothing, waiting for an earlier append of their account. */
+  private dependents = 0;
   private closed = false;
   private highest: bigint | undefined;
   /** Accounts waiting out a backoff after a conflict, before their commands are decided again. */
   private backingOff = 0;
   private readonly maxCommandsPerFlush: number;
+  private readonly maxFlushesInFlight: number;
   private readonly maxCachedAccounts: number;
   private readonly maxConflictRetries: number;
   private readonly newEventId: () => string;
   private readonly snapshots: AccountSnapshots | undefined;
   private readonly snapshotEvery: bigint;
   private readonly maxEntriesInMemory: number;
-  private readonly snapshotsDue = new Set<AccountSlot>();
+  private readonly captured: CapturedSnapshot[] = [];
   private snapshotsRunning: Promise<void> | undefined;
 
   constructor(
@@ -155,6 +195,7 @@ export class CreditAccountWriter {
     options: WriterOptions = {},
   ) {
     this.maxCommandsPerFlush = options.maxCommandsPerFlush ?? 20_000;
+    this.maxFlushesInFlight = options.maxFlushesInFlight ?? 4;
     this.maxCachedAccounts = options.maxCachedAccounts ?? 100_000;
     this.maxConflictRetries = options.maxConflictRetries ?? 30;
     this.newEventId = options.newEventId ?? randomUUID;
@@ -203,12 +244,11 @@ export class CreditAccountWriter {
   /** Stops accepting commands and waits for those already accepted to be stored. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing || this.dirty.size > 0 || this.backingOff > 0) {
-      if (this.flushing) await this.flushing;
-      else if (this.dirty.size > 0) await this.flush();
-      else await new Promise((resolve) => setTimeout(resolve, 5));
+    while (this.flushes > 0 || this.dirty.size > 0 || this.backingOff > 0 || this.dependents > 0) {
+      if (this.flushes === 0 && this.dirty.size > 0) void this.flush();
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    // Snapshots already due are finished: the next start then folds fewer events.
+    // Snapshots already captured are stored: the next start then folds fewer events.
     while (this.snapshotsRunning) await this.snapshotsRunning;
   }
 
@@ -252,7 +292,12 @@ export class CreditAccountWriter {
         revision: 'no_stream',
         lastPosition: undefined,
         queue: [],
-        busy: false,
+        taken: false,
+        inFlight: 0,
+        tail: undefined,
+        doubtful: false,
+        retry: [],
+        conflictAttempts: 0,
         lastEventId: undefined,
         snapshotRevision: undefined,
         entriesElsewhere: false,
@@ -265,7 +310,7 @@ export class CreditAccountWriter {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.flushing) return;
+    if (this.flushScheduled || this.flushes >= this.maxFlushesInFlight || this.dirty.size === 0) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
@@ -273,14 +318,16 @@ export class CreditAccountWriter {
     });
   }
 
-  private flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    this.flushing = this.groupCommit().finally(() => {
-      this.flushing = undefined;
+  private async flush(): Promise<void> {
+    if (this.flushes >= this.maxFlushesInFlight || this.dirty.size === 0) return;
+    this.flushes += 1;
+    try {
+      await this.groupCommit();
+    } finally {
+      this.flushes -= 1;
       this.evictIdle();
-      if (this.dirty.size > 0) this.scheduleFlush();
-    });
-    return this.flushing;
+      this.scheduleFlush();
+    }
   }
 
   private async groupCommit(): Promise<void> {
@@ -290,74 +337,120 @@ export class CreditAccountWriter {
     const batches: Batch[] = [];
     let budget = this.maxCommandsPerFlush;
     for (const slot of slots) {
-      if (budget <= 0 || !slot.state) {
-        if (slot.queue.length > 0) this.dirty.add(slot);
-        continue;
-      }
+      if (budget <= 0 || !slot.state) continue;
       const jobs = slot.queue.splice(0, budget);
       budget -= jobs.length;
-      if (slot.queue.length > 0) this.dirty.add(slot);
       batches.push(this.decideBatch(slot, jobs));
     }
 
     const writing = batches.filter((batch) => batch.events.length > 0);
     const requests: AppendRequest[] = writing.map((batch) => ({
       streamId: batch.slot.streamId,
-      expectedRevision: batch.slot.revision,
+      expectedRevision: batch.expected,
       events: batch.events,
     }));
+    const appending: Promise<AppendOutcome[]> = requests.length > 0 ? this.store.appendMany(requests) : Promise.resolve([]);
+    writing.forEach((batch, i) => {
+      batch.slot.inFlight += 1;
+      batch.slot.tail = appending.then(
+        (outcomes) => outcomes[i]!.ok,
+        () => false,
+      );
+    });
+    // The accounts are free for the next group commit, which may be decided while this one is written.
+    for (const slot of slots) {
+      slot.taken = false;
+      if (slot.queue.length > 0) this.dirty.add(slot);
+    }
+    this.scheduleFlush();
+
     let outcomes: AppendOutcome[];
     try {
-      outcomes = requests.length > 0 ? await this.store.appendMany(requests) : [];
+      outcomes = await appending;
     } catch (error) {
-      // Whether anything was written is unknown: forget the tentative states; callers retry by key.
+      // Whether anything was written is unknown: the callers retry by key, and the accounts are reloaded.
       for (const batch of writing) {
-        batch.slot.state = undefined;
         for (const job of batch.jobs) job.reject(error);
+        batch.slot.doubtful = true;
       }
-      for (const batch of batches) if (batch.events.length === 0) this.settle(batch);
-      this.release(batches);
+      for (const batch of batches) if (batch.events.length === 0) this.settleWhenStored(batch);
+      for (const batch of writing) this.answered(batch.slot);
       return;
     }
 
-    const outcomeOf = new Map<Batch, AppendOutcome>();
-    writing.forEach((batch, i) => outcomeOf.set(batch, outcomes[i]!));
-    for (const batch of batches) {
-      const outcome = outcomeOf.get(batch);
-      if (!outcome || outcome.ok) {
-        if (outcome?.ok) {
-          batch.slot.revision = outcome.nextExpectedRevision;
-          batch.slot.lastEventId = batch.events[batch.events.length - 1]!.id;
-          batch.slot.lastPosition = outcome.position.commit;
-          if (this.snapshots) {
-            batch.jobs.forEach((job, i) => {
-              if (job.key !== undefined && batch.outcomes[i]!.events.length > 0) batch.slot.unsaved.push(job.key);
-            });
-            this.considerSnapshot(batch.slot);
-          }
-          if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
+    writing.forEach((batch, i) => {
+      const outcome = outcomes[i]!;
+      const { slot } = batch;
+      if (outcome.ok) {
+        slot.lastEventId = batch.events[batch.events.length - 1]!.id;
+        slot.lastPosition = outcome.position.commit;
+        if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
+        if (this.snapshots) {
+          batch.jobs.forEach((job, j) => {
+            if (job.key !== undefined && batch.outcomes[j]!.events.length > 0) slot.unsaved.push(job.key);
+          });
         }
         this.settle(batch);
       } else {
         this.retryAfterConflict(batch);
       }
-    }
-    this.release(batches);
+    });
+    for (const batch of batches) if (batch.events.length === 0) this.settleWhenStored(batch);
+    for (const batch of writing) this.answered(batch.slot);
   }
 
+  /**
+   * The accounts to decide now. Left for later (each is marked dirty again when that changes): one
+   * another group commit is deciding; one whose state is in doubt while appends are in flight; one
+   * due a snapshot while appends are in flight, so that it is captured holding only stored events.
+   */
   private takeDirty(): AccountSlot[] {
-    const slots = [...this.dirty];
-    this.dirty.clear();
-    for (const slot of slots) slot.busy = true;
+    const slots: AccountSlot[] = [];
+    for (const slot of this.dirty) {
+      this.dirty.delete(slot);
+      const waitForAppends = slot.inFlight > 0 && (slot.doubtful || (this.snapshotIsDue(slot) && !slot.snapshotting));
+      if (slot.taken || waitForAppends) continue;
+      slot.taken = true;
+      slots.push(slot);
+    }
     return slots;
   }
 
-  private release(batches: readonly Batch[]): void {
-    for (const batch of batches) batch.slot.busy = false;
+  /** One of the account's appends was answered; once none is in flight, a doubtful state is dropped. */
+  private answered(slot: AccountSlot): void {
+    slot.inFlight -= 1;
+    if (slot.inFlight > 0) return;
+    slot.tail = undefined;
+    if (slot.doubtful) {
+      slot.doubtful = false;
+      slot.state = undefined;
+      slot.queue.unshift(...slot.retry);
+      slot.retry = [];
+      const attempts = slot.conflictAttempts;
+      slot.conflictAttempts = 0;
+      if (attempts > 0 && slot.queue.length > 0) {
+        // Two instances racing for one account would collide again at once: wait a random, growing moment.
+        const delay = Math.random() * Math.min(50, 2 ** attempts);
+        this.backingOff += 1;
+        setTimeout(() => {
+          this.backingOff -= 1;
+          this.dirty.add(slot);
+          this.scheduleFlush();
+        }, delay);
+        return;
+      }
+    } else {
+      this.considerSnapshot(slot);
+    }
+    if (slot.queue.length > 0) {
+      this.dirty.add(slot);
+      this.scheduleFlush();
+    }
   }
 
   private decideBatch(slot: AccountSlot, jobs: Job[]): Batch {
-    const batch: Batch = { slot, jobs, outcomes: [], events: [] };
+    const expected = slot.revision;
+    const batch: Batch = { slot, jobs, outcomes: [], events: [], expected };
     const state = slot.state!;
     try {
       for (const job of jobs) {
@@ -367,9 +460,15 @@ export class CreditAccountWriter {
       }
     } catch (error) {
       // A decision or evolution threw: a bug, not a refusal. The state may be half-applied; drop it.
-      slot.state = undefined;
       for (const job of jobs) job.reject(error);
-      return { slot, jobs: [], outcomes: [], events: [] };
+      if (slot.inFlight > 0) slot.doubtful = true;
+      else slot.state = undefined;
+      return { slot, jobs: [], outcomes: [], events: [], expected };
+    }
+    if (batch.events.length > 0) {
+      slot.revision = (expected === 'no_stream' ? -1n : expected) + BigInt(batch.events.length);
+    } else if (slot.inFlight > 0) {
+      batch.dependsOn = slot.tail;
     }
     return batch;
   }
@@ -382,27 +481,46 @@ export class CreditAccountWriter {
     });
   }
 
+  /**
+   * Answers a batch that wrote nothing once what it was decided on is stored; if that append failed,
+   * its commands are decided again against the account as reloaded.
+   */
+  private settleWhenStored(batch: Batch): void {
+    if (!batch.dependsOn) {
+      this.settle(batch);
+      return;
+    }
+    this.dependents += 1;
+    void batch.dependsOn.then((stored) => {
+      this.dependents -= 1;
+      if (stored) {
+        this.settle(batch);
+        return;
+      }
+      const { slot } = batch;
+      if (slot.inFlight > 0) {
+        slot.retry.push(...batch.jobs);
+      } else {
+        slot.queue.unshift(...batch.jobs);
+        this.dirty.add(slot);
+        this.scheduleFlush();
+      }
+    });
+  }
+
   private retryAfterConflict(batch: Batch): void {
     const { slot } = batch;
-    // The tentative events were applied to the cached state: it must be rebuilt from the store.
-    slot.state = undefined;
-    const retry: Job[] = [];
+    // The events decided on top of this append are not in the store: the state must be rebuilt.
+    slot.doubtful = true;
     for (const job of batch.jobs) {
       job.attempts += 1;
-      if (job.attempts > this.maxConflictRetries) job.reject(new ConcurrencyRetriesExhaustedError(slot.accountId));
-      else retry.push(job);
+      if (job.attempts > this.maxConflictRetries) {
+        job.reject(new ConcurrencyRetriesExhaustedError(slot.accountId));
+        continue;
+      }
+      slot.retry.push(job);
+      slot.conflictAttempts = Math.max(slot.conflictAttempts, job.attempts);
     }
-    slot.queue.unshift(...retry);
-    if (retry.length === 0) return;
-    // Two instances racing for one account would collide again at once: wait a random, growing moment.
-    const attempts = Math.max(...retry.map((job) => job.attempts));
-    const delay = Math.random() * Math.min(50, 2 ** attempts);
-    this.backingOff += 1;
-    setTimeout(() => {
-      this.backingOff -= 1;
-      this.dirty.add(slot);
-      this.scheduleFlush();
-    }, delay);
   }
 
   private async load(slot: AccountSlot): Promise<void> {
@@ -479,55 +597,47 @@ export class CreditAccountWriter {
     return typeof slot.revision === 'bigint' && slot.revision - (slot.snapshotRevision ?? -1n) >= this.snapshotEvery;
   }
 
+  /**
+   * Captures the account's state now if a snapshot is due and nothing of it is in flight, so that it
+   * holds exactly the stored events; storing it happens beside the write path.
+   */
   private considerSnapshot(slot: AccountSlot): void {
-    if (!this.snapshots || slot.snapshotting || !this.snapshotIsDue(slot)) return;
-    this.snapshotsDue.add(slot);
+    const state = slot.state;
+    if (!this.snapshots || !state || slot.snapshotting || slot.inFlight > 0 || slot.doubtful) return;
+    if (!this.snapshotIsDue(slot) || slot.lastEventId === undefined) return;
+    slot.snapshotting = true;
+    const keys = slot.unsaved;
+    slot.unsaved = [];
+    const entries: (readonly [string, string])[] = [];
+    // Serialized now: entries change as later events are applied (a webhook refused, then charged),
+    // and so do lots and windows.
+    for (const key of new Set(keys)) {
+      const entry = state.idempotency.get(key);
+      if (entry) entries.push([key, JSON.stringify(entry)]);
+    }
+    const snapshot = JSON.stringify(snapshotOf(state));
+    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastEventId, keys, entries, snapshot });
     this.snapshotsRunning ??= new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.takeSnapshots())
+      .then(() => this.storeSnapshots())
       .finally(() => {
         this.snapshotsRunning = undefined;
       });
   }
 
   /**
-   * Snapshots run beside the write path, between group commits: the state is captured synchronously
-   * when no append of the account is in flight (so it holds exactly the stored events), then its
-   * idempotency entries are written in slices, each its own transaction, so commands keep flowing; the
-   * snapshot row goes last. Once it is stored, the entries it covers leave memory: lookups by key find
-   * them, which keeps a hot account's memory bounded by the events since its last snapshot.
+   * Stores the captured snapshots: idempotency entries first, in slices (each its own transaction, so
+   * commands keep flowing), the snapshot row last. Once it is stored, the entries it covers leave
+   * memory: lookups by key find them, which keeps a hot account's memory bounded by the events since
+   * its last snapshot.
    */
-  private async takeSnapshots(): Promise<void> {
+  private async storeSnapshots(): Promise<void> {
     const snapshots = this.snapshots!;
-    while (this.snapshotsDue.size > 0) {
-      const slot: AccountSlot = this.snapshotsDue.values().next().value!;
-      this.snapshotsDue.delete(slot);
-      const state = slot.state;
-      if (!state || slot.snapshotting || !this.snapshotIsDue(slot) || slot.lastEventId === undefined) continue;
-      if (slot.busy) {
-        // An append is in flight, or the slot waits for the next group commit: the state may hold events
-        // that are not stored yet. Try again after that commit (or a turn of the event loop).
-        await (this.flushing ?? new Promise((resolve) => setImmediate(resolve)));
-        this.snapshotsDue.add(slot);
-        continue;
-      }
-      slot.snapshotting = true;
-      const keys = slot.unsaved;
-      slot.unsaved = [];
+    for (let next = this.captured.shift(); next; next = this.captured.shift()) {
+      const { slot, state, revision, eventId, keys, entries, snapshot } = next;
       try {
-        const revision = slot.revision as bigint;
-        const eventId = slot.lastEventId;
-        const captured: [string, IdempotencyEntry][] = [];
-        for (const key of new Set(keys)) {
-          const entry = state.idempotency.get(key);
-          if (entry) captured.push([key, entry]);
-        }
-        // Serialized now: entries change as later events are applied (a webhook refused, then charged),
-        // and so do lots and windows.
-        const encoded = captured.map(([key, entry]) => [key, JSON.stringify(entry)] as const);
-        const snapshot = JSON.stringify(snapshotOf(state));
-        for (let i = 0; i < encoded.length; i += SNAPSHOT_SLICE) {
+        for (let i = 0; i < entries.length; i += SNAPSHOT_SLICE) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-          await snapshots.saveEntries(slot.accountId, revision, encoded.slice(i, i + SNAPSHOT_SLICE));
+          await snapshots.saveEntries(slot.accountId, revision, entries.slice(i, i + SNAPSHOT_SLICE));
         }
         await snapshots.saveSnapshot(slot.accountId, { revision, eventId, state: snapshot });
         if (slot.state === state) {
@@ -546,6 +656,8 @@ export class CreditAccountWriter {
       } finally {
         slot.snapshotting = false;
       }
+      // The account may have gone past the next snapshot point while this one was being stored.
+      if (slot.state === state) this.considerSnapshot(slot);
     }
   }
 
@@ -553,7 +665,8 @@ export class CreditAccountWriter {
     if (this.slots.size <= this.maxCachedAccounts) return;
     for (const [accountId, slot] of this.slots) {
       if (this.slots.size <= this.maxCachedAccounts) break;
-      if (!slot.busy && slot.queue.length === 0 && !this.dirty.has(slot)) this.slots.delete(accountId);
+      const idle = !slot.taken && slot.inFlight === 0 && slot.queue.length === 0 && slot.retry.length === 0;
+      if (idle && !slot.snapshotting && !this.dirty.has(slot)) this.slots.delete(accountId);
     }
   }
 }
