@@ -126,7 +126,7 @@ export class LedgerModule {
               options.store ??
               (store.kind === 'sqlite'
                 ? // Another process on the same file (a second instance, the CLI) is noticed within 50 ms.
-                  SqliteEventStore.open(store.file, { pollIntervalMs: 50 })
+                  SqliteEventStore.open(store.file, { pollIntervalMs: 50, appendThread: options.config.workerThreads })
                 : EventStoreDbEventStore.connect(store.connectionString));
             return new MeteredEventStore(inner, options.metrics);
           },

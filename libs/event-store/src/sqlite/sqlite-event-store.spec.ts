@@ -188,15 +188,73 @@ describe('SqliteEventStore', () => {
     });
   });
 
+  describe.each([
+    ['on the calling thread', false],
+    ['in a thread', true],
+  ])('appending %s', (_, appendThread) => {
+    it('tells its append listeners after each commit that had events to write, and only then', async () => {
+      const store = open({ appendThread });
+      const raw = new BetterSqlite3(file, { readonly: true });
+      const countRows = raw.prepare('SELECT count(*) FROM events').pluck();
+      const seen: unknown[] = [];
+      const stopListening = store.onAppended(() => seen.push(countRows.get()));
+
+      await store.appendToStream('account-1', newEvents(2), { expectedRevision: 'no_stream' });
+      await store.appendMany([{ streamId: 'account-1', expectedRevision: 1n, events: [] }]);
+      await store.appendMany([]);
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 1n });
+      stopListening();
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 2n });
+
+      // Committed when told: another connection already sees the rows.
+      expect(seen).toEqual([2, 3]);
+      raw.close();
+    });
+
+    it('tells each listener on its own, and one removed is no longer told', async () => {
+      const store = open({ appendThread });
+      const calls: string[] = [];
+      const listener = () => calls.push('same function');
+      const stopFirst = store.onAppended(listener);
+      store.onAppended(listener);
+
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+      stopFirst();
+      await store.appendToStream('account-1', [newEvent()], { expectedRevision: 0n });
+
+      expect(calls).toHaveLength(3);
+    });
+  });
+
+  describe("noticing another store's appends", () => {
+    it('wakes its subscriptions at once instead of at their next poll', async () => {
+      const writer = open();
+      const reader = open({ pollIntervalMs: 60_000 });
+      const subscription = reader.subscribeToAll({ fromPosition: 'end' });
+      await subscription.caughtUp;
+      writer.onAppended(() => reader.noticeAppends());
+      const started = Date.now();
+
+      const { position } = await writer.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
+
+      const [event] = await take(subscription, 1);
+      expect(event!.position).toEqual(position);
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+  });
+
   describe('when SQLite cannot write', () => {
-    it('reports a read-only file as unavailable and writes nothing', async () => {
+    it.each([
+      ['appending on the calling thread', false],
+      ['appending in a thread', true],
+    ])('reports a read-only file as unavailable and writes nothing, %s', async (_, appendThread) => {
       const store = open();
       await store.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
       await store.close();
       const restore = await makeReadOnly(file);
       if (restore === undefined) return; // nothing here can make a file read-only for this user
       try {
-        const readOnly = open();
+        const readOnly = open({ appendThread });
 
         const error = await readOnly
           .appendToStream('account-1', [newEvent()], { expectedRevision: 0n })

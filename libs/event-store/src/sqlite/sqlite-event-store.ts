@@ -1,10 +1,8 @@
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import {
   positionOf,
   StoreUnavailableError,
   StreamNotFoundError,
-  WrongExpectedRevisionError,
-  type AppendConflict,
   type AppendOutcome,
   type AppendRequest,
   type AppendSuccess,
@@ -20,6 +18,9 @@ import {
   type Subscription,
   type SubscriptionFilter,
 } from '../event-store.port.js';
+import { prepareAppend, SqliteAppender, writesEvents, type PreparedAppend } from './sqlite-append.js';
+import { SqliteAppendThread } from './sqlite-append.thread.js';
+import { openConnection, unavailableOr } from './sqlite-connection.js';
 import { EVENT_COLUMNS, migrate, toRecordedEvent, type EventRow } from './sqlite-schema.js';
 import { SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 
@@ -28,6 +29,14 @@ export interface SqliteEventStoreOptions {
   readonly pollIntervalMs?: number;
   /** How long a write waits for another process's write lock before giving up. Default 5000. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Run appends' transactions, and the fsync of their commits, in a worker thread with a connection of
+   * its own, so that this thread keeps working (serving requests, deciding commands) while a commit is
+   * written. Validation and JSON encoding stay on the calling thread. Appends are run one after the
+   * other, in the order they were made, each in its own transaction. Needs the compiled worker module
+   * (`npm run build`); `open` throws without it. Default false: appends run on the calling thread.
+   */
+  readonly appendThread?: boolean;
 }
 
 /** What the connection actually runs with, for start-up logs and health checks. */
@@ -39,50 +48,15 @@ export interface SqliteStorageSettings {
   readonly schemaVersion: number;
 }
 
+/** Runs one batch of prepared appends in one transaction; throws what SQLite threw. */
+type RunAppends = (appends: readonly PreparedAppend[], created: number) => AppendOutcome[] | Promise<AppendOutcome[]>;
+
 const DEFAULT_POLL_INTERVAL_MS = 250;
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const SYNCHRONOUS_LEVELS = ['off', 'normal', 'full', 'extra'] as const;
 /** Rows per read: bounds the memory of a read of a huge stream, and the time one query holds the thread. */
 const PAGE_SIZE = 1000;
-/**
- * How many of a stream's last events an `any` / `stream_exists` append searches for its first event id.
- * EventStoreDB also only remembers recent ids for these (a bounded cache) and documents them as
- * at-least-once; appends with an exact expected revision are compared with the stream itself and are
- * always idempotent. Without an index on event ids each event searched can cost a page read: about 1.3 µs
- * per event when streams are interleaved, so ~130 µs here against ~200 µs for the commit's fsync.
- */
-const IDEMPOTENCY_WINDOW = 100n;
-const NO_STREAM = -1n;
 const MAX_INT64 = 2n ** 63n - 1n;
-/** What an append of no events to a stream with no events returns: nothing was written anywhere. */
-const NO_POSITION = positionOf(-1n);
-const LOWERCASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Errors after which the same write may well succeed later: locked, disk full, I/O, read-only. */
-const UNAVAILABLE = /^SQLITE_(?:BUSY|FULL|IOERR|READONLY|CANTOPEN)(?:_|$)/;
-
-interface PreparedEvent {
-  readonly id: string;
-  readonly type: string;
-  readonly data: string;
-  readonly metadata: string | null;
-}
-
-interface PreparedAppend {
-  readonly streamId: string;
-  readonly expectedRevision: ExpectedRevision;
-  readonly events: readonly PreparedEvent[];
-}
-
-interface StreamHead {
-  readonly revision: bigint;
-  readonly position: bigint;
-}
-
-interface RecordedId {
-  readonly id: string;
-  readonly revision: bigint;
-  readonly position: bigint;
-}
 
 /**
  * The embedded event store: one SQLite file in WAL mode, `synchronous = FULL` so that an acknowledged
@@ -90,23 +64,25 @@ interface RecordedId {
  */
 export class SqliteEventStore implements EventStore {
   private readonly sql: ReturnType<typeof prepareStatements>;
-  private readonly appendAll: BetterSqlite3.Transaction<
-    (appends: readonly PreparedAppend[], created: number) => AppendOutcome[]
-  >;
+  private readonly runAppends: RunAppends;
   private readonly subscriptions = new Set<SqliteSubscription>();
-  private readonly appendListeners = new Set<() => void>();
   private readonly subscriptionSource: SubscriptionSource;
+  private readonly appendListeners = new Set<() => void>();
   private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly db: BetterSqlite3.Database,
     private readonly filePath: string,
     pollIntervalMs: number,
+    private readonly appendThread: SqliteAppendThread | undefined,
   ) {
     this.sql = prepareStatements(db);
-    this.appendAll = db.transaction((appends: readonly PreparedAppend[], created: number) =>
-      appends.map((append) => this.appendOne(append, created)),
-    );
+    if (appendThread === undefined) {
+      const appender = new SqliteAppender(db);
+      this.runAppends = (appends, created) => appender.append(appends, created);
+    } else {
+      this.runAppends = (appends, created) => appendThread.append(appends, created);
+    }
     this.subscriptionSource = {
       readAfter: (after, limit) => this.guard(() => this.sql.allAfter.all(after, limit)),
       pageSize: PAGE_SIZE,
@@ -120,16 +96,11 @@ export class SqliteEventStore implements EventStore {
     const busyTimeoutMs = positiveInteger('busyTimeoutMs', options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     let db: BetterSqlite3.Database | undefined;
     try {
-      db = new BetterSqlite3(filePath, { timeout: busyTimeoutMs });
-      const journalMode = db.pragma('journal_mode = WAL', { simple: true });
-      if (journalMode !== 'wal') {
-        throw new Error(`${filePath} cannot be put in WAL mode (journal_mode is ${String(journalMode)})`);
-      }
-      // In WAL mode the default (NORMAL) may lose the last commits on power loss; FULL fsyncs every commit.
-      db.pragma('synchronous = FULL');
-      db.defaultSafeIntegers(true);
+      db = openConnection(filePath, busyTimeoutMs);
       migrate(db);
-      return new SqliteEventStore(db, filePath, pollIntervalMs);
+      // Started once the schema is in place: the thread only appends.
+      const appendThread = options.appendThread ? SqliteAppendThread.start({ filePath, busyTimeoutMs }) : undefined;
+      return new SqliteEventStore(db, filePath, pollIntervalMs, appendThread);
     } catch (error) {
       db?.close();
       throw unavailableOr(error, filePath);
@@ -149,31 +120,34 @@ export class SqliteEventStore implements EventStore {
   async appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
     this.assertOpen();
     if (requests.length === 0) return [];
-    // Serializing before BEGIN keeps the write lock, which every other process waits on, short.
     const appends = requests.map(prepareAppend);
-    const created = Date.now();
-    const writes = appends.some((append) => append.events.length > 0);
-    // A batch of empty appends only checks revisions: a read snapshot is enough, and works on a read-only file.
-    const outcomes = this.guard(() =>
-      writes ? this.appendAll.immediate(appends, created) : this.appendAll.deferred(appends, created),
-    );
-    if (writes) {
-      this.noticeAppends();
-      for (const listener of this.appendListeners) listener();
+    let outcomes: AppendOutcome[];
+    try {
+      outcomes = await this.runAppends(appends, Date.now());
+    } catch (error) {
+      throw unavailableOr(error, this.filePath);
     }
+    if (writesEvents(appends)) this.announceAppend();
     return outcomes;
   }
 
   /**
-   * Calls `listener` after every append through this store that wrote events, so that a follower in
-   * another thread can look at once instead of polling. Returns the unsubscribe.
+   * Calls `listener` after every append through this store that had events to write, once it is
+   * committed (in either mode), so that another part of the process can follow appends without polling.
+   * It may find nothing new: a conflict or a retry of an earlier append writes nothing. A listener must
+   * not throw; if one does, its error is raised on its own, not as a failure of the committed append.
+   * Returns what removes the listener.
    */
   onAppended(listener: () => void): () => void {
-    this.appendListeners.add(listener);
-    return () => this.appendListeners.delete(listener);
+    const registration = () => listener();
+    this.appendListeners.add(registration);
+    return () => void this.appendListeners.delete(registration);
   }
 
-  /** Another thread or process appended to the file: this store's subscriptions look for it now. */
+  /**
+   * Makes this store's subscriptions look for new events now rather than at their next poll: for when
+   * another thread or process is known to have appended to the same file.
+   */
   noticeAppends(): void {
     for (const subscription of this.subscriptions) subscription.notifyAppended();
   }
@@ -190,7 +164,7 @@ export class SqliteEventStore implements EventStore {
       this.assertOpen();
       const limit = Math.min(PAGE_SIZE, remaining);
       const rows = limit === 0 ? [] : this.guard(() => statement.all(streamId, next, limit));
-      exists ||= rows.length > 0 || this.guard(() => this.sql.streamHead.get(streamId)) !== undefined;
+      exists ||= rows.length > 0 || this.guard(() => this.sql.streamExists.get(streamId)) !== undefined;
       if (!exists) throw new StreamNotFoundError(streamId);
       for (const row of rows) yield toRecordedEvent(row);
       remaining -= rows.length;
@@ -272,103 +246,30 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
+  /** Waits for outstanding appends, then ends subscriptions, stops the append thread and closes the file. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
+      await Promise.all([
+        this.appendThread?.stop(),
+        ...[...this.subscriptions].map((subscription) => subscription.close()),
+      ]);
       this.db.close();
     })();
     return this.closing;
   }
 
-  /** Runs inside the append transaction; sees the effects of the requests before it in the same batch. */
-  private appendOne(append: PreparedAppend, created: number): AppendOutcome {
-    const fast = this.appendAtExpected(append, created);
-    if (fast !== undefined) return fast;
-    const { streamId, expectedRevision, events } = append;
-    const head = this.sql.streamHead.get(streamId);
-    const current = head?.revision ?? NO_STREAM;
-
-    if (events.length === 0) {
-      return expectationHolds(expectedRevision, current)
-        ? success(streamId, current, head === undefined ? NO_POSITION : positionOf(head.position))
-        : conflict(streamId, expectedRevision, current);
-    }
-
-    if (expectedRevision === 'any' || expectedRevision === 'stream_exists') {
-      if (head === undefined) {
-        return expectedRevision === 'any'
-          ? this.write(streamId, current, events, created)
-          : conflict(streamId, expectedRevision, current);
+  private announceAppend(): void {
+    for (const subscription of this.subscriptions) subscription.notifyAppended();
+    for (const listener of this.appendListeners) {
+      try {
+        listener();
+      } catch (error) {
+        // The append is committed: its caller must hear so. The listener's fault surfaces on its own.
+        queueMicrotask(() => {
+          throw error;
+        });
       }
-      const first = this.sql.recentRevisionOfId.get(streamId, current - IDEMPOTENCY_WINDOW, events[0]!.id);
-      if (first === undefined) return this.write(streamId, current, events, created);
-      // A retry of an earlier append, unless only some of its ids match, which EventStoreDB also refuses.
-      return this.earlierAppend(streamId, first, events) ?? conflict(streamId, expectedRevision, current);
     }
-
-    const expected = expectedRevision === 'no_stream' ? NO_STREAM : expectedRevision;
-    if (expected === current) return this.write(streamId, current, events, created);
-    // The stream has moved past the expected revision: either this append already happened (its ack was
-    // lost and it is being retried) and it gets the original answer, or it is a genuine conflict.
-    if (expected < current) {
-      return this.earlierAppend(streamId, expected + 1n, events) ?? conflict(streamId, expectedRevision, current);
-    }
-    return conflict(streamId, expectedRevision, current);
-  }
-
-  /**
-   * The common case, an exact expected revision that holds, in one statement instead of a head query
-   * then an insert: the first event goes in only if the expected revision is the stream's last (it
-   * exists, and the unique index refuses the next one if it exists too). Undefined when it does not
-   * hold: the caller then works out whether it is a retry or a conflict.
-   */
-  private appendAtExpected({ streamId, expectedRevision, events }: PreparedAppend, created: number): AppendSuccess | undefined {
-    if (events.length === 0 || typeof expectedRevision !== 'bigint' && expectedRevision !== 'no_stream') return undefined;
-    const first = events[0]!;
-    const written =
-      expectedRevision === 'no_stream'
-        ? this.sql.insertFirst.run(streamId, 0n, first.id, first.type, first.data, first.metadata, created)
-        : this.sql.insertAfter.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision);
-    if (written.changes === 0) return undefined;
-    const revision = expectedRevision === 'no_stream' ? 0n : expectedRevision + 1n;
-    if (events.length === 1) return success(streamId, revision, positionOf(BigInt(written.lastInsertRowid)));
-    return this.write(streamId, revision, events.slice(1), created);
-  }
-
-  /** The original outcome if the stream holds exactly these events from `fromRevision` on. */
-  private earlierAppend(
-    streamId: string,
-    fromRevision: bigint,
-    events: readonly PreparedEvent[],
-  ): AppendSuccess | undefined {
-    const recorded = this.sql.recordedIds.all(streamId, fromRevision, events.length);
-    if (recorded.length !== events.length || recorded.some((row, i) => row.id !== events[i]!.id)) return undefined;
-    const last = recorded[recorded.length - 1]!;
-    return success(streamId, last.revision, positionOf(last.position));
-  }
-
-  private write(
-    streamId: string,
-    current: bigint,
-    events: readonly PreparedEvent[],
-    created: number,
-  ): AppendSuccess {
-    let revision = current;
-    let position = 0n;
-    for (const event of events) {
-      revision += 1n;
-      const { lastInsertRowid } = this.sql.insert.run(
-        streamId,
-        revision,
-        event.id,
-        event.type,
-        event.data,
-        event.metadata,
-        created,
-      );
-      position = BigInt(lastInsertRowid);
-    }
-    return success(streamId, revision, positionOf(position));
   }
 
   private assertOpen(): void {
@@ -386,34 +287,7 @@ export class SqliteEventStore implements EventStore {
 
 function prepareStatements(db: BetterSqlite3.Database) {
   return {
-    insert: db.prepare<[string, bigint, string, string, string, string | null, number]>(
-      `INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    // OR IGNORE: a taken (stream, revision) means the stream moved on; the caller finds out how.
-    insertFirst: db.prepare<[string, bigint, string, string, string, string | null, number]>(
-      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    insertAfter: db.prepare<[string, bigint, string, string, string, string | null, number, string, bigint]>(
-      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       SELECT ?, ?, ?, ?, ?, ?, ?
-       WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ?)`,
-    ),
-    streamHead: db.prepare<[string], StreamHead>(
-      `SELECT stream_revision AS revision, position FROM events
-       WHERE stream_id = ? ORDER BY stream_revision DESC LIMIT 1`,
-    ),
-    recentRevisionOfId: db
-      .prepare<[string, bigint, string], bigint>(
-        `SELECT stream_revision FROM events
-         WHERE stream_id = ? AND stream_revision > ? AND event_id = ? ORDER BY stream_revision LIMIT 1`,
-      )
-      .pluck(),
-    recordedIds: db.prepare<[string, bigint, number], RecordedId>(
-      `SELECT event_id AS id, stream_revision AS revision, position FROM events
-       WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
-    ),
+    streamExists: db.prepare<[string], bigint>('SELECT 1 FROM events WHERE stream_id = ? LIMIT 1').pluck(),
     streamForwards: db.prepare<[string, bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
        WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
@@ -445,53 +319,6 @@ function prepareStatements(db: BetterSqlite3.Database) {
   };
 }
 
-function prepareAppend({ streamId, expectedRevision, events }: AppendRequest): PreparedAppend {
-  if (typeof streamId !== 'string' || streamId.length === 0) {
-    throw new TypeError('An append needs a non-empty stream id');
-  }
-  if (typeof expectedRevision === 'bigint' && expectedRevision < 0n) {
-    throw new RangeError(`Expected revision of ${streamId} must not be negative, got ${expectedRevision}`);
-  }
-  return { streamId, expectedRevision, events: events.map(prepareEvent) };
-}
-
-function prepareEvent(event: NewEvent): PreparedEvent {
-  if (!LOWERCASE_UUID.test(event.id)) throw new TypeError(`Event id ${event.id} is not a lowercase UUID`);
-  if (typeof event.type !== 'string' || event.type.length === 0) {
-    throw new TypeError(`Event ${event.id} needs a type`);
-  }
-  const data: string | undefined = JSON.stringify(event.data);
-  if (data === undefined) throw new TypeError(`Event ${event.id} (${event.type}) has no JSON data`);
-  return {
-    id: event.id,
-    type: event.type,
-    data,
-    metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
-  };
-}
-
-function expectationHolds(expected: ExpectedRevision, current: bigint): boolean {
-  switch (expected) {
-    case 'any':
-      return true;
-    case 'no_stream':
-      return current === NO_STREAM;
-    case 'stream_exists':
-      return current !== NO_STREAM;
-    default:
-      return expected === current;
-  }
-}
-
-function success(streamId: string, revision: bigint, position: Position): AppendSuccess {
-  return { ok: true, streamId, nextExpectedRevision: revision, position };
-}
-
-function conflict(streamId: string, expected: ExpectedRevision, current: bigint): AppendConflict {
-  const actual = current === NO_STREAM ? 'no_stream' : current;
-  return { ok: false, streamId, error: new WrongExpectedRevisionError(streamId, expected, actual) };
-}
-
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
@@ -508,23 +335,4 @@ function streamFilter(filter: SubscriptionFilter | undefined): (streamId: string
   const prefixes = [...filter.streamPrefixes];
   if (prefixes.length === 0) throw new RangeError('A subscription filter needs at least one stream prefix');
   return (streamId) => prefixes.some((prefix) => streamId.startsWith(prefix));
-}
-
-function unavailableOr(error: unknown, filePath: string): unknown {
-  const code = sqliteCode(error);
-  if (code !== undefined && UNAVAILABLE.test(code)) {
-    const { message } = error as Error;
-    return new StoreUnavailableError(`SQLite event store ${filePath} is unavailable: ${message}`, error);
-  }
-  return error;
-}
-
-/**
- * Recognised by shape, not `instanceof`: the native addon is loaded once per process and throws the
- * SqliteError class of whichever copy of the module initialised it (jest gives each test file its own).
- */
-function sqliteCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { name, code } = error as { name?: unknown; code?: unknown };
-  return name === 'SqliteError' && typeof code === 'string' ? code : undefined;
 }

@@ -1,0 +1,257 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import {
+  positionOf,
+  WrongExpectedRevisionError,
+  type AppendConflict,
+  type AppendOutcome,
+  type AppendRequest,
+  type AppendSuccess,
+  type ExpectedRevision,
+  type NewEvent,
+  type Position,
+} from '../event-store.port.js';
+
+// The rules of an append to the SQLite store, in one place for both ways of running them: on the
+// caller's thread, or in the append thread (`sqlite-append.worker.ts`).
+
+/** An event validated and encoded, ready for an INSERT. */
+export interface PreparedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly data: string;
+  readonly metadata: string | null;
+}
+
+export interface PreparedAppend {
+  readonly streamId: string;
+  readonly expectedRevision: ExpectedRevision;
+  readonly events: readonly PreparedEvent[];
+}
+
+/**
+ * How many of a stream's last events an `any` / `stream_exists` append searches for its first event id.
+ * EventStoreDB also only remembers recent ids for these (a bounded cache) and documents them as
+ * at-least-once; appends with an exact expected revision are compared with the stream itself and are
+ * always idempotent. Without an index on event ids each event searched can cost a page read: about 1.3 µs
+ * per event when streams are interleaved, so ~130 µs here against ~200 µs for the commit's fsync.
+ */
+const IDEMPOTENCY_WINDOW = 100n;
+const NO_STREAM = -1n;
+/** What an append of no events to a stream with no events returns: nothing was written anywhere. */
+const NO_POSITION = positionOf(-1n);
+const LOWERCASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface StreamHead {
+  readonly revision: bigint;
+  readonly position: bigint;
+}
+
+interface RecordedId {
+  readonly id: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+}
+
+/**
+ * Validates and serializes an append. Done before the transaction (and on the caller's thread when
+ * appends run in the append thread) to keep the write lock, which every other writer waits on, short.
+ */
+export function prepareAppend({ streamId, expectedRevision, events }: AppendRequest): PreparedAppend {
+  if (typeof streamId !== 'string' || streamId.length === 0) {
+    throw new TypeError('An append needs a non-empty stream id');
+  }
+  if (typeof expectedRevision === 'bigint' && expectedRevision < 0n) {
+    throw new RangeError(`Expected revision of ${streamId} must not be negative, got ${expectedRevision}`);
+  }
+  return { streamId, expectedRevision, events: events.map(prepareEvent) };
+}
+
+/** True when at least one of the appends has events, so the batch needs the write lock. */
+export function writesEvents(appends: readonly PreparedAppend[]): boolean {
+  return appends.some((append) => append.events.length > 0);
+}
+
+/** Runs batches of prepared appends on one connection, each batch in one transaction. */
+export class SqliteAppender {
+  private readonly sql: ReturnType<typeof prepareStatements>;
+  private readonly appendAll: BetterSqlite3.Transaction<
+    (appends: readonly PreparedAppend[], created: number) => AppendOutcome[]
+  >;
+
+  constructor(db: BetterSqlite3.Database) {
+    this.sql = prepareStatements(db);
+    this.appendAll = db.transaction((appends: readonly PreparedAppend[], created: number) =>
+      appends.map((append) => this.appendOne(append, created)),
+    );
+  }
+
+  /**
+   * One outcome per append, in order; a conflict on one does not stop the others. Throws the SQLite
+   * error, with nothing written, when the transaction fails. `created` is the time recorded on the events.
+   */
+  append(appends: readonly PreparedAppend[], created: number): AppendOutcome[] {
+    // A batch of empty appends only checks revisions: a read snapshot is enough, and works on a read-only file.
+    return writesEvents(appends) ? this.appendAll.immediate(appends, created) : this.appendAll.deferred(appends, created);
+  }
+
+  /** Runs inside the append transaction; sees the effects of the requests before it in the same batch. */
+  private appendOne(append: PreparedAppend, created: number): AppendOutcome {
+    const fast = this.appendAtExpected(append, created);
+    if (fast !== undefined) return fast;
+    const { streamId, expectedRevision, events } = append;
+    const head = this.sql.streamHead.get(streamId);
+    const current = head?.revision ?? NO_STREAM;
+
+    if (events.length === 0) {
+      return expectationHolds(expectedRevision, current)
+        ? success(streamId, current, head === undefined ? NO_POSITION : positionOf(head.position))
+        : conflict(streamId, expectedRevision, current);
+    }
+
+    if (expectedRevision === 'any' || expectedRevision === 'stream_exists') {
+      if (head === undefined) {
+        return expectedRevision === 'any'
+          ? this.write(streamId, current, events, created)
+          : conflict(streamId, expectedRevision, current);
+      }
+      const first = this.sql.recentRevisionOfId.get(streamId, current - IDEMPOTENCY_WINDOW, events[0]!.id);
+      if (first === undefined) return this.write(streamId, current, events, created);
+      // A retry of an earlier append, unless only some of its ids match, which EventStoreDB also refuses.
+      return this.earlierAppend(streamId, first, events) ?? conflict(streamId, expectedRevision, current);
+    }
+
+    const expected = expectedRevision === 'no_stream' ? NO_STREAM : expectedRevision;
+    if (expected === current) return this.write(streamId, current, events, created);
+    // The stream has moved past the expected revision: either this append already happened (its ack was
+    // lost and it is being retried) and it gets the original answer, or it is a genuine conflict.
+    if (expected < current) {
+      return this.earlierAppend(streamId, expected + 1n, events) ?? conflict(streamId, expectedRevision, current);
+    }
+    return conflict(streamId, expectedRevision, current);
+  }
+
+  /**
+   * The common case, an exact expected revision that holds, in one statement instead of a head query
+   * then an insert: the first event goes in only if the expected revision is the stream's last (it
+   * exists, and the unique index refuses the next one if it exists too). Undefined when it does not
+   * hold: the caller then works out whether it is a retry or a conflict.
+   */
+  private appendAtExpected({ streamId, expectedRevision, events }: PreparedAppend, created: number): AppendSuccess | undefined {
+    if (events.length === 0 || typeof expectedRevision !== 'bigint' && expectedRevision !== 'no_stream') return undefined;
+    const first = events[0]!;
+    const written =
+      expectedRevision === 'no_stream'
+        ? this.sql.insertFirst.run(streamId, 0n, first.id, first.type, first.data, first.metadata, created)
+        : this.sql.insertAfter.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision);
+    if (written.changes === 0) return undefined;
+    const revision = expectedRevision === 'no_stream' ? 0n : expectedRevision + 1n;
+    if (events.length === 1) return success(streamId, revision, positionOf(BigInt(written.lastInsertRowid)));
+    return this.write(streamId, revision, events.slice(1), created);
+  }
+
+  /** The original outcome if the stream holds exactly these events from `fromRevision` on. */
+  private earlierAppend(
+    streamId: string,
+    fromRevision: bigint,
+    events: readonly PreparedEvent[],
+  ): AppendSuccess | undefined {
+    const recorded = this.sql.recordedIds.all(streamId, fromRevision, events.length);
+    if (recorded.length !== events.length || recorded.some((row, i) => row.id !== events[i]!.id)) return undefined;
+    const last = recorded[recorded.length - 1]!;
+    return success(streamId, last.revision, positionOf(last.position));
+  }
+
+  private write(
+    streamId: string,
+    current: bigint,
+    events: readonly PreparedEvent[],
+    created: number,
+  ): AppendSuccess {
+    let revision = current;
+    let position = 0n;
+    for (const event of events) {
+      revision += 1n;
+      const { lastInsertRowid } = this.sql.insert.run(
+        streamId,
+        revision,
+        event.id,
+        event.type,
+        event.data,
+        event.metadata,
+        created,
+      );
+      position = BigInt(lastInsertRowid);
+    }
+    return success(streamId, revision, positionOf(position));
+  }
+}
+
+function prepareStatements(db: BetterSqlite3.Database) {
+  return {
+    insert: db.prepare<[string, bigint, string, string, string, string | null, number]>(
+      `INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // OR IGNORE: a taken (stream, revision) means the stream moved on; the caller finds out how.
+    insertFirst: db.prepare<[string, bigint, string, string, string, string | null, number]>(
+      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertAfter: db.prepare<[string, bigint, string, string, string, string | null, number, string, bigint]>(
+      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
+       SELECT ?, ?, ?, ?, ?, ?, ?
+       WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ?)`,
+    ),
+    streamHead: db.prepare<[string], StreamHead>(
+      `SELECT stream_revision AS revision, position FROM events
+       WHERE stream_id = ? ORDER BY stream_revision DESC LIMIT 1`,
+    ),
+    recentRevisionOfId: db
+      .prepare<[string, bigint, string], bigint>(
+        `SELECT stream_revision FROM events
+         WHERE stream_id = ? AND stream_revision > ? AND event_id = ? ORDER BY stream_revision LIMIT 1`,
+      )
+      .pluck(),
+    recordedIds: db.prepare<[string, bigint, number], RecordedId>(
+      `SELECT event_id AS id, stream_revision AS revision, position FROM events
+       WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+    ),
+  };
+}
+
+function prepareEvent(event: NewEvent): PreparedEvent {
+  if (!LOWERCASE_UUID.test(event.id)) throw new TypeError(`Event id ${event.id} is not a lowercase UUID`);
+  if (typeof event.type !== 'string' || event.type.length === 0) {
+    throw new TypeError(`Event ${event.id} needs a type`);
+  }
+  const data: string | undefined = JSON.stringify(event.data);
+  if (data === undefined) throw new TypeError(`Event ${event.id} (${event.type}) has no JSON data`);
+  return {
+    id: event.id,
+    type: event.type,
+    data,
+    metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
+  };
+}
+
+function expectationHolds(expected: ExpectedRevision, current: bigint): boolean {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return current === NO_STREAM;
+    case 'stream_exists':
+      return current !== NO_STREAM;
+    default:
+      return expected === current;
+  }
+}
+
+function success(streamId: string, revision: bigint, position: Position): AppendSuccess {
+  return { ok: true, streamId, nextExpectedRevision: revision, position };
+}
+
+function conflict(streamId: string, expected: ExpectedRevision, current: bigint): AppendConflict {
+  const actual = current === NO_STREAM ? 'no_stream' : current;
+  return { ok: false, streamId, error: new WrongExpectedRevisionError(streamId, expected, actual) };
+}
