@@ -36,7 +36,11 @@ export type SubmittedCommand = DistributiveOmit<CreditAccountCommand, 'occurredA
 };
 
 export interface WriterOptions {
-  /** Commands decided per group commit, across all accounts; bounds latency under load. */
+  /**
+   * Commands decided per group commit, across all accounts. Default 500: small enough that the next
+   * group is decided while one is written (with an append thread, the deciding thread never waits),
+   * large enough that an fsync is shared by many commands.
+   */
   readonly maxCommandsPerFlush?: number;
   /** Group commits whose appends may be in flight at once (the next is decided while one is written). */
   readonly maxFlushesInFlight?: number;
@@ -194,7 +198,7 @@ export class CreditAccountWriter {
     private readonly clock: Clock,
     options: WriterOptions = {},
   ) {
-    this.maxCommandsPerFlush = options.maxCommandsPerFlush ?? 20_000;
+    this.maxCommandsPerFlush = options.maxCommandsPerFlush ?? 500;
     this.maxFlushesInFlight = options.maxFlushesInFlight ?? 4;
     this.maxCachedAccounts = options.maxCachedAccounts ?? 100_000;
     this.maxConflictRetries = options.maxConflictRetries ?? 30;
