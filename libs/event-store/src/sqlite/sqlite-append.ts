@@ -78,11 +78,25 @@ export class SqliteAppender {
     (appends: readonly PreparedAppend[], created: number) => AppendOutcome[]
   >;
 
+  private readonly appendGroups: BetterSqlite3.Transaction<
+    (groups: readonly { readonly appends: readonly PreparedAppend[]; readonly created: number }[]) => AppendOutcome[][]
+  >;
+
   constructor(db: BetterSqlite3.Database) {
     this.sql = prepareStatements(db);
     this.appendAll = db.transaction((appends: readonly PreparedAppend[], created: number) =>
       appends.map((append) => this.appendOne(append, created)),
     );
+    this.appendGroups = db.transaction((groups) => groups.map(({ appends, created }) => appends.map((append) => this.appendOne(append, created))));
+  }
+
+  /**
+   * Several batches in one transaction, so that they share one fsync: the outcomes of each, as `append`
+   * would give them run one after another. Throws, with nothing written, when the transaction fails.
+   */
+  appendTogether(groups: readonly { readonly appends: readonly PreparedAppend[]; readonly created: number }[]): AppendOutcome[][] {
+    const writes = groups.some((group) => writesEvents(group.appends));
+    return writes ? this.appendGroups.immediate(groups) : this.appendGroups.deferred(groups);
   }
 
   /**

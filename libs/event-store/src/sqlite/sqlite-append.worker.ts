@@ -19,12 +19,23 @@ const { filePath, busyTimeoutMs } = workerData as AppendThreadSettings;
 const port = parentPort!;
 let connection: { readonly db: BetterSqlite3.Database; readonly appender: SqliteAppender } | undefined;
 
+type AppendMessage = Extract<AppendThreadRequest, { kind: 'append' }>;
+
+/**
+ * Appends that arrived while the thread was busy (committing the previous ones) are committed together,
+ * in one transaction and one fsync: group commit again, one level down, when the store's caller has
+ * several group commits in flight. Each still gets its own outcomes.
+ */
+let waiting: AppendMessage[] = [];
+
 port.on('message', (request: AppendThreadRequest) => {
   switch (request.kind) {
     case 'append':
-      port.postMessage(append(request));
+      waiting.push(request);
+      if (waiting.length === 1) setImmediate(appendWaiting);
       return;
     case 'stop':
+      appendWaiting();
       connection?.db.close();
       connection = undefined;
       // With the port closed nothing is left to wait for, and the thread ends.
@@ -37,7 +48,24 @@ port.on('message', (request: AppendThreadRequest) => {
   }
 });
 
-function append({ id, appends, created }: Extract<AppendThreadRequest, { kind: 'append' }>): AppendThreadReply {
+function appendWaiting(): void {
+  const requests = waiting;
+  waiting = [];
+  if (requests.length === 0) return;
+  if (requests.length > 1) {
+    try {
+      connection ??= connect();
+      const outcomes = connection.appender.appendTogether(requests.map(({ appends, created }) => ({ appends: receiveAppends(appends), created })));
+      requests.forEach(({ id }, i) => port.postMessage({ kind: 'appended', id, outcomes: postOutcomes(outcomes[i]!) } satisfies AppendThreadReply));
+      return;
+    } catch {
+      // Nothing was written: each is tried on its own, so each gets its own outcome or error.
+    }
+  }
+  for (const request of requests) port.postMessage(append(request));
+}
+
+function append({ id, appends, created }: AppendMessage): AppendThreadReply {
   try {
     // Opened at the first append, and again at the next one if it failed: a file that cannot be opened
     // now (locked, missing directory) may be openable later, and the store reports each failure.
