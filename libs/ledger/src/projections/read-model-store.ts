@@ -27,8 +27,19 @@ export class SqliteReadModelStore {
   private readonly statements = new Map<string, ReturnType<SqliteReadModelStore['prepareTable']>>();
   private readonly stateOf;
   private readonly setState;
+  private readonly dataVersion;
+  /**
+   * The documents the engine last wrote (table and key → document), most recently used last, so that
+   * following the store does not read back and parse a document for every event. Valid only while no
+   * other connection has written the file (`PRAGMA data_version` says so) and emptied when a batch fails.
+   */
+  private readonly liveDocs = new Map<string, StoredDoc<unknown>>();
+  private liveDataVersion: bigint | undefined;
 
-  private constructor(private readonly db: BetterSqlite3.Database) {
+  private constructor(
+    private readonly db: BetterSqlite3.Database,
+    private readonly maxLiveDocs: number,
+  ) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
@@ -42,10 +53,12 @@ export class SqliteReadModelStore {
       `INSERT INTO projection_state (name, table_name, version, position) VALUES (?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET table_name = excluded.table_name, version = excluded.version, position = excluded.position`,
     );
+    this.dataVersion = db.prepare<[], bigint>('PRAGMA data_version').pluck();
   }
 
-  static open(file: string): SqliteReadModelStore {
-    return new SqliteReadModelStore(new BetterSqlite3(file));
+  /** `maxLiveDocs`: documents the engine keeps parsed between batches (0: none). */
+  static open(file: string, options: { readonly maxLiveDocs?: number } = {}): SqliteReadModelStore {
+    return new SqliteReadModelStore(new BetterSqlite3(file), options.maxLiveDocs ?? 50_000);
   }
 
   close(): void {
@@ -95,14 +108,24 @@ export class SqliteReadModelStore {
   /** Applies a batch to every projection in one transaction, with each one's new position. */
   applyBatch(projections: readonly AnyProjection[], events: readonly ProjectedEvent[]): void {
     if (events.length === 0) return;
-    this.db.transaction(() => {
-      for (const projection of projections) {
-        const state = this.active(projection.name) ?? this.ensure(projection);
-        this.applyTo(projection, state.table, state.position, events);
-        const last = events[events.length - 1]!.position;
-        if (last > state.position) this.setState.run(projection.name, state.table, projection.version, last);
-      }
-    }).immediate();
+    try {
+      this.db.transaction(() => {
+        // Another connection (a replay, another instance) wrote since this one's last batch.
+        if (this.dataVersion.get() !== this.liveDataVersion) this.liveDocs.clear();
+        for (const projection of projections) {
+          const state = this.active(projection.name) ?? this.ensure(projection);
+          this.applyTo(projection, state.table, state.position, events);
+          const last = events[events.length - 1]!.position;
+          if (last > state.position) this.setState.run(projection.name, state.table, projection.version, last);
+        }
+      }).immediate();
+      this.liveDataVersion = this.dataVersion.get();
+    } catch (error) {
+      // The documents in memory were folded for a batch that was not stored.
+      this.liveDocs.clear();
+      this.liveDataVersion = undefined;
+      throw error;
+    }
   }
 
   /**
@@ -147,17 +170,35 @@ export class SqliteReadModelStore {
   private applyTo(projection: AnyProjection, table: string, after: bigint, events: readonly ProjectedEvent[]): void {
     const statements = this.statementsFor(table);
     const docs = new Map<string, StoredDoc<unknown> | undefined>();
-    const load = (key: string) => toStored<unknown>(statements.get.get(key));
+    const prefix = `${table}\u0000`;
+    const load = (key: string) => {
+      const live = this.liveDocs.get(prefix + key);
+      if (live) {
+        this.liveDocs.delete(prefix + key);
+        return live;
+      }
+      return toStored<unknown>(statements.get.get(key));
+    };
     for (const event of events) {
       if (event.position > after) applyToDocs(projection, docs, event, load);
     }
     for (const [key, stored] of docs) {
       if (stored === undefined) statements.remove.run(key);
-      else statements.put.run(key, stored.position, JSON.stringify(stored.doc));
+      else {
+        statements.put.run(key, stored.position, JSON.stringify(stored.doc));
+        if (this.maxLiveDocs > 0) this.liveDocs.set(prefix + key, stored);
+      }
+    }
+    // Least recently used first out.
+    for (const key of this.liveDocs.keys()) {
+      if (this.liveDocs.size <= this.maxLiveDocs) break;
+      this.liveDocs.delete(key);
     }
   }
 
   private createTable(projection: AnyProjection, suffix = ''): string {
+    // A table of this name may have existed: what was kept of it is gone with it.
+    this.liveDocs.clear();
     const table = `rm_${projection.name.replace(/[^a-z0-9_]/gi, '_')}_v${projection.version}${suffix}`;
     this.db.exec(`DROP TABLE IF EXISTS "${table}"`);
     this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID`);

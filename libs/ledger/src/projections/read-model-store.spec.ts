@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CreditAccountEvent } from '#domain';
+import type { ProjectedEvent, Projection } from './projection.js';
+import { SqliteReadModelStore } from './read-model-store.js';
+
+interface Tally {
+  readonly events: number[];
+}
+
+/** Remembers, per account, the positions of the events folded into it; the event at position 20 cannot be folded. */
+const tally: Projection<Tally> = {
+  name: 'tally',
+  version: 1,
+  keysOf: (event) => [event.accountId],
+  evolve: (doc, event) => ({ events: [...(doc?.events ?? []), Number(event.position)] }),
+  evolveInPlace: (doc, event) => {
+    if (event.position === 20n) throw new Error('cannot fold event 20');
+    const folded = doc ?? { events: [] };
+    folded.events.push(Number(event.position));
+    return folded;
+  },
+};
+
+function event(position: number, accountId = 'a'): ProjectedEvent {
+  return { position: BigInt(position), accountId, revision: 0n, event: {} as CreditAccountEvent, occurredAt: 0, metadata: undefined };
+}
+
+describe('SqliteReadModelStore following the store', () => {
+  let dir: string;
+  let file: string;
+  let store: SqliteReadModelStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-read-models-'));
+    file = join(dir, 'read-models.sqlite');
+    store = SqliteReadModelStore.open(file, { maxLiveDocs: 2 });
+    store.ensure(tally as Projection<unknown>);
+  });
+
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const events = (accountId: string) => store.get<Tally>('tally', accountId)?.doc.events;
+
+  it('keeps only the documents it may hold in memory, and folds every one of them right', () => {
+    for (let p = 1; p <= 12; p++) store.applyBatch([tally as Projection<unknown>], [event(p, `acct-${p % 5}`)]);
+    for (let k = 0; k < 5; k++) expect(events(`acct-${k}`)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].filter((p) => p % 5 === k));
+  });
+
+  it('reads a document again once another connection has written the file', () => {
+    store.applyBatch([tally as Projection<unknown>], [event(1), event(2)]);
+    // Another instance on the same file folds the next event first.
+    const other = SqliteReadModelStore.open(file);
+    other.applyBatch([tally as Projection<unknown>], [event(3)]);
+    other.close();
+    store.applyBatch([tally as Projection<unknown>], [event(3), event(4)]);
+    expect(events('a')).toEqual([1, 2, 3, 4]);
+  });
+
+  it('forgets what it folded for a batch that failed', () => {
+    store.applyBatch([tally as Projection<unknown>], [event(11), event(12)]);
+    // Event 15 is folded into the document in memory before event 20 fails the batch.
+    expect(() => store.applyBatch([tally as Projection<unknown>], [event(15), event(20)])).toThrow('cannot fold event 20');
+    store.applyBatch([tally as Projection<unknown>], [event(16)]);
+    expect(events('a')).toEqual([11, 12, 16]);
+  });
+});
