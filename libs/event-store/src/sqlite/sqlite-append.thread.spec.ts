@@ -81,7 +81,7 @@ describe('SqliteEventStore appending in a thread', () => {
       expect(await collect(store.readStream('account-1'))).toHaveLength(30);
     });
 
-    it('runs each in a transaction of its own: one that fails takes none of the others with it', async () => {
+    it('commits those waiting together, yet one that fails takes none of the others with it', async () => {
       // The trigger goes in before the store opens, so both its connections read it at open.
       await open().close();
       const doomed = newEvent();

@@ -30,7 +30,7 @@ interface RunningThread {
 /**
  * A store's side of its append thread (`sqlite-append.worker.ts`): posts prepared appends to it, in
  * order, and settles each with the thread's reply. Several appends may be outstanding; the thread runs
- * them one after the other, each in its own transaction.
+ * them in order, those that waited while it was busy in one transaction (each with its own outcomes).
  *
  * If the thread dies, every outstanding append fails with `StoreUnavailableError`: the thread may have
  * committed it or not, and the caller finds out by retrying it (appends are idempotent by event id). The
@@ -62,7 +62,7 @@ export class SqliteAppendThread {
     return thread;
   }
 
-  /** The outcomes of one transaction of `appends`; rejects with the thread's error when it failed. */
+  /** The outcomes of `appends`, all or none stored; rejects with the thread's error when it failed. */
   append(appends: readonly PreparedAppend[], created: number): Promise<AppendOutcome[]> {
     if (this.stopping !== undefined) {
       return Promise.reject(new StoreUnavailableError(`The append thread of ${this.settings.filePath} is stopped`));
