@@ -3,6 +3,7 @@ import { positionOf, type EventStore, type RecordedEvent, type StoredEventText, 
 import { decodeEvent, decodeEventText } from '../events/event-codec.js';
 import type { LedgerEventMetadata } from '../events/event-metadata.js';
 import type { ProjectedEvent, Projection } from './projection.js';
+import { PositionWaiters } from './position-waiters.js';
 import type { SqliteReadModelStore } from './read-model-store.js';
 
 export const PROJECTION_ENGINE = Symbol('PROJECTION_ENGINE');
@@ -87,7 +88,7 @@ export class ProjectionEngine implements ProjectionFollower {
   private subscription: Subscription | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
-  private readonly waiters = new Set<{ position: bigint; resolve: () => void }>();
+  private readonly waiters = new PositionWaiters(() => this.position());
   private readonly batchSize: number;
   private readonly retryDelayMs: number;
   private readonly onError: (error: unknown) => void;
@@ -115,8 +116,7 @@ export class ProjectionEngine implements ProjectionFollower {
     this.stopped = true;
     await this.subscription?.close();
     await this.running;
-    for (const waiter of this.waiters) waiter.resolve();
-    this.waiters.clear();
+    this.waiters.releaseAll();
   }
 
   /** The position every projection has reached (-1n before the first event). */
@@ -129,19 +129,7 @@ export class ProjectionEngine implements ProjectionFollower {
    * false: a query that must reflect a command just answered waits for it, briefly.
    */
   waitFor(position: bigint, timeoutMs = 2000): Promise<boolean> {
-    if (this.position() >= position) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = {
-        position,
-        resolve: () => {
-          clearTimeout(timer);
-          this.waiters.delete(waiter);
-          resolve(this.position() >= position);
-        },
-      };
-      const timer = setTimeout(waiter.resolve, timeoutMs);
-      this.waiters.add(waiter);
-    });
+    return this.waiters.waitFor(position, timeoutMs);
   }
 
   get health(): { readonly running: boolean; readonly lastError: string | undefined } {
@@ -209,9 +197,8 @@ export class ProjectionEngine implements ProjectionFollower {
   }
 
   private notifyWaiters(): void {
-    const reached = this.position();
-    for (const waiter of this.waiters) if (reached >= waiter.position) waiter.resolve();
-    this.onApplied(reached);
+    this.waiters.notify();
+    this.onApplied(this.position());
   }
 }
 

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { compiledWorkerScript } from '#event-store';
 import type { ProjectionFollower } from './projection-engine.js';
+import { PositionWaiters } from './position-waiters.js';
 
 export interface ProjectionThreadTask {
   readonly eventsFile: string;
@@ -50,7 +51,7 @@ export class ProjectionThread implements ProjectionFollower {
   private stopping = false;
   private lastError: string | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
-  private readonly waiters = new Set<{ position: bigint; resolve: () => void }>();
+  private readonly waiters = new PositionWaiters(() => this.reached);
   private readonly task: ProjectionThreadTask;
   private readonly onError: (message: string) => void;
 
@@ -88,8 +89,7 @@ export class ProjectionThread implements ProjectionFollower {
       await exited.catch(() => undefined);
       clearTimeout(timer);
     }
-    for (const waiter of this.waiters) waiter.resolve();
-    this.waiters.clear();
+    this.waiters.releaseAll();
   }
 
   /** An append through this process wrote events: the thread reads them now rather than at its next poll. */
@@ -102,19 +102,7 @@ export class ProjectionThread implements ProjectionFollower {
   }
 
   waitFor(position: bigint, timeoutMs = 2000): Promise<boolean> {
-    if (this.reached >= position) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = {
-        position,
-        resolve: () => {
-          clearTimeout(timer);
-          this.waiters.delete(waiter);
-          resolve(this.reached >= position);
-        },
-      };
-      const timer = setTimeout(waiter.resolve, timeoutMs);
-      this.waiters.add(waiter);
-    });
+    return this.waiters.waitFor(position, timeoutMs);
   }
 
   get health(): { readonly running: boolean; readonly lastError: string | undefined } {
@@ -159,7 +147,7 @@ export class ProjectionThread implements ProjectionFollower {
 
   private advance(position: bigint): void {
     this.reached = position;
-    for (const waiter of this.waiters) if (position >= waiter.position) waiter.resolve();
+    this.waiters.notify();
   }
 
   private fail(message: string): void {

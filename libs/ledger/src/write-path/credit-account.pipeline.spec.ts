@@ -12,19 +12,12 @@ import {
 } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import { decodeEvent } from '../events/event-codec.js';
-import type { CommandContext } from '../events/event-metadata.js';
-import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
+import { settleAll } from '../testing/settle-all.js';
+import { charge, purchase, testContext } from '../testing/writer-commands.js';
+import { CreditAccountWriter } from './credit-account.writer.js';
 
-const context: CommandContext = { correlationId: 'corr-1', actor: 'test-suite' };
+const context = testContext;
 const clock: Clock = { now: () => Date.parse('2026-06-01T12:00:00.000Z') };
-
-function purchase(accountId: string, credits: number, purchaseId = `p-${credits}`): SubmittedCommand {
-  return { type: 'PurchaseCredits', accountId, purchaseId, creditType: 'api', credits, paid: true, amountMinor: 100, currency: 'USD' };
-}
-
-function charge(accountId: string, requestId: string, records = 1): SubmittedCommand {
-  return { type: 'ChargeRecords', accountId, requestId, endpoint: 'job_search', records, allowPartial: false };
-}
 
 type Fault = 'refused' | 'lost-ack';
 
@@ -90,14 +83,6 @@ describe('CreditAccountWriter with group commits in flight at once', () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-
-  async function settleAll<T>(promises: Promise<T>[]) {
-    const results = await Promise.allSettled(promises);
-    return {
-      fulfilled: results.filter((r): r is PromiseFulfilledResult<Awaited<T>> => r.status === 'fulfilled').map((r) => r.value),
-      rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
-    };
-  }
 
   /** What the stream says, folded from scratch, against what the writer holds. */
   async function foldedAvailable(accountId: string): Promise<number> {

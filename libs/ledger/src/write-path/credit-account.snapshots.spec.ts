@@ -4,21 +4,14 @@ import { join } from 'node:path';
 import { LedgerError, type RecordChargeAnswer, type WebhookDispatchAnswer } from '#domain';
 import { collect, SqliteEventStore, type EventStore, type ReadStreamOptions } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
-import type { CommandContext } from '../events/event-metadata.js';
+import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
+import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
 
-const context: CommandContext = { correlationId: 'corr-1', actor: 'test-suite' };
+const context = testContext;
 let now = Date.parse('2026-06-01T12:00:00.000Z');
 const clock: Clock = { now: () => now };
-
-function purchase(accountId: string, credits: number, purchaseId = `p-${credits}`): SubmittedCommand {
-  return { type: 'PurchaseCredits', accountId, purchaseId, creditType: 'api', credits, paid: true, amountMinor: 100, currency: 'USD' };
-}
-
-function charge(accountId: string, requestId: string, records = 1): SubmittedCommand {
-  return { type: 'ChargeRecords', accountId, requestId, endpoint: 'job_search', records, allowPartial: false };
-}
 
 /** Counts the events the writer reads back, to tell a load from a snapshot from a full fold. */
 function counting(inner: EventStore): { store: EventStore; read: () => number } {
@@ -189,6 +182,34 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       expect(other.findEntry('acct', 'request:r-1')).toBeUndefined();
       expect(snapshots.findEntry('acct', 'request:r-1')).toBeDefined();
       other.close();
+    });
+  });
+
+  describe('when the snapshot store refuses every write', () => {
+    it('keeps deciding commands, and tries again only after later appends', async () => {
+      let attempts = 0;
+      const refusing: AccountSnapshots = {
+        load: () => undefined,
+        findEntry: () => undefined,
+        // Past 1,000 attempts it gives in, so that a writer retrying in a loop fails this test, not hangs it.
+        saveEntries: async () => {
+          attempts += 1;
+          if (attempts <= 1_000) throw new Error('disk full');
+        },
+        saveSnapshot: async () => {
+          if (attempts <= 1_000) throw new Error('disk full');
+        },
+        close: async () => undefined,
+      };
+      const writer = new CreditAccountWriter(store, clock, { snapshots: refusing, snapshotEvery: 50 });
+      await history(writer, 200);
+      // The event loop was never starved by retries, and the writer still answers and closes.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(attempts).toBeGreaterThan(0);
+      expect(attempts).toBeLessThan(200);
+      const answer = await writer.execute(charge('acct', 'after', 1), context);
+      expect(answer.replayed).toBe(false);
+      await writer.close();
     });
   });
 });

@@ -10,19 +10,12 @@ import {
   type EventStore,
 } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
-import type { CommandContext } from '../events/event-metadata.js';
-import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
+import { settleAll } from '../testing/settle-all.js';
+import { charge, purchase, testContext } from '../testing/writer-commands.js';
+import { CreditAccountWriter } from './credit-account.writer.js';
 
-const context: CommandContext = { correlationId: 'corr-1', actor: 'test-suite' };
+const context = testContext;
 const clock: Clock = { now: () => Date.parse('2026-06-01T12:00:00.000Z') };
-
-function purchase(accountId: string, credits: number, purchaseId = `p-${credits}`): SubmittedCommand {
-  return { type: 'PurchaseCredits', accountId, purchaseId, creditType: 'api', credits, paid: true, amountMinor: 100, currency: 'USD' };
-}
-
-function charge(accountId: string, requestId: string, records = 1): SubmittedCommand {
-  return { type: 'ChargeRecords', accountId, requestId, endpoint: 'job_search', records, allowPartial: false };
-}
 
 /** Counts the store calls the writer makes, and can be told to fail them. */
 class ObservedStore {
@@ -62,14 +55,6 @@ describe('CreditAccountWriter', () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-
-  async function settleAll<T>(promises: Promise<T>[]) {
-    const results = await Promise.allSettled(promises);
-    return {
-      fulfilled: results.filter((r): r is PromiseFulfilledResult<Awaited<T>> => r.status === 'fulfilled').map((r) => r.value),
-      rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
-    };
-  }
 
   describe('when 1,000 charges race for a balance of 500', () => {
     it('accepts exactly 500, refuses the rest with CREDITS_INSUFFICIENT, and never goes below zero', async () => {

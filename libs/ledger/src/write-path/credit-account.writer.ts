@@ -653,15 +653,16 @@ export class CreditAccountWriter {
             for (const key of state.idempotency.keys()) if (!changed.has(key)) state.idempotency.delete(key);
           }
         }
+        slot.snapshotting = false;
+        // The account may have gone past the next snapshot point while this one was being stored.
+        if (slot.state === state) this.considerSnapshot(slot);
       } catch {
         // Snapshots are an optimisation: a failed one leaves the account to be folded from its events;
-        // the entries it did not store are still to be stored by the next.
-        if (slot.state === state) slot.unsaved = [...keys, ...slot.unsaved];
-      } finally {
+        // the entries it did not store are still to be stored by the next, tried after the account's
+        // next append (not now: a store that refuses at once would have this loop spin).
         slot.snapshotting = false;
+        if (slot.state === state) slot.unsaved = [...keys, ...slot.unsaved];
       }
-      // The account may have gone past the next snapshot point while this one was being stored.
-      if (slot.state === state) this.considerSnapshot(slot);
     }
   }
 
