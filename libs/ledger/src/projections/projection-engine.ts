@@ -76,6 +76,13 @@ export interface ProjectionEngineOptions {
   readonly onApplied?: (position: bigint) => void;
   /** How long to wait before following the store again after a failure. */
   readonly retryDelayMs?: number;
+  /**
+   * Follow by reading events as text (`readAllText`) where the store offers it, decoding only what the
+   * projections use, instead of through a subscription of fully decoded events. The engine then looks
+   * for new events when `wake()` is called, or every `pollIntervalMs`.
+   */
+  readonly readText?: boolean;
+  readonly pollIntervalMs?: number;
 }
 
 /**
@@ -93,6 +100,9 @@ export class ProjectionEngine implements ProjectionFollower {
   private readonly retryDelayMs: number;
   private readonly onError: (error: unknown) => void;
   private readonly onApplied: (position: bigint) => void;
+  private readonly readText: boolean;
+  private readonly pollIntervalMs: number;
+  private wakeUp: (() => void) | undefined;
   private lastError: unknown;
 
   constructor(
@@ -105,6 +115,13 @@ export class ProjectionEngine implements ProjectionFollower {
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.onError = options.onError ?? (() => undefined);
     this.onApplied = options.onApplied ?? (() => undefined);
+    this.readText = options.readText ?? false;
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+  }
+
+  /** New events may be there: an engine reading text looks now rather than at its next poll. */
+  wake(): void {
+    this.wakeUp?.();
   }
 
   start(): void {
@@ -114,6 +131,7 @@ export class ProjectionEngine implements ProjectionFollower {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake();
     await this.subscription?.close();
     await this.running;
     this.waiters.releaseAll();
@@ -142,7 +160,7 @@ export class ProjectionEngine implements ProjectionFollower {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        await this.follow();
+        await (this.readText && this.store.readAllText ? this.followText() : this.follow());
       } catch (error) {
         this.lastError = error;
         this.onError(error);
@@ -189,6 +207,39 @@ export class ProjectionEngine implements ProjectionFollower {
       }
     } finally {
       await this.subscription.close();
+    }
+  }
+
+  /**
+   * The same, reading pages of events as text after the last one read. Positions are given in commit
+   * order by one writer at a time, so once a page was read up to p, every later commit is above p.
+   */
+  private async followText(): Promise<void> {
+    const expected = this.checkpoints();
+    let after = [...expected.values()].reduce((a, b) => (b < a ? b : a));
+    while (!this.stopped) {
+      // Listening before reading: a wake-up that comes while the page is read is not lost.
+      const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
+      const rows = await this.store.readAllText!(after, this.batchSize);
+      if (rows.length === 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([woken, new Promise((resolve) => (timer = setTimeout(resolve, this.pollIntervalMs)))]);
+        clearTimeout(timer);
+        continue;
+      }
+      const batch: ProjectedEvent[] = [];
+      for (const row of rows) {
+        const projected = projectStoredEvent(row);
+        if (projected) batch.push(projected);
+      }
+      if (!sameCheckpoints(expected, this.checkpoints())) return; // a rebuild was swapped in
+      this.readModels.applyBatch(this.projections, batch);
+      after = rows[rows.length - 1]!.position;
+      for (const projection of this.projections) {
+        expected.set(projection.name, this.readModels.active(projection.name)!.position);
+      }
+      this.lastError = undefined;
+      this.notifyWaiters();
     }
   }
 

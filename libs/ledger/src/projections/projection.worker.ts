@@ -18,13 +18,15 @@ const readModels = SqliteReadModelStore.open(task.readModelsFile);
 const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
   batchSize: task.batchSize,
   retryDelayMs: task.retryDelayMs,
+  readText: true,
+  pollIntervalMs: task.pollIntervalMs,
   onError: (error) => post({ kind: 'error', message: error instanceof Error ? error.message : String(error) }),
   onApplied: (position) => post({ kind: 'applied', position }),
 });
 
 port.on('message', (message: 'appended' | 'stop') => {
   if (message === 'appended') {
-    store.noticeAppends();
+    engine.wake();
     return;
   }
   void (async () => {
