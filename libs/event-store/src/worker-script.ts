@@ -17,3 +17,8 @@ export function compiledWorkerScript(importMetaUrl: string, name: string): URL |
   const built = pathToFileURL(`${root}/dist/${top}/${folder}/${name}.js`);
   return existsSync(built) ? built : undefined;
 }
+
+/** Whether a worker thread can open the same SQLite database by this name: not one in memory. */
+export function sharedWithThreads(sqliteFile: string): boolean {
+  return sqliteFile !== '' && sqliteFile !== ':memory:' && !sqliteFile.startsWith('file::memory:');
+}

@@ -1,4 +1,4 @@
-import { SqliteEventStore, type EventStore } from '#event-store';
+import { sharedWithThreads, SqliteEventStore, type EventStore } from '#event-store';
 import { canRebuildInParallel, defaultRebuildThreads, foldInParallel, type Projection, type SqliteReadModelStore } from '#ledger';
 import { ledgerEventsAfter, ledgerHistory } from './ledger-history.js';
 import { progressReporter } from './progress.js';
@@ -24,8 +24,7 @@ export async function replay(
   const onBatch = (events: number, position: bigint) => progress.update(events, position);
   let result: { events: number; position: bigint };
   // Worker threads open both files themselves, so neither may be an in-memory database.
-  const onDisk = (file: string) => file !== '' && file !== ':memory:';
-  if (threads > 1 && store instanceof SqliteEventStore && onDisk(store.file) && onDisk(readModels.file) && canRebuildInParallel(projections)) {
+  if (threads > 1 && store instanceof SqliteEventStore && sharedWithThreads(store.file) && sharedWithThreads(readModels.file) && canRebuildInParallel(projections)) {
     const rebuild = readModels.beginRebuild(projections);
     const events = await foldInParallel({
       eventsFile: store.file,

@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { EVENT_STORE, positionOf, type EventStore } from '#event-store';
+import { EVENT_STORE, positionOf, withTimeout, type EventStore } from '#event-store';
 import { CLOCK, CreditAccountWriter, PROJECTION_ENGINE, type Clock, type ProjectionFollower } from '#ledger';
 import { PublicRoute } from '../auth/auth.guard.js';
 import { Problem } from '../problems/problem.js';
@@ -24,14 +24,6 @@ async function projectionLagSeconds(store: EventStore, engine: ProjectionFollowe
   return 0;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms))),
-  ]);
-}
-
 @Controller()
 export class OperationsController {
   constructor(
@@ -52,7 +44,7 @@ export class OperationsController {
     const reasons: string[] = [];
     if (this.draining.active) reasons.push('shutting down');
     try {
-      await withTimeout(this.store.headPosition(), 1000, 'the event store');
+      await withTimeout(this.store.headPosition(), 1000, () => new Error('the event store did not answer within 1000 ms'));
     } catch (error) {
       reasons.push(`event store: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type Provider } from '@nestjs/common';
-import { EVENT_STORE, SqliteEventStore, type EventStore } from '#event-store';
+import { EVENT_STORE, sharedWithThreads, SqliteEventStore, type EventStore } from '#event-store';
 import {
   LEDGER_PROJECTIONS,
   PROJECTION_ENGINE,
@@ -38,7 +38,7 @@ export function readModelProviders(readModelsFile: string, workerThreads: boolea
       useFactory: (store: EventStore, readModels: SqliteReadModelStore): ProjectionFollower => {
         const sqlite = store instanceof MeteredEventStore ? store.inner : store;
         const script = projectionThreadScript();
-        if (workerThreads && script && sqlite instanceof SqliteEventStore && onDisk(sqlite.file) && onDisk(readModelsFile)) {
+        if (workerThreads && script && sqlite instanceof SqliteEventStore && sharedWithThreads(sqlite.file) && sharedWithThreads(readModelsFile)) {
           const thread = new ProjectionThread(
             script,
             { eventsFile: sqlite.file, readModelsFile, onError },
@@ -56,8 +56,4 @@ export function readModelProviders(readModelsFile: string, workerThreads: boolea
     ProjectionsStarter,
     ReadConsistency,
   ];
-}
-
-function onDisk(file: string): boolean {
-  return file !== '' && file !== ':memory:' && !file.startsWith('file::memory:');
 }

@@ -35,6 +35,7 @@ import {
   type Subscription,
   type SubscriptionFilter,
 } from '../event-store.port.js';
+import { withTimeout } from '../with-timeout.js';
 import { classifyFailure, describeError } from './eventstoredb-errors.js';
 import { isSystemStream, prepareAppend, toRecordedEvent, type PreparedAppend } from './eventstoredb-events.js';
 import {
@@ -512,19 +513,6 @@ function streamPrefixes(filter: SubscriptionFilter | undefined): readonly string
     }
   }
   return prefixes;
-}
-
-/**
- * Races `promise` against a timer. The promise keeps running after a timeout (the client offers no way to
- * abandon a call), so its eventual rejection is caught here rather than reported as unhandled.
- */
-function withTimeout<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), ms);
-  });
-  promise.catch(ignore);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function positiveInteger(name: string, value: number): number {

@@ -226,23 +226,6 @@ describe('SqliteEventStore', () => {
     });
   });
 
-  describe("noticing another store's appends", () => {
-    it('wakes its subscriptions at once instead of at their next poll', async () => {
-      const writer = open();
-      const reader = open({ pollIntervalMs: 60_000 });
-      const subscription = reader.subscribeToAll({ fromPosition: 'end' });
-      await subscription.caughtUp;
-      writer.onAppended(() => reader.noticeAppends());
-      const started = Date.now();
-
-      const { position } = await writer.appendToStream('account-1', [newEvent()], { expectedRevision: 'no_stream' });
-
-      const [event] = await take(subscription, 1);
-      expect(event!.position).toEqual(position);
-      expect(Date.now() - started).toBeLessThan(1000);
-    });
-  });
-
   describe('when SQLite cannot write', () => {
     it.each([
       ['appending on the calling thread', false],

@@ -144,14 +144,6 @@ export class SqliteEventStore implements EventStore {
     return () => void this.appendListeners.delete(registration);
   }
 
-  /**
-   * Makes this store's subscriptions look for new events now rather than at their next poll: for when
-   * another thread or process is known to have appended to the same file.
-   */
-  noticeAppends(): void {
-    for (const subscription of this.subscriptions) subscription.notifyAppended();
-  }
-
   async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {
     const backwards = options.direction === 'backwards';
     const statement = backwards ? this.sql.streamBackwards : this.sql.streamForwards;

@@ -197,13 +197,7 @@ export class ProjectionEngine implements ProjectionFollower {
           add(ready.value);
           next = iterator.next();
         }
-        if (!sameCheckpoints(expected, this.checkpoints())) return; // a rebuild was swapped in
-        this.readModels.applyBatch(this.projections, batch);
-        for (const projection of this.projections) {
-          expected.set(projection.name, this.readModels.active(projection.name)!.position);
-        }
-        this.lastError = undefined;
-        this.notifyWaiters();
+        if (!this.apply(batch, expected)) return;
       }
     } finally {
       await this.subscription.close();
@@ -232,15 +226,24 @@ export class ProjectionEngine implements ProjectionFollower {
         const projected = projectStoredEvent(row);
         if (projected) batch.push(projected);
       }
-      if (!sameCheckpoints(expected, this.checkpoints())) return; // a rebuild was swapped in
-      this.readModels.applyBatch(this.projections, batch);
+      if (!this.apply(batch, expected)) return;
       after = rows[rows.length - 1]!.position;
-      for (const projection of this.projections) {
-        expected.set(projection.name, this.readModels.active(projection.name)!.position);
-      }
-      this.lastError = undefined;
-      this.notifyWaiters();
     }
+  }
+
+  /**
+   * Stores a batch with the checkpoints, unless a checkpoint moved under the engine (a rebuild was
+   * swapped in): then false, and the caller follows again from the new checkpoints.
+   */
+  private apply(batch: readonly ProjectedEvent[], expected: Map<string, bigint>): boolean {
+    if (!sameCheckpoints(expected, this.checkpoints())) return false;
+    this.readModels.applyBatch(this.projections, batch);
+    for (const projection of this.projections) {
+      expected.set(projection.name, this.readModels.active(projection.name)!.position);
+    }
+    this.lastError = undefined;
+    this.notifyWaiters();
+    return true;
   }
 
   private checkpoints(): Map<string, bigint> {

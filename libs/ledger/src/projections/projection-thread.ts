@@ -16,8 +16,7 @@ export interface ProjectionThreadTask {
 export type ProjectionThreadMessage =
   | { readonly kind: 'started'; readonly position: bigint }
   | { readonly kind: 'applied'; readonly position: bigint }
-  | { readonly kind: 'error'; readonly message: string }
-  | { readonly kind: 'stopped' };
+  | { readonly kind: 'error'; readonly message: string };
 
 export interface ProjectionThreadOptions {
   readonly eventsFile: string;
@@ -125,8 +124,6 @@ export class ProjectionThread implements ProjectionFollower {
             break;
           case 'error':
             this.fail(message.message);
-            break;
-          case 'stopped':
             break;
           default: {
             const unknown: never = message;

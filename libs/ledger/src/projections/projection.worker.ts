@@ -13,7 +13,7 @@ const task = workerData as ProjectionThreadTask;
 const port = parentPort!;
 const post = (message: ProjectionThreadMessage) => port.postMessage(message);
 
-const store = SqliteEventStore.open(task.eventsFile, { pollIntervalMs: task.pollIntervalMs });
+const store = SqliteEventStore.open(task.eventsFile);
 const readModels = SqliteReadModelStore.open(task.readModelsFile);
 const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
   batchSize: task.batchSize,
@@ -33,7 +33,6 @@ port.on('message', (message: 'appended' | 'stop') => {
     await engine.stop();
     readModels.close();
     await store.close();
-    post({ kind: 'stopped' });
     port.close();
   })();
 });

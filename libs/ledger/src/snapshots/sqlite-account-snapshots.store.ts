@@ -53,8 +53,8 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   private readonly script: URL | undefined;
   private worker: Worker | undefined;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Writes sent to the thread and not yet acknowledged. */
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void; written: Promise<void> }>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -107,7 +107,7 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   /** Waits for the writes already sent, then closes the file (and the write thread). */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([...this.inFlight]);
+      await Promise.allSettled([...this.pending.values()].map(({ written }) => written));
       const worker = this.worker;
       if (worker) {
         const exited = once(worker, 'exit');
@@ -130,13 +130,10 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       }
     }
     const id = this.nextId++;
-    const written = new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.thread().postMessage({ ...message, id } as SnapshotWrite);
-    });
-    this.inFlight.add(written);
-    const forget = () => this.inFlight.delete(written);
-    written.then(forget, forget);
+    let settle!: { resolve: () => void; reject: (error: Error) => void };
+    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.pending.set(id, { ...settle, written });
+    this.thread().postMessage({ ...message, id } as SnapshotWrite);
     return written;
   }
 
