@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
 
 const TOKEN = 'bench-http-token-0123456789abcdefghij';
 
@@ -20,7 +21,7 @@ export interface HttpFigures {
 async function startApp(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
   // BENCH_APP_NODE_ARGS passes flags to the app's process, e.g. "--cpu-prof --cpu-prof-dir=prof".
   const nodeArgs = process.env.BENCH_APP_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, resolve('dist/apps/ledger/src/main.js')], {
+  const child = spawn(process.execPath, [...LEDGER_NODE_FLAGS, ...nodeArgs, resolve('dist/apps/ledger/src/main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: '0',

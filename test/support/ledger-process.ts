@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LEDGER_NODE_FLAGS } from '../../apps/ledger/src/node-flags.js';
 
 const MAIN = resolve(process.cwd(), 'dist/apps/ledger/src/main.js');
 
@@ -17,7 +18,7 @@ export interface LedgerProcess {
  * resolves once it says it is listening. Tests drive it over HTTP only.
  */
 export async function startLedger(env: Record<string, string>, timeoutMs = 30_000): Promise<LedgerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...LEDGER_NODE_FLAGS, MAIN], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -63,7 +64,7 @@ const CLI = resolve(process.cwd(), 'dist/apps/ledger/src/cli/ledger-cli.js');
 /** Runs the built `ledger` command line to its end; resolves with its exit code and what it printed. */
 export function runLedgerCli(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    const child = spawn(process.execPath, [...LEDGER_NODE_FLAGS, CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
