@@ -80,6 +80,13 @@ describe('ProjectionThread', () => {
     await charge('a', 1);
     expect(await thread.waitFor(await head(), 2_000)).toBe(true);
     expect(remaining('a')).toBe(99);
+
+    // Appends that come while the thread is busy folding wake nobody; it must still find every one.
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(Array.from({ length: 1 + (round % 4) }, () => charge('a', 1)));
+      expect(await thread.waitFor(await head(), 2_000)).toBe(true);
+    }
+    expect(remaining('a')).toBe(99 - 50);
     await stop();
   });
 
