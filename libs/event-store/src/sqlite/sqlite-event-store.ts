@@ -21,7 +21,7 @@ import {
 import { prepareAppend, SqliteAppender, writesEvents, type PreparedAppend } from './sqlite-append.js';
 import { SqliteAppendThread } from './sqlite-append.thread.js';
 import { openConnection, unavailableOr } from './sqlite-connection.js';
-import { EVENT_COLUMNS, migrate, toRecordedEvent, type EventRow } from './sqlite-schema.js';
+import { EVENT_COLUMNS, EVENT_TEXT_COLUMNS, migrate, toRecordedEvent, toStoredEventText, type EventRow, type EventTextRow } from './sqlite-schema.js';
 import { SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 
 export interface SqliteEventStoreOptions {
@@ -161,14 +161,14 @@ export class SqliteEventStore implements EventStore {
       for (const row of rows) yield toRecordedEvent(row);
       remaining -= rows.length;
       if (rows.length < limit || remaining === 0) return;
-      const last = rows[rows.length - 1]!.stream_revision;
+      const last = rows[rows.length - 1]![2];
       next = backwards ? last - 1n : last + 1n;
     }
   }
 
   async readAllText(after: bigint, limit: number): Promise<readonly StoredEventText[]> {
     this.assertOpen();
-    return this.guard(() => this.sql.allAfterText.all(after, limit));
+    return this.guard(() => this.sql.allAfterText.all(after, limit).map(toStoredEventText));
   }
 
   /**
@@ -181,7 +181,7 @@ export class SqliteEventStore implements EventStore {
     if (!Number.isInteger(shards) || shards < 1 || !Number.isInteger(shard) || shard < 0 || shard >= shards) {
       throw new RangeError(`shard ${shard} of ${shards} is not a shard`);
     }
-    return this.guard(() => this.sql.shardAfterText.all(after, upTo, shards, shard, limit));
+    return this.guard(() => this.sql.shardAfterText.all(after, upTo, shards, shard, limit).map(toStoredEventText));
   }
 
   /** The file this store was opened on. */
@@ -206,7 +206,7 @@ export class SqliteEventStore implements EventStore {
       for (const row of rows) yield toRecordedEvent(row);
       if (rows.length < limit) return;
       remaining -= rows.length;
-      bound = rows[rows.length - 1]!.position;
+      bound = rows[rows.length - 1]![0];
     }
   }
 
@@ -283,30 +283,31 @@ function prepareStatements(db: BetterSqlite3.Database) {
     streamForwards: db.prepare<[string, bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
        WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
-    ),
+    ).raw(),
     streamBackwards: db.prepare<[string, bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
        WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
-    ),
+    ).raw(),
     allAfter: db.prepare<[bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
-    ),
+    ).raw(),
     // Only the columns a replay uses: event ids and creation times are most of the rest of a row's cost.
-    allAfterText: db.prepare<[bigint, number], StoredEventText>(
-      `SELECT position, stream_id AS streamId, stream_revision AS revision, type, data, metadata FROM events
-       WHERE position > ? ORDER BY position LIMIT ?`,
-    ),
+    allAfterText: db
+      .prepare<[bigint, number], EventTextRow>(`SELECT ${EVENT_TEXT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+      .raw(),
     // coalesce: ids shorter than three characters must still land in exactly one shard.
-    shardAfterText: db.prepare<[bigint, bigint, number, number, number], StoredEventText>(
-      `SELECT position, stream_id AS streamId, stream_revision AS revision, type, data, metadata FROM events
-       WHERE position > ? AND position <= ?
-         AND (coalesce(unicode(substr(stream_id, -1, 1)), 0) + 31 * coalesce(unicode(substr(stream_id, -2, 1)), 0)
-              + 961 * coalesce(unicode(substr(stream_id, -3, 1)), 0)) % ? = ?
-       ORDER BY position LIMIT ?`,
-    ),
+    shardAfterText: db
+      .prepare<[bigint, bigint, number, number, number], EventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
+         WHERE position > ? AND position <= ?
+           AND (coalesce(unicode(substr(stream_id, -1, 1)), 0) + 31 * coalesce(unicode(substr(stream_id, -2, 1)), 0)
+                + 961 * coalesce(unicode(substr(stream_id, -3, 1)), 0)) % ? = ?
+         ORDER BY position LIMIT ?`,
+      )
+      .raw(),
     allBefore: db.prepare<[bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE position < ? ORDER BY position DESC LIMIT ?`,
-    ),
+    ).raw(),
     headPosition: db.prepare<[], bigint>('SELECT position FROM events ORDER BY position DESC LIMIT 1').pluck(),
   };
 }

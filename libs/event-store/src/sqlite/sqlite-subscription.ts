@@ -129,9 +129,9 @@ export class SqliteSubscription implements Subscription, AsyncIterator<RecordedE
   private readPage(): number {
     const rows = this.source.readAfter(this.cursor, this.source.pageSize);
     for (const row of rows) {
-      if (this.matches(row.stream_id)) this.buffer.push(toRecordedEvent(row));
+      if (this.matches(row[1])) this.buffer.push(toRecordedEvent(row));
     }
-    if (rows.length > 0) this.cursor = rows[rows.length - 1]!.position;
+    if (rows.length > 0) this.cursor = rows[rows.length - 1]![0];
     return rows.length;
   }
 
