@@ -42,17 +42,14 @@ export class CommandSubmitter {
     attribution: { readonly userId?: string | undefined; readonly apiKeyId?: string | undefined } = {},
   ): Promise<Execution> {
     const occurredAt = instantFromIso(command.body.occurredAt);
-    const context: CommandContext = {
-      correlationId: command.correlationId,
-      actor: command.principal.name,
-      ...(attribution.userId !== undefined ? { userId: attribution.userId } : {}),
-      ...(attribution.apiKeyId !== undefined ? { apiKeyId: attribution.apiKeyId } : {}),
-    };
-    return this.execute(
-      { ...mapped, accountId: command.accountId, ...(occurredAt !== undefined ? { occurredAt } : {}) } as SubmittedCommand,
-      context,
-      occurredAtAdmission(occurredAt, command.principal),
-    );
+    // Built without conditional spreads, and with the copied command's own fields last: a property added
+    // after a spread (`{ ...mapped, accountId }`) cost 0.75 µs a command, 2% of the deciding thread.
+    const context: { -readonly [K in keyof CommandContext]: CommandContext[K] } = { correlationId: command.correlationId, actor: command.principal.name };
+    if (attribution.userId !== undefined) context.userId = attribution.userId;
+    if (attribution.apiKeyId !== undefined) context.apiKeyId = attribution.apiKeyId;
+    const submitted: { -readonly [K in keyof SubmittedCommand]: SubmittedCommand[K] } = { accountId: command.accountId, ...mapped };
+    if (occurredAt !== undefined) submitted.occurredAt = occurredAt;
+    return this.execute(submitted as SubmittedCommand, context, occurredAtAdmission(occurredAt, command.principal));
   }
 
   async execute(command: SubmittedCommand, context: CommandContext, admit?: Admission): Promise<Execution> {
