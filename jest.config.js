@@ -17,6 +17,7 @@ export default {
   moduleNameMapper: {
     '^#domain$': '<rootDir>/libs/domain/src/index.ts',
     '^#event-store$': '<rootDir>/libs/event-store/src/index.ts',
+    '^#event-store/eventstoredb$': '<rootDir>/libs/event-store/src/eventstoredb/index.ts',
     '^#ledger$': '<rootDir>/libs/ledger/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

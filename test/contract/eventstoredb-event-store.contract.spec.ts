@@ -5,16 +5,15 @@ import { EventStoreDBClient } from '@eventstore/db-client';
 import {
   collect,
   comparePositions,
-  EventStoreDbEventStore,
   StoreUnavailableError,
   StreamNotFoundError,
   WrongExpectedRevisionError,
-  type EventStoreDbEventStoreOptions,
   type NewEvent,
   type Position,
   type RecordedEvent,
   type Subscription,
 } from '#event-store';
+import { EventStoreDbEventStore, type EventStoreDbEventStoreOptions } from '#event-store/eventstoredb';
 import { EsdbTestServer } from '../esdb-test-server/esdb-test-server.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { collect, EventStoreDbEventStore, SqliteEventStore, StreamNotFoundError, type EventStore } from '#event-store';
+import { collect, SqliteEventStore, StreamNotFoundError, type EventStore } from '#event-store';
+import { EventStoreDbEventStore } from '#event-store/eventstoredb';
 import { EsdbTestServer } from '../esdb-test-server/esdb-test-server.js';
 
 export type StoreMode = 'sqlite' | 'eventstoredb';

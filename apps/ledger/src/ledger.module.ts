@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { EVENT_STORE, EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
+import { EVENT_STORE, SqliteEventStore, type EventStore } from '#event-store';
 import {
   ACCOUNT_SNAPSHOTS,
   CLOCK,
@@ -120,14 +120,14 @@ export class LedgerModule {
       providers: [
         {
           provide: EVENT_STORE,
-          useFactory: (): EventStore => {
+          useFactory: async (): Promise<EventStore> => {
             const store = options.config.store;
             const inner =
               options.store ??
               (store.kind === 'sqlite'
                 ? // Another process on the same file (a second instance, the CLI) is noticed within 50 ms.
                   SqliteEventStore.open(store.file, { pollIntervalMs: 50, appendThread: options.config.workerThreads })
-                : EventStoreDbEventStore.connect(store.connectionString));
+                : (await import('#event-store/eventstoredb')).EventStoreDbEventStore.connect(store.connectionString));
             return new MeteredEventStore(inner, options.metrics);
           },
         },

@@ -1,5 +1,4 @@
 export * from './event-store.port.js';
 export * from './sqlite/sqlite-event-store.js';
-export * from './eventstoredb/eventstoredb-event-store.js';
 export * from './worker-script.js';
 export * from './with-timeout.js';

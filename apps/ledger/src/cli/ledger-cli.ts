@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { EventStoreDbEventStore, SqliteEventStore, type EventStore } from '#event-store';
+import { SqliteEventStore, type EventStore } from '#event-store';
 import { accountsWithExpiredLots, CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, sweepExpiries, systemClock } from '#ledger';
 import { catchUpReadModels } from './ledger-history.js';
 import { ConfigError, readConfig, type LedgerConfig } from '../config/ledger.config.js';
@@ -21,10 +21,10 @@ const USAGE = `usage: npm run ledger -- <command> [options]   (same environment 
                                     positions (the rows of GET /v1/audit/events); refuses to overwrite
 `;
 
-function openStore(config: LedgerConfig): EventStore {
+async function openStore(config: LedgerConfig): Promise<EventStore> {
   return config.store.kind === 'sqlite'
     ? SqliteEventStore.open(config.store.file)
-    : EventStoreDbEventStore.connect(config.store.connectionString);
+    : (await import('#event-store/eventstoredb')).EventStoreDbEventStore.connect(config.store.connectionString);
 }
 
 function optionValues(args: readonly string[], name: string): string[] {
@@ -40,7 +40,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return command ? 0 : 64;
   }
   const config = readConfig(process.env);
-  const store = openStore(config);
+  const store = await openStore(config);
   const readModels = SqliteReadModelStore.open(config.readModelsFile);
   try {
     switch (command) {
