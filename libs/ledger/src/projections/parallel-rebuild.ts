@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Projection } from './projection.js';
 import { LEDGER_PROJECTIONS } from './index.js';
+import { WriteTurns } from './write-turns.js';
 
 export interface RebuildShardTask {
   readonly eventsFile: string;
@@ -13,6 +14,8 @@ export interface RebuildShardTask {
   readonly shards: number;
   readonly pageSize: number;
   readonly maxCachedDocs: number;
+  /** The threads' turns to write the read models (`WriteTurns`), one for all of them. */
+  readonly writeTurns: Int32Array;
 }
 
 export type RebuildShardMessage =
@@ -52,6 +55,7 @@ export async function foldInParallel(options: {
     options.onProgress?.(events, position);
   };
   const workers: Worker[] = [];
+  const writeTurns = WriteTurns.shared();
   try {
     const counts = await Promise.all(
       progress.map(
@@ -67,6 +71,7 @@ export async function foldInParallel(options: {
               shards,
               pageSize: 5000,
               maxCachedDocs: Math.ceil((options.maxCachedDocs ?? 250_000) / shards),
+              writeTurns,
             };
             const worker = new Worker(new URL('./rebuild.worker.js', import.meta.url), { workerData: task });
             workers.push(worker);

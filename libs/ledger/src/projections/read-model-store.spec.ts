@@ -1,9 +1,13 @@
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
 import type { CreditAccountEvent } from '#domain';
 import type { ProjectedEvent, Projection } from './projection.js';
 import { SqliteReadModelStore } from './read-model-store.js';
+import { WriteTurns } from './write-turns.js';
 
 interface Tally {
   readonly events: number[];
@@ -67,5 +71,63 @@ describe('SqliteReadModelStore following the store', () => {
     expect(() => store.applyBatch([tally as Projection<unknown>], [event(15), event(20)])).toThrow('cannot fold event 20');
     store.applyBatch([tally as Projection<unknown>], [event(16)]);
     expect(events('a')).toEqual([11, 12, 16]);
+  });
+});
+
+describe('a rebuild sharing the read models with other threads', () => {
+  let dir: string;
+  let store: SqliteReadModelStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-rebuild-turns-'));
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+  });
+
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes its documents only in its turn, and folds on while another thread writes', () => {
+    const cell = WriteTurns.shared();
+    const otherThread = WriteTurns.of(cell);
+    const rebuild = store.beginRebuild([tally as Projection<unknown>], { maxCachedDocs: 2, writeTurns: WriteTurns.of(cell) });
+    const rows = () => {
+      const db = new Database(join(dir, 'read-models.sqlite'), { readonly: true });
+      try {
+        return db.prepare(`SELECT count(*) FROM "${rebuild.tables[0]}"`).pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+
+    expect(otherThread.tryTake()).toBe(true);
+    rebuild.add([event(1, 'a'), event(2, 'b'), event(3, 'c')]);
+    rebuild.add([event(4, 'd')]);
+    expect(rows()).toBe(0); // over its cache, but not its turn: nothing written, nothing lost
+    otherThread.give();
+
+    rebuild.add([event(5, 'a')]);
+    expect(rows()).toBe(4); // its turn: every changed document written, the cache emptied
+    expect(otherThread.tryTake()).toBe(true); // and the turn given back
+    otherThread.give();
+
+    rebuild.add([event(6, 'e'), event(7, 'f')]);
+    rebuild.flush();
+    expect(rows()).toBe(6);
+    expect(otherThread.tryTake()).toBe(true);
+  });
+
+  it('waits for its turn once its cache is twice the size it may be', async () => {
+    const cell = WriteTurns.shared();
+    const otherThread = WriteTurns.of(cell);
+    expect(otherThread.tryTake()).toBe(true);
+    // The other holder gives the turn back from another thread after 200 ms; until then this one blocks.
+    const giver = new Worker(`const [cell] = require('node:worker_threads').workerData; setTimeout(() => { Atomics.store(cell, 0, 0); Atomics.notify(cell, 0); }, 200);`, { eval: true, workerData: [cell] });
+    const rebuild = store.beginRebuild([tally as Projection<unknown>], { maxCachedDocs: 1, writeTurns: WriteTurns.of(cell) });
+    const started = Date.now();
+    rebuild.add([event(1, 'a'), event(2, 'b'), event(3, 'c')]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    await once(giver, 'exit');
   });
 });

@@ -1,5 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { applyToDocs, type ProjectedEvent, type Projection, type StoredDoc } from './projection.js';
+import type { WriteTurns } from './write-turns.js';
 
 export const READ_MODELS = Symbol('READ_MODELS');
 
@@ -154,7 +155,7 @@ export class SqliteReadModelStore {
   /** Another connection's share of a rebuild whose fresh tables exist already (a parallel replay's worker). */
   continueRebuild(projections: readonly AnyProjection[], tables: readonly string[], options: RebuildOptions = {}): Rebuild {
     const caches = projections.map((projection, i) => new RebuildCache(projection, this.statementsFor(tables[i]!)));
-    return new Rebuild(this.db, projections, caches, options.maxCachedDocs ?? 250_000, (name) => this.active(name), this.setState);
+    return new Rebuild(this.db, projections, caches, options.maxCachedDocs ?? 250_000, (name) => this.active(name), this.setState, options.writeTurns);
   }
 
   /** Every document of a projection, in key order (for verification). */
@@ -239,6 +240,11 @@ type TableStatements = ReturnType<SqliteReadModelStore['prepareTable']>;
 export interface RebuildOptions {
   /** Documents kept in memory (all projections) before the changed ones are written and the cache emptied. */
   readonly maxCachedDocs?: number;
+  /**
+   * Shared by the threads of a parallel rebuild: one writes at a time. A thread whose cache is full while
+   * another writes folds on, up to twice `maxCachedDocs`, before it waits for its turn.
+   */
+  readonly writeTurns?: WriteTurns;
 }
 
 /**
@@ -262,6 +268,7 @@ export class Rebuild {
     private readonly maxCachedDocs: number,
     private readonly active: (name: string) => ActiveState | undefined,
     private readonly setState: BetterSqlite3.Statement<[string, string, number, bigint]>,
+    private readonly turns: WriteTurns | undefined,
   ) {}
 
   get tables(): readonly string[] {
@@ -274,13 +281,26 @@ export class Rebuild {
     this.position = batch[batch.length - 1]!.position;
     this.events += batch.length;
     onBatch(this.events, this.position);
-    if (this.caches.reduce((sum, cache) => sum + cache.size, 0) > this.maxCachedDocs) this.flush(true);
+    const cached = this.caches.reduce((sum, cache) => sum + cache.size, 0);
+    if (cached <= this.maxCachedDocs) return;
+    if (this.turns === undefined || cached > 2 * this.maxCachedDocs) this.flush(true);
+    else if (this.turns.tryTake()) this.writeDocs(true);
   }
 
-  /** Writes every changed document. */
+  /** Writes every changed document (in its turn, if it shares the file with other threads). */
   flush(evict = false): void {
-    for (const cache of this.caches) {
-      for (const chunk of cache.flush(evict)) this.db.transaction(chunk).immediate();
+    this.turns?.take();
+    this.writeDocs(evict);
+  }
+
+  /** With the turn taken, if there are turns; gives it back. */
+  private writeDocs(evict: boolean): void {
+    try {
+      for (const cache of this.caches) {
+        for (const chunk of cache.flush(evict)) this.db.transaction(chunk).immediate();
+      }
+    } finally {
+      this.turns?.give();
     }
   }
 

@@ -5,6 +5,7 @@ import { projectStoredEvent } from './projection-engine.js';
 import type { ProjectedEvent } from './projection.js';
 import { SqliteReadModelStore } from './read-model-store.js';
 import type { RebuildShardTask, RebuildShardMessage } from './parallel-rebuild.js';
+import { WriteTurns } from './write-turns.js';
 
 /** One thread of a parallel rebuild: every event of its shard of streams, folded and written to the fresh tables. */
 async function run(task: RebuildShardTask): Promise<void> {
@@ -12,7 +13,7 @@ async function run(task: RebuildShardTask): Promise<void> {
   const store = SqliteEventStore.open(task.eventsFile);
   const readModels = SqliteReadModelStore.open(task.readModelsFile);
   try {
-    const rebuild = readModels.continueRebuild(projections, task.tables, { maxCachedDocs: task.maxCachedDocs });
+    const rebuild = readModels.continueRebuild(projections, task.tables, { maxCachedDocs: task.maxCachedDocs, writeTurns: WriteTurns.of(task.writeTurns) });
     let after = -1n;
     let events = 0;
     for (;;) {
