@@ -1,4 +1,6 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import type { ValidatorOptions } from 'class-validator';
+import { DTO_VALIDATION, passesDtoRules } from './dto-validation.js';
 import { validationProblem, type FieldProblem } from './problem.js';
 
 function flatten(errors: readonly ValidationError[], parent = ''): FieldProblem[] {
@@ -9,18 +11,22 @@ function flatten(errors: readonly ValidationError[], parent = ''): FieldProblem[
   });
 }
 
+/** Asks class-validator only about a body its rules, run directly, do not pass (see `passesDtoRules`). */
+class LedgerValidationPipe extends ValidationPipe {
+  protected override validate(object: object, validatorOptions?: ValidatorOptions): Promise<ValidationError[]> | ValidationError[] {
+    return passesDtoRules(object) ? [] : super.validate(object, validatorOptions);
+  }
+}
+
 /**
  * Bodies and queries are checked against their DTOs: unknown fields and wrong types are refused with
  * every offending field listed, and nothing is coerced (the string "5" is not the number 5).
  */
 export function ledgerValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    forbidUnknownValues: true,
+  return new LedgerValidationPipe({
+    ...DTO_VALIDATION,
     transform: true,
     transformOptions: { enableImplicitConversion: false },
-    validationError: { target: false, value: false },
     exceptionFactory: (errors) => validationProblem(flatten(errors)),
   });
 }

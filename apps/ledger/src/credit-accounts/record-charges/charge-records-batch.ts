@@ -1,8 +1,9 @@
 import { Body, Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, Matches, validateSync, type ValidationError } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, Matches, type ValidationError } from 'class-validator';
 import { ACCOUNT_ID_PATTERN, type RecordChargeAnswer } from '#domain';
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../../auth/auth.guard.js';
+import { dtoErrors } from '../../problems/dto-validation.js';
 import { toProblem } from '../../problems/problem-details.filter.js';
 import { problemTypeOf, validationProblem, type FieldProblem } from '../../problems/problem.js';
 import { CommandSubmitter } from '../shared/ledger-command.js';
@@ -57,7 +58,7 @@ export class RecordChargesBatchController {
           return problemResult(index, validationProblem([{ field: `charges[${index}]`, message: 'must be an object' }]));
         }
         const charge = plainToInstance(BatchChargeDto, raw, { enableImplicitConversion: false });
-        const errors = validateSync(charge, { whitelist: true, forbidNonWhitelisted: true, validationError: { target: false, value: false } });
+        const errors = dtoErrors(charge);
         if (errors.length > 0) return problemResult(index, validationProblem(fieldProblems(errors)));
         const occurredAt = instantFromIso(charge.occurredAt);
         try {
