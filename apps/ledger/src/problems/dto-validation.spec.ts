@@ -1,8 +1,9 @@
+import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { AccountEventsQueryDto, FinancePositionQueryDto, LedgerEventsQueryDto, StatementQueryDto } from '../audit/audit-params.js';
 import { AdjustCreditsDto } from '../credit-accounts/adjustments/adjust-credits.dto.js';
 import { PurchaseCreditsDto } from '../credit-accounts/purchases/purchase-credits.dto.js';
-import { BatchChargeDto, ChargeRecordsBatchDto } from '../credit-accounts/record-charges/charge-records-batch.js';
+import { batchChargeOf, BatchChargeDto, ChargeRecordsBatchDto } from '../credit-accounts/record-charges/charge-records-batch.js';
 import { ChargeRecordsDto } from '../credit-accounts/record-charges/charge-records.dto.js';
 import { RefundPurchaseDto } from '../credit-accounts/refunds/refund-purchase.dto.js';
 import { RevealCompaniesDto } from '../credit-accounts/reveals/reveal-companies.dto.js';
@@ -99,5 +100,25 @@ describe('the DTO rules run directly', () => {
     const dto = Object.assign(new ChargeRecordsDto(), { requestId: 'req-1', endpoint: 'job_search', records: 1, sneaky: 1 });
     expect(passesDtoRules(dto)).toBe(false);
     expect(dtoErrors(dto).map((e) => e.property)).toEqual(['sneaky']);
+  });
+});
+
+describe('a batch charge built by copying its fields', () => {
+  it('is what class-transformer builds, for every mutated charge', () => {
+    const next = random(0xba7c4);
+    const base = { accountId: 'acct-1', requestId: 'req-1', endpoint: 'company_search', records: 2, allowPartial: false, userId: 'u-1', occurredAt: instant };
+    for (let i = 0; i < 3_000; i++) {
+      const raw = mutate(base, next);
+      const copied = batchChargeOf(raw);
+      expect(copied).toBeInstanceOf(BatchChargeDto);
+      // class-transformer drops a field named like an inherited method; the copy keeps it, to be refused.
+      if ('toString' in raw && Object.hasOwn(raw, 'toString')) {
+        expect(dtoErrors(copied).map((error) => error.property)).toContain('toString');
+        continue;
+      }
+      const transformed = plainToInstance(BatchChargeDto, raw, { enableImplicitConversion: false });
+      expect({ ...copied }).toEqual({ ...transformed });
+      expect(dtoErrors(copied)).toEqual(dtoErrors(transformed));
+    }
   });
 });
