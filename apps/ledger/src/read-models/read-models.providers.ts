@@ -39,13 +39,11 @@ export function readModelProviders(readModelsFile: string, workerThreads: boolea
         const sqlite = store instanceof MeteredEventStore ? store.inner : store;
         const script = projectionThreadScript();
         if (workerThreads && script && sqlite instanceof SqliteEventStore && sharedWithThreads(sqlite.file) && sharedWithThreads(readModelsFile)) {
-          const thread = new ProjectionThread(
+          return new ProjectionThread(
             script,
-            { eventsFile: sqlite.file, readModelsFile, onError },
+            { eventsFile: sqlite.file, readModelsFile, commitSignal: sqlite.commitSignal, onError },
             projectedPosition(readModels, LEDGER_PROJECTIONS),
           );
-          sqlite.onAppended(() => thread.notifyAppended());
-          return thread;
         }
         return new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
           onError: (error) => onError(error instanceof Error ? error.message : String(error)),

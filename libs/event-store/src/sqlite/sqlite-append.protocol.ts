@@ -16,6 +16,8 @@ import type { PreparedAppend, PreparedEvent } from './sqlite-append.js';
 export interface AppendThreadSettings {
   readonly filePath: string;
   readonly busyTimeoutMs: number;
+  /** The store's `CommitSignal`, bumped here after each transaction that wrote events. */
+  readonly commitSignal: Int32Array;
 }
 
 /**

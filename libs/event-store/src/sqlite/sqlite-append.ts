@@ -71,6 +71,11 @@ export function writesEvents(appends: readonly PreparedAppend[]): boolean {
   return appends.some((append) => append.events.length > 0);
 }
 
+/** True when at least one append with events succeeded: a commit others may want to know of. */
+export function storedEvents(appends: readonly PreparedAppend[], outcomes: readonly AppendOutcome[]): boolean {
+  return outcomes.some((outcome, i) => outcome.ok && appends[i]!.events.length > 0);
+}
+
 /** Runs batches of prepared appends on one connection, each batch in one transaction. */
 export class SqliteAppender {
   private readonly sql: ReturnType<typeof prepareStatements>;

@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 // Relative imports only: the package's index would load the EventStoreDB client into this thread too.
-import { SqliteAppender } from './sqlite-append.js';
+import { CommitSignal } from './commit-signal.js';
+import { SqliteAppender, storedEvents } from './sqlite-append.js';
 import {
   postError,
   postOutcomes,
@@ -15,7 +16,7 @@ import { openConnection } from './sqlite-connection.js';
 // The append thread of one SqliteEventStore: its appends' transactions, and the fsync of their commits,
 // run here on a connection of its own, so the store's thread keeps working meanwhile.
 
-const { filePath, busyTimeoutMs } = workerData as AppendThreadSettings;
+const { filePath, busyTimeoutMs, commitSignal } = workerData as AppendThreadSettings;
 const port = parentPort!;
 let connection: { readonly db: BetterSqlite3.Database; readonly appender: SqliteAppender } | undefined;
 
@@ -55,7 +56,10 @@ function appendWaiting(): void {
   if (requests.length > 1) {
     try {
       connection ??= connect();
-      const outcomes = connection.appender.appendTogether(requests.map(({ appends, created }) => ({ appends: receiveAppends(appends), created })));
+      const groups = requests.map(({ appends, created }) => ({ appends: receiveAppends(appends), created }));
+      const outcomes = connection.appender.appendTogether(groups);
+      // Before the replies: whoever hears of an append can count on the signal having moved.
+      if (groups.some((group, i) => storedEvents(group.appends, outcomes[i]!))) CommitSignal.bump(commitSignal);
       requests.forEach(({ id }, i) => port.postMessage({ kind: 'appended', id, outcomes: postOutcomes(outcomes[i]!) } satisfies AppendThreadReply));
       return;
     } catch {
@@ -70,7 +74,10 @@ function append({ id, appends, created }: AppendMessage): AppendThreadReply {
     // Opened at the first append, and again at the next one if it failed: a file that cannot be opened
     // now (locked, missing directory) may be openable later, and the store reports each failure.
     connection ??= connect();
-    return { kind: 'appended', id, outcomes: postOutcomes(connection.appender.append(receiveAppends(appends), created)) };
+    const prepared = receiveAppends(appends);
+    const outcomes = connection.appender.append(prepared, created);
+    if (storedEvents(prepared, outcomes)) CommitSignal.bump(commitSignal);
+    return { kind: 'appended', id, outcomes: postOutcomes(outcomes) };
   } catch (error) {
     return { kind: 'failed', id, error: postError(error) };
   }

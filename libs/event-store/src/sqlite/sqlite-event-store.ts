@@ -18,7 +18,8 @@ import {
   type Subscription,
   type SubscriptionFilter,
 } from '../event-store.port.js';
-import { prepareAppend, SqliteAppender, writesEvents, type PreparedAppend } from './sqlite-append.js';
+import { CommitSignal } from './commit-signal.js';
+import { prepareAppend, SqliteAppender, storedEvents, type PreparedAppend } from './sqlite-append.js';
 import { SqliteAppendThread } from './sqlite-append.thread.js';
 import { openConnection, unavailableOr } from './sqlite-connection.js';
 import { EVENT_COLUMNS, EVENT_TEXT_COLUMNS, migrate, toRecordedEvent, toStoredEventText, type EventRow, type EventTextRow } from './sqlite-schema.js';
@@ -67,7 +68,6 @@ export class SqliteEventStore implements EventStore {
   private readonly runAppends: RunAppends;
   private readonly subscriptions = new Set<SqliteSubscription>();
   private readonly subscriptionSource: SubscriptionSource;
-  private readonly appendListeners = new Set<() => void>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -75,6 +75,13 @@ export class SqliteEventStore implements EventStore {
     private readonly filePath: string,
     pollIntervalMs: number,
     private readonly appendThread: SqliteAppendThread | undefined,
+    /**
+     * Counts this store's commits that wrote events (`CommitSignal`), bumped by the thread that commits
+     * them: the append thread when there is one, this one otherwise. Another thread follows it to learn
+     * of appends through this store without polling, and without this thread sending it anything. It may
+     * find nothing new: an append that repeats one already stored succeeds without writing.
+     */
+    readonly commitSignal: Int32Array,
   ) {
     this.sql = prepareStatements(db);
     if (appendThread === undefined) {
@@ -98,9 +105,10 @@ export class SqliteEventStore implements EventStore {
     try {
       db = openConnection(filePath, busyTimeoutMs);
       migrate(db);
+      const commitSignal = CommitSignal.create();
       // Started once the schema is in place: the thread only appends.
-      const appendThread = options.appendThread ? SqliteAppendThread.start({ filePath, busyTimeoutMs }) : undefined;
-      return new SqliteEventStore(db, filePath, pollIntervalMs, appendThread);
+      const appendThread = options.appendThread ? SqliteAppendThread.start({ filePath, busyTimeoutMs, commitSignal }) : undefined;
+      return new SqliteEventStore(db, filePath, pollIntervalMs, appendThread, commitSignal);
     } catch (error) {
       db?.close();
       throw unavailableOr(error, filePath);
@@ -127,21 +135,8 @@ export class SqliteEventStore implements EventStore {
     } catch (error) {
       throw unavailableOr(error, this.filePath);
     }
-    if (writesEvents(appends)) this.announceAppend();
+    if (storedEvents(appends, outcomes)) this.announceAppend();
     return outcomes;
-  }
-
-  /**
-   * Calls `listener` after every append through this store that had events to write, once it is
-   * committed (in either mode), so that another part of the process can follow appends without polling.
-   * It may find nothing new: a conflict or a retry of an earlier append writes nothing. A listener must
-   * not throw; if one does, its error is raised on its own, not as a failure of the committed append.
-   * Returns what removes the listener.
-   */
-  onAppended(listener: () => void): () => void {
-    const registration = () => listener();
-    this.appendListeners.add(registration);
-    return () => void this.appendListeners.delete(registration);
   }
 
   async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {
@@ -252,16 +247,8 @@ export class SqliteEventStore implements EventStore {
 
   private announceAppend(): void {
     for (const subscription of this.subscriptions) subscription.notifyAppended();
-    for (const listener of this.appendListeners) {
-      try {
-        listener();
-      } catch (error) {
-        // The append is committed: its caller must hear so. The listener's fault surfaces on its own.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    // The append thread has bumped it already, right after its commit.
+    if (this.appendThread === undefined) CommitSignal.bump(this.commitSignal);
   }
 
   private assertOpen(): void {

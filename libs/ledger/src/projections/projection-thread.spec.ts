@@ -47,10 +47,9 @@ describe('ProjectionThread', () => {
     readModels.get<AccountBalanceDoc>('balances', accountId)?.doc.lots.reduce((sum, lot) => sum + lot.remaining, 0);
   const head = async () => (await store.headPosition())!.commit;
   const startThread = async (options: { pollIntervalMs?: number } = {}) => {
-    const thread = new ProjectionThread(script, { eventsFile, readModelsFile, ...options }, projectedPosition(readModels, LEDGER_PROJECTIONS));
-    const unsubscribe = store.onAppended(() => thread.notifyAppended());
+    const thread = new ProjectionThread(script, { eventsFile, readModelsFile, commitSignal: store.commitSignal, ...options }, projectedPosition(readModels, LEDGER_PROJECTIONS));
     await thread.start();
-    return { thread, stop: async () => (unsubscribe(), await thread.stop()) };
+    return { thread, stop: () => thread.stop() };
   };
 
   it('has a compiled module to run', () => {
@@ -88,6 +87,22 @@ describe('ProjectionThread', () => {
     }
     expect(remaining('a')).toBe(99 - 50);
     await stop();
+  });
+
+  it("is woken by the store's append thread, as in the app", async () => {
+    const threaded = SqliteEventStore.open(eventsFile, { appendThread: true });
+    const threadedWriter = new CreditAccountWriter(threaded, clock);
+    const thread = new ProjectionThread(script, { eventsFile, readModelsFile, commitSignal: threaded.commitSignal, pollIntervalMs: 60_000 }, -1n);
+    await thread.start();
+    await threadedWriter.execute({ type: 'PurchaseCredits', accountId: 'a', purchaseId: 'p-1', creditType: 'api', credits: 100, paid: true, amountMinor: 1, currency: 'USD' }, context);
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 1 + (round % 3) }, () => threadedWriter.execute({ type: 'ChargeRecords', accountId: 'a', requestId: randomUUID(), endpoint: 'job_search', records: 1, allowPartial: false }, context)));
+      expect(await thread.waitFor((await threaded.headPosition())!.commit, 2_000)).toBe(true);
+    }
+    expect(remaining('a')).toBe(100 - 19);
+    await thread.stop();
+    await threadedWriter.close();
+    await threaded.close();
   });
 
   it('builds exactly the read models the engine in this thread builds', async () => {
@@ -130,7 +145,7 @@ describe('ProjectionThread', () => {
     const errors: string[] = [];
     const thread = new ProjectionThread(
       script,
-      { eventsFile: join(dir, 'missing', 'events.sqlite'), readModelsFile, retryDelayMs: 20, onError: (message) => errors.push(message) },
+      { eventsFile: join(dir, 'missing', 'events.sqlite'), readModelsFile, commitSignal: store.commitSignal, retryDelayMs: 20, onError: (message) => errors.push(message) },
       -1n,
     );
     await thread.start();

@@ -11,6 +11,8 @@ export interface ProjectionThreadTask {
   readonly pollIntervalMs: number;
   readonly batchSize: number;
   readonly retryDelayMs: number;
+  /** The event store's `CommitSignal`: the thread reads on at each commit through that store. */
+  readonly commitSignal: Int32Array;
 }
 
 export type ProjectionThreadMessage =
@@ -21,6 +23,8 @@ export type ProjectionThreadMessage =
 export interface ProjectionThreadOptions {
   readonly eventsFile: string;
   readonly readModelsFile: string;
+  /** The `commitSignal` of the store appending to `eventsFile` in this process. */
+  readonly commitSignal: Int32Array;
   readonly pollIntervalMs?: number;
   readonly batchSize?: number;
   /** How long to wait before following again after an error, or before restarting a thread that died. */
@@ -42,7 +46,8 @@ export function projectionThreadScript(): URL | undefined {
  * to a half of that thread's time under load). The read models are one SQLite file: the thread writes
  * them, queries here read them through their own connection (WAL lets both happen at once), and the
  * thread reports each position it stores, which is what `waitFor` waits on. Appends through this
- * process are signalled with `notifyAppended`; another process's are found by polling.
+ * process are signalled by the store's `commitSignal`, from the thread that commits them, so the thread
+ * serving requests does nothing for it; another process's are found by polling.
  */
 export class ProjectionThread implements ProjectionFollower {
   private worker: Worker | undefined;
@@ -66,6 +71,7 @@ export class ProjectionThread implements ProjectionFollower {
       pollIntervalMs: options.pollIntervalMs ?? 50,
       batchSize: options.batchSize ?? 5_000,
       retryDelayMs: options.retryDelayMs ?? 500,
+      commitSignal: options.commitSignal,
     };
     this.onError = options.onError ?? (() => undefined);
     this.reached = initialPosition;
@@ -89,11 +95,6 @@ export class ProjectionThread implements ProjectionFollower {
       clearTimeout(timer);
     }
     this.waiters.releaseAll();
-  }
-
-  /** An append through this process wrote events: the thread reads them now rather than at its next poll. */
-  notifyAppended(): void {
-    this.worker?.postMessage('appended');
   }
 
   position(): bigint {

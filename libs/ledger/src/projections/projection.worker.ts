@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteEventStore } from '#event-store';
+import { CommitSignal, SqliteEventStore } from '#event-store';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { ProjectionEngine } from './projection-engine.js';
 import type { ProjectionThreadMessage, ProjectionThreadTask } from './projection-thread.js';
@@ -24,11 +24,14 @@ const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
   onApplied: (position) => post({ kind: 'applied', position }),
 });
 
-port.on('message', (message: 'appended' | 'stop') => {
-  if (message === 'appended') {
-    engine.wake();
-    return;
-  }
+let stopping = false;
+
+port.on('message', (message: 'stop') => {
+  if (message !== 'stop') return;
+  stopping = true;
+  // Releases the signal's wait, so that nothing keeps the thread alive (the store's other followers, if
+  // any, look once for nothing).
+  CommitSignal.bump(task.commitSignal);
   void (async () => {
     await engine.stop();
     readModels.close();
@@ -38,4 +41,6 @@ port.on('message', (message: 'appended' | 'stop') => {
 });
 
 engine.start();
+// Each commit through the app's store wakes the engine, which otherwise polls (for other processes').
+void CommitSignal.follow(task.commitSignal, () => engine.wake(), () => stopping);
 post({ kind: 'started', position: engine.position() });
