@@ -140,6 +140,34 @@ function decideCommand(
   }
 }
 
+/**
+ * The fingerprint of a record charge, the hot path: a few endpoints and record counts recur, so each is
+ * hashed once (up to `MAX_REMEMBERED_PRINTS` of them; then the memory starts again).
+ */
+function recordChargePrint(endpoint: ChargeRecords['endpoint'], records: number, allowPartial: boolean): string {
+  let byRecords = rememberedPrints.get(endpoint);
+  if (byRecords === undefined) rememberedPrints.set(endpoint, (byRecords = new Map()));
+  let prints = byRecords.get(records);
+  if (prints === undefined) {
+    if (rememberedPrintCount >= MAX_REMEMBERED_PRINTS) {
+      rememberedPrints.clear();
+      rememberedPrintCount = 0;
+      return recordChargePrint(endpoint, records, allowPartial);
+    }
+    // The canonical JSON of {type, endpoint, records, allowPartial}, keys already in order.
+    const canonical = (partial: boolean) =>
+      `{"allowPartial":${partial},"endpoint":${JSON.stringify(endpoint)},"records":${records},"type":"ChargeRecords"}`;
+    prints = [fingerprintOfCanonical(canonical(false)), fingerprintOfCanonical(canonical(true))];
+    byRecords.set(records, prints);
+    rememberedPrintCount++;
+  }
+  return prints[allowPartial ? 1 : 0];
+}
+
+const MAX_REMEMBERED_PRINTS = 10_000;
+const rememberedPrints = new Map<string, Map<number, readonly [string, string]>>();
+let rememberedPrintCount = 0;
+
 /** The fields that make two commands with the same key "the same call"; never the time or the actor. */
 export function fingerprintOf(command: CreditAccountCommand): string {
   switch (command.type) {
@@ -164,10 +192,7 @@ export function fingerprintOf(command: CreditAccountCommand): string {
         allowPartial: command.allowPartial,
       });
     case 'ChargeRecords':
-      // The hot path: the canonical JSON of {type, endpoint, records, allowPartial}, keys already in order.
-      return fingerprintOfCanonical(
-        `{"allowPartial":${command.allowPartial},"endpoint":${JSON.stringify(command.endpoint)},"records":${command.records},"type":"ChargeRecords"}`,
-      );
+      return recordChargePrint(command.endpoint, command.records, command.allowPartial);
     case 'DispatchWebhook':
       return fingerprint({ type: command.type, webhookId: command.webhookId, recordType: command.recordType });
     case 'SweepExpiries':

@@ -330,4 +330,18 @@ describe('the fingerprint of a record charge', () => {
       }
     }
   });
+
+  it('stays so however many are remembered, asked in any order, past the bound of what is remembered', async () => {
+    const { fingerprint } = await import('../shared/fingerprint.js');
+    const { fingerprintOf } = await import('./credit-account.decider.js');
+    const endpoints = ['job_search', 'company_search', 'technographics'] as const;
+    for (let i = 0; i < 25_000; i++) {
+      const records = (i * 7919) % 12_000;
+      const endpoint = endpoints[i % 3]!;
+      const allowPartial = i % 5 === 0;
+      const command = { type: 'ChargeRecords' as const, accountId: 'a', occurredAt: 0, requestId: 'r', endpoint, records, allowPartial };
+      const expected = fingerprint({ type: 'ChargeRecords', endpoint, records, allowPartial });
+      if (fingerprintOf(command) !== expected) throw new Error(`${endpoint} ${records} ${allowPartial}: ${fingerprintOf(command)} != ${expected}`);
+    }
+  });
 });
