@@ -30,9 +30,9 @@ export class ChargeRecordsBatchDto {
 /**
  * The charge as its DTO, for validation. The DTO's fields are plain values with no class-transformer
  * rules, so a copy of the parsed JSON's own fields is what `plainToInstance` builds, at a fraction of its
- * cost (a test compares the two), with one difference: a field named like an inherited method
- * (`toString`) is kept, and refused as unknown, where class-transformer silently dropped it. The request
- * body has been stripped of `__proto__` and `constructor` keys before this.
+ * cost (a test compares the two). The charges arrive through the validation pipe's copy of the whole
+ * body, which has already stripped `__proto__` and `constructor` keys, and dropped fields named like an
+ * inherited method (`toString`), as for every other route.
  */
 export function batchChargeOf(raw: object): BatchChargeDto {
   return Object.assign(new BatchChargeDto(), raw);
