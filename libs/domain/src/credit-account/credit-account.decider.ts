@@ -146,14 +146,14 @@ function decideCommand(
  */
 function recordChargePrint(endpoint: ChargeRecords['endpoint'], records: number, allowPartial: boolean): string {
   let byRecords = rememberedPrints.get(endpoint);
-  if (byRecords === undefined) rememberedPrints.set(endpoint, (byRecords = new Map()));
-  let prints = byRecords.get(records);
+  let prints = byRecords?.get(records);
   if (prints === undefined) {
     if (rememberedPrintCount >= MAX_REMEMBERED_PRINTS) {
       rememberedPrints.clear();
       rememberedPrintCount = 0;
-      return recordChargePrint(endpoint, records, allowPartial);
+      byRecords = undefined;
     }
+    if (byRecords === undefined) rememberedPrints.set(endpoint, (byRecords = new Map()));
     // The canonical JSON of {type, endpoint, records, allowPartial}, keys already in order.
     const canonical = (partial: boolean) =>
       `{"allowPartial":${partial},"endpoint":${JSON.stringify(endpoint)},"records":${records},"type":"ChargeRecords"}`;

@@ -12,7 +12,6 @@ import {
   type CreditAccountAnswer,
   type CreditAccountCommand,
   type CreditAccountState,
-  type IdempotencyEntry,
   type Instant,
 } from '#domain';
 import {
