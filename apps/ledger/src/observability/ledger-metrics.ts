@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { isCreditAccountEventType, type CreditAccountEvent } from '#domain';
+import { TallyCounter, TallyHistogram } from './tallies.js';
 
 export const LEDGER_METRICS = Symbol('LEDGER_METRICS');
 
@@ -67,12 +68,13 @@ export class LedgerMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'ledger_' });
   }
 
-  private histogram<L extends string>(name: string, help: string, labelNames: readonly L[]): Histogram<L> {
-    return new Histogram({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  // Updated for every command and every event appended, so kept in plain numbers (see `tallies.ts`).
+  private histogram<L extends string>(name: string, help: string, labelNames: readonly L[]): TallyHistogram<L> {
+    return new TallyHistogram({ registry: this.registry, name, help, labelNames, buckets: LATENCY_BUCKETS });
   }
 
-  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): TallyCounter<L> {
+    return new TallyCounter({ registry: this.registry, name, help, labelNames });
   }
 
   /** A gauge whose value is read when Prometheus scrapes. */
