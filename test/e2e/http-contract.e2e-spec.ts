@@ -69,6 +69,8 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
       ['a unicode id', { body: { requestId: 'r\u202e\u0000', endpoint: 'job_search', records: 1 } }, 400, 'VALIDATION_FAILED'],
       ['an unknown endpoint', { body: { requestId: 'r', endpoint: 'people', records: 1 } }, 400, 'VALIDATION_FAILED'],
       ['an unknown field', { body: { requestId: 'r', endpoint: 'job_search', records: 1, discount: 100 } }, 400, 'VALIDATION_FAILED'],
+      ['a field named like an inherited method', { body: { requestId: 'r', endpoint: 'job_search', records: 1, toString: 'x' } }, 400, 'VALIDATION_FAILED'],
+      ['a field named like a method taking arguments', { body: { requestId: 'r', endpoint: 'job_search', records: 1, hasOwnProperty: 'x' } }, 400, 'VALIDATION_FAILED'],
       ['a time without offset', { body: { requestId: 'r', endpoint: 'job_search', records: 1, occurredAt: '2026-01-01T10:00:00' } }, 400, 'VALIDATION_FAILED'],
       ['null for an optional time', { body: { requestId: 'r', endpoint: 'job_search', records: 1, occurredAt: null } }, 400, 'VALIDATION_FAILED'],
       ['null for an optional flag', { body: { requestId: 'r', endpoint: 'job_search', records: 1, allowPartial: null } }, 400, 'VALIDATION_FAILED'],

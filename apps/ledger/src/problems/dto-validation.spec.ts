@@ -1,5 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
+import { getMetadataStorage, validateSync } from 'class-validator';
 import { AccountEventsQueryDto, FinancePositionQueryDto, LedgerEventsQueryDto, StatementQueryDto } from '../audit/audit-params.js';
 import { AdjustCreditsDto } from '../credit-accounts/adjustments/adjust-credits.dto.js';
 import { PurchaseCreditsDto } from '../credit-accounts/purchases/purchase-credits.dto.js';
@@ -9,7 +11,8 @@ import { RefundPurchaseDto } from '../credit-accounts/refunds/refund-purchase.dt
 import { RevealCompaniesDto } from '../credit-accounts/reveals/reveal-companies.dto.js';
 import { DispatchWebhookDto } from '../credit-accounts/webhook-dispatches/dispatch-webhook.dto.js';
 import { UsageRangeDto } from '../usage/usage-range.js';
-import { DTO_VALIDATION, dtoErrors, passesDtoRules } from './dto-validation.js';
+import { DTO_VALIDATION, dtoErrors, passesDtoRules, withUnknownFields } from './dto-validation.js';
+import { dtoOf } from './validation.pipe.js';
 
 const instant = '2026-06-01T12:00:00.000Z';
 
@@ -39,6 +42,17 @@ const POOL: readonly unknown[] = [
   true, false, null, [], ['co-1'], ['co-1', 'co 2'], [1], Array.from({ length: 1001 }, (_, i) => `co-${i}`), {}, { a: 1 },
 ];
 
+/**
+ * Fields named like methods of `Object.prototype`. class-validator's whitelist takes those with
+ * arguments (`hasOwnProperty`…) for fields with rules; the ledger refuses them all.
+ */
+const PROTOTYPE_NAMES = ['toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', '__defineGetter__', '__lookupSetter__'];
+
+/** Whether class-validator accepts `dto` once the fields no rule names are refused, as the ledger does. */
+function accepts(dto: object): boolean {
+  return withUnknownFields(dto, validateSync(dto, DTO_VALIDATION)).length === 0;
+}
+
 /** A small deterministic generator (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {
   let a = seed;
@@ -59,7 +73,7 @@ function mutate(base: Record<string, unknown>, next: () => number): Record<strin
     if (roll < 0.6) body[pick(keys)] = pick(POOL);
     else if (roll < 0.85) delete body[pick(keys)];
     // (`constructor` and `__proto__` are not among them: the validation pipe strips those first.)
-    else body[pick(['extra', 'accountID', 'toString', 'records '])] = pick(POOL);
+    else body[pick(['extra', 'accountID', 'records ', ...PROTOTYPE_NAMES])] = pick(POOL);
   }
   return body;
 }
@@ -72,7 +86,7 @@ describe('the DTO rules run directly', () => {
       const outcomes = { valid: 0, invalid: 0, compiled: passesDtoRules(Object.assign(new type(), base)) };
       for (let i = 0; i < 3_000; i++) {
         const dto = Object.assign(new type(), mutate(base, next));
-        const accepted = validateSync(dto, DTO_VALIDATION).length === 0;
+        const accepted = accepts(dto);
         const passes = passesDtoRules(dto);
         if (passes) expect([dto, accepted]).toEqual([dto, true]);
         // Where the rules compile, the answers agree both ways; where they do not, class-validator decides.
@@ -103,23 +117,72 @@ describe('the DTO rules run directly', () => {
   });
 });
 
-describe('a batch charge built by copying its fields', () => {
-  it('is what class-transformer builds, for every mutated charge', () => {
-    const next = random(0xba7c4);
-    const base = { accountId: 'acct-1', requestId: 'req-1', endpoint: 'company_search', records: 2, allowPartial: false, userId: 'u-1', occurredAt: instant };
-    for (let i = 0; i < 3_000; i++) {
-      const raw = mutate(base, next);
-      const copied = batchChargeOf(raw);
-      expect(copied).toBeInstanceOf(BatchChargeDto);
-      // class-transformer drops a field named like an inherited method; the copy keeps it, to be refused.
-      // (In the app, the pipe's copy of the whole body has dropped it before: the routes agree.)
-      if ('toString' in raw && Object.hasOwn(raw, 'toString')) {
-        expect(dtoErrors(copied).map((error) => error.property)).toContain('toString');
-        continue;
+describe('fields named like methods of Object.prototype', () => {
+  it.each(PROTOTYPE_NAMES)('refuses %s as a field no rule names', (name) => {
+    const dto = dtoOf(ChargeRecordsDto, { requestId: 'req-1', endpoint: 'job_search', records: 1, [name]: 'x' });
+    expect(dtoErrors(dto)).toEqual([expect.objectContaining({ property: name, constraints: { whitelistValidation: `property ${name} should not exist` } })]);
+  });
+
+  it('are refused once even where class-validator already reports them', () => {
+    const dto = dtoOf(ChargeRecordsDto, { requestId: 'req-1', endpoint: 'job_search', records: 1, toString: 'x', hasOwnProperty: 'y', extra: 1 });
+    expect(dtoErrors(dto).map((error) => error.property).sort()).toEqual(['extra', 'hasOwnProperty', 'toString']);
+  });
+});
+
+describe('a DTO built by copying its fields', () => {
+  it.each(VALID.map(([type, body]) => [type.name, type, body] as const))(
+    'is what class-transformer builds for a %s, for every mutated body but fields named like inherited methods',
+    (_name, type, base) => {
+      const next = random(0xba7c4 ^ type.name.length);
+      for (let i = 0; i < 3_000; i++) {
+        const raw = mutate(base, next);
+        const copied = dtoOf(type, raw);
+        expect(copied).toBeInstanceOf(type);
+        const inherited = Object.keys(raw).filter((key) => PROTOTYPE_NAMES.includes(key));
+        if (inherited.length > 0) {
+          // class-transformer drops such a field without a word; the copy keeps it, and it is refused.
+          expect(dtoErrors(copied).map((error) => error.property)).toEqual(expect.arrayContaining(inherited));
+          continue;
+        }
+        const transformed = plainToInstance(type, raw, { enableImplicitConversion: false });
+        expect({ ...copied }).toEqual({ ...transformed });
+        expect(dtoErrors(copied)).toEqual(dtoErrors(transformed));
       }
-      const transformed = plainToInstance(BatchChargeDto, raw, { enableImplicitConversion: false });
-      expect({ ...copied }).toEqual({ ...transformed });
-      expect(dtoErrors(copied)).toEqual(dtoErrors(transformed));
+    },
+  );
+
+  it('copies the batch route charges the same way', () => {
+    const raw = { accountId: 'acct-1', requestId: 'req-1', endpoint: 'company_search', records: 2 };
+    expect(batchChargeOf(raw)).toEqual(dtoOf(BatchChargeDto, raw));
+  });
+
+  it('is right for every DTO a controller takes: none has a class-transformer rule', async () => {
+    // class-transformer keeps its rules (@Type, @Transform, @Expose, @Exclude) in a storage it does not
+    // export from its index; a rule there would make a copy wrong.
+    const storage = createRequire(import.meta.url)('class-transformer/cjs/storage.js').defaultMetadataStorage as Record<string, Map<unknown, unknown>>;
+    const rules = ['_typeMetadatas', '_transformMetadatas', '_exposeMetadatas', '_excludeMetadatas'].map((name) => storage[name]!);
+    expect(rules.every((map) => map instanceof Map)).toBe(true);
+    const root = new URL('../', import.meta.url);
+    const files = (readdirSync(root, { recursive: true }) as string[]).filter(
+      (file) => file.endsWith('.ts') && !file.endsWith('.spec.ts') && readFileSync(new URL(file, root), 'utf8').includes('@Controller('),
+    );
+    const dtos = new Set<Function>();
+    for (const file of files) {
+      const module = (await import(new URL(file, root).href)) as Record<string, unknown>;
+      for (const exported of Object.values(module)) {
+        if (typeof exported !== 'function' || Reflect.getMetadata('path', exported) === undefined) continue;
+        for (const method of Object.getOwnPropertyNames(exported.prototype)) {
+          const params = (Reflect.getMetadata('design:paramtypes', exported.prototype, method) ?? []) as unknown[];
+          for (const param of params) {
+            if (typeof param !== 'function') continue;
+            const validated = getMetadataStorage().getTargetValidationMetadatas(param, undefined as unknown as string, false, false, undefined);
+            if (validated.length > 0) dtos.add(param);
+          }
+        }
+      }
     }
+    expect([...dtos].map((dto) => dto.name)).toEqual(expect.arrayContaining(['ChargeRecordsDto', 'ChargeRecordsBatchDto', 'RevealCompaniesDto', 'UsagePageQueryDto']));
+    expect(dtos.size).toBeGreaterThanOrEqual(20);
+    expect([...dtos].filter((dto) => rules.some((map) => map.has(dto))).map((dto) => dto.name)).toEqual([]);
   });
 });

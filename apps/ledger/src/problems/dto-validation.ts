@@ -1,9 +1,9 @@
 import {
   getMetadataStorage,
   validateSync,
+  ValidationError,
   ValidationTypes,
   type ValidationArguments,
-  type ValidationError,
   type ValidatorConstraintInterface,
   type ValidatorOptions,
 } from 'class-validator';
@@ -60,7 +60,33 @@ export function passesDtoRules(object: object): boolean {
 
 /** class-validator's errors for `object` (with `DTO_VALIDATION`), without running it when there are none. */
 export function dtoErrors(object: object): ValidationError[] {
-  return passesDtoRules(object) ? [] : validateSync(object, DTO_VALIDATION);
+  return passesDtoRules(object) ? [] : withUnknownFields(object, validateSync(object, DTO_VALIDATION));
+}
+
+const ruledFields = new WeakMap<Function, ReadonlySet<string>>();
+
+/**
+ * class-validator's errors with one more for each field of `object` that no rule of its class names and
+ * that class-validator let through. Its whitelist looks a field up among the rules by plain property
+ * access, so a field named like a method of `Object.prototype` taking arguments (`hasOwnProperty`,
+ * `isPrototypeOf`, `__defineGetter__`…) passes for a field with rules.
+ */
+export function withUnknownFields(object: object, errors: ValidationError[]): ValidationError[] {
+  const type: unknown = object.constructor;
+  if (typeof type !== 'function') return errors;
+  let fields = ruledFields.get(type);
+  if (fields === undefined) {
+    const metadatas = getMetadataStorage().getTargetValidationMetadatas(type, undefined as unknown as string, false, false, undefined);
+    fields = new Set(metadatas.map((metadata) => metadata.propertyName));
+    ruledFields.set(type, fields);
+  }
+  const reported = new Set(errors.map((error) => error.property));
+  const unknown = Object.keys(object).filter((key) => !fields.has(key) && !reported.has(key));
+  if (unknown.length === 0) return errors;
+  return [
+    ...errors,
+    ...unknown.map((property) => Object.assign(new ValidationError(), { property, children: [], constraints: { whitelistValidation: `property ${property} should not exist` } })),
+  ];
 }
 
 function compile(type: Function): Check | null {

@@ -1,6 +1,7 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ValidationError, type ValidationPipeOptions } from '@nestjs/common';
+import { instanceToPlain, plainToInstance } from 'class-transformer';
 import type { ValidatorOptions } from 'class-validator';
-import { DTO_VALIDATION, passesDtoRules } from './dto-validation.js';
+import { DTO_VALIDATION, passesDtoRules, withUnknownFields } from './dto-validation.js';
 import { validationProblem, type FieldProblem } from './problem.js';
 
 function flatten(errors: readonly ValidationError[], parent = ''): FieldProblem[] {
@@ -11,10 +12,36 @@ function flatten(errors: readonly ValidationError[], parent = ''): FieldProblem[
   });
 }
 
-/** Asks class-validator only about a body its rules, run directly, do not pass (see `passesDtoRules`). */
+/**
+ * A parsed JSON object as an instance of its DTO: a copy of its own fields. The ledger's DTOs are
+ * classes of plain fields with no class-transformer rules (a test checks every DTO the controllers take),
+ * so this is what class-transformer builds, without its walk over every value (3% of the request thread
+ * on single charges). Unlike class-transformer, it keeps a field named like an inherited method
+ * (`"toString"`), which the whitelist then refuses like any unknown field, instead of dropping it.
+ */
+export function dtoOf<T>(type: new () => T, plain: object): T {
+  return Object.assign(new type() as object, plain) as T;
+}
+
+/**
+ * class-transformer as the validation pipe uses it, with `dtoOf` for plain objects; anything else (an
+ * array, a primitive) still goes to class-transformer. Nest's pipe uses the transformer of the pipe
+ * created last, for every pipe: the ledger creates only this one.
+ */
+const DTO_TRANSFORMER: NonNullable<ValidationPipeOptions['transformerPackage']> = {
+  plainToInstance: (type, plain, options) =>
+    typeof plain === 'object' && plain !== null && !Array.isArray(plain) ? dtoOf(type, plain) : plainToInstance(type, plain, options),
+  classToPlain: (object, options) => instanceToPlain(object, options),
+};
+
+/**
+ * Asks class-validator only about a body its rules, run directly, do not pass (see `passesDtoRules`), and
+ * refuses every field no rule names, whatever its name (see `withUnknownFields`).
+ */
 class LedgerValidationPipe extends ValidationPipe {
   protected override validate(object: object, validatorOptions?: ValidatorOptions): Promise<ValidationError[]> | ValidationError[] {
-    return passesDtoRules(object) ? [] : super.validate(object, validatorOptions);
+    if (passesDtoRules(object)) return [];
+    return Promise.resolve(super.validate(object, validatorOptions)).then((errors) => withUnknownFields(object, errors));
   }
 }
 
@@ -27,6 +54,7 @@ export function ledgerValidationPipe(): ValidationPipe {
     ...DTO_VALIDATION,
     transform: true,
     transformOptions: { enableImplicitConversion: false },
+    transformerPackage: DTO_TRANSFORMER,
     exceptionFactory: (errors) => validationProblem(flatten(errors)),
   });
 }
