@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
+import { LeanConnection } from './lean-http.js';
 
 const TOKEN = 'bench-http-token-0123456789abcdefghij';
 
@@ -105,22 +106,32 @@ export async function httpLoad(options: { batches: number; singleSeconds: number
     );
     const batchSeconds = Number(process.hrtime.bigint() - batchStarted) / 1e9;
 
-    // Single charges: as many as `concurrency` clients send for a fixed time, each timed.
+    // Single charges: `concurrency` clients, each on its own connection, send one charge after another
+    // for a fixed time; each is timed, and each answer is checked.
     const latencies: number[] = [];
+    const connections = await Promise.all(
+      Array.from({ length: options.concurrency }, () => LeanConnection.open(url, { authorization: `Bearer ${TOKEN}` })),
+    );
     const deadline = Date.now() + options.singleSeconds * 1000;
     let n = 0;
     const singleStarted = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: options.concurrency }, async () => {
-        while (Date.now() < deadline) {
-          const i = n++;
-          const t0 = process.hrtime.bigint();
-          const response = await post(`${url}/v1/accounts/${accounts[i % 100]}/record-charges`, { requestId: `s-${i}`, endpoint: 'job_search', records: 1 });
-          if (response.status !== 200) throw new Error(`a single charge failed: ${response.status}`);
-          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        }
-      }),
-    );
+    try {
+      await Promise.all(
+        connections.map(async (connection) => {
+          while (Date.now() < deadline) {
+            const i = n++;
+            const t0 = process.hrtime.bigint();
+            const response = await connection.post(`/v1/accounts/${accounts[i % 100]}/record-charges`, { requestId: `s-${i}`, endpoint: 'job_search', records: 1 });
+            latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+            if (response.status !== 200 || (JSON.parse(response.text) as { creditsCharged?: unknown }).creditsCharged !== 1) {
+              throw new Error(`a single charge failed: ${response.status} ${response.text}`);
+            }
+          }
+        }),
+      );
+    } finally {
+      for (const connection of connections) connection.close();
+    }
     const singleSeconds = Number(process.hrtime.bigint() - singleStarted) / 1e9;
     latencies.sort((a, b) => a - b);
     return {
