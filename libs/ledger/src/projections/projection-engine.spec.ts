@@ -6,7 +6,7 @@ import { collect, SqliteEventStore } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import { CreditAccountWriter } from '../write-path/credit-account.writer.js';
 import type { AccountBalanceDoc } from './balances.projection.js';
-import { ProjectionEngine, toProjectedEvent } from './projection-engine.js';
+import { ProjectionEngine, projectStoredEvent, toProjectedEvent } from './projection-engine.js';
 import { SqliteReadModelStore } from './read-model-store.js';
 import { LEDGER_PROJECTIONS } from './index.js';
 
@@ -113,5 +113,23 @@ describe('ProjectionEngine', () => {
     await engine.stop();
     rebuilder.close();
     readModels.close();
+  });
+});
+
+describe('an event read as text', () => {
+  const data = JSON.stringify({ accountId: 'acct-1', purchaseId: 'p', creditType: 'api', credits: 1, paid: false, source: 'grant', purchasedAt: '2026-06-01T00:00:00.000Z', expiresAt: '2027-06-01T00:00:00.000Z', fingerprint: 'f' });
+  const read = (metadata: string | null) =>
+    projectStoredEvent({ position: 1n, streamId: 'creditAccount-acct-1', revision: 0n, type: 'CreditsPurchased', data, metadata })!;
+
+  it.each([
+    ['names no user', JSON.stringify({ correlationId: 'c', actor: { service: 'gateway', apiKeyId: 'k' }, schemaVersion: 1 }), undefined],
+    ['names its actor user', JSON.stringify({ correlationId: 'c', actor: { service: 'gateway', userId: 'u-1' }, schemaVersion: 1 }), 'u-1'],
+    ['spells the key with an escape', '{"actor":{"service":"gateway","\\u0075serId":"u-2"},"schemaVersion":1}', 'u-2'],
+    ['has a userId elsewhere only', JSON.stringify({ correlationId: 'c', userId: 'u-3', actor: { service: 'gateway' } }), undefined],
+    ['has no metadata', null, undefined],
+  ])('gives the actor user of metadata that %s, as decoding it would', (_name, metadata, user) => {
+    const event = read(metadata);
+    expect(event.actorUserId).toBe(user);
+    expect(event.actorUserId).toBe(read(metadata).metadata?.actor?.userId);
   });
 });

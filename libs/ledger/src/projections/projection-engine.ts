@@ -15,13 +15,15 @@ export function toProjectedEvent(recorded: RecordedEvent): ProjectedEvent | unde
   const accountId = accountIdOfStream(recorded.streamId);
   if (accountId === undefined) return undefined;
   const event = decodeEvent(recorded);
+  const metadata = recorded.metadata as Partial<LedgerEventMetadata> | undefined;
   return {
     position: recorded.position.commit,
     accountId,
     revision: recorded.revision,
     event,
     occurredAt: instantOf(occurredAtOf(event)),
-    metadata: recorded.metadata as Partial<LedgerEventMetadata> | undefined,
+    metadata,
+    actorUserId: metadata?.actor?.userId,
   };
 }
 
@@ -52,6 +54,15 @@ class StoredProjectedEvent implements ProjectedEvent {
       this.metadataText = null;
     }
     return this.decoded;
+  }
+
+  get actorUserId(): string | undefined {
+    // A key spelled "userId" is in the text as it is unless some character of the text is a \u escape:
+    // without either, no field of the metadata is called userId, and it need not be decoded (most
+    // charges name no user: decoding was 7% of the thread that follows the store).
+    const text = this.metadataText;
+    if (text !== null && !text.includes('"userId"') && !text.includes('\\u')) return undefined;
+    return this.metadata?.actor?.userId;
   }
 }
 

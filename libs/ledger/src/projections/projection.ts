@@ -11,6 +11,8 @@ export interface ProjectedEvent {
   /** Business time (ms), from the event. */
   readonly occurredAt: number;
   readonly metadata: Partial<LedgerEventMetadata> | undefined;
+  /** The user the metadata's actor names, if any: `metadata.actor.userId`, which a stored event can give without decoding its metadata. */
+  readonly actorUserId: string | undefined;
 }
 
 /**

@@ -36,6 +36,7 @@ function history(accountId: string, commands: readonly CreditAccountCommand[], f
     event,
     occurredAt: instantOf(occurredAtOf(event)),
     metadata: { actor: { service: 'gateway', userId: 'u-meta' } },
+    actorUserId: 'u-meta',
   }));
 }
 

@@ -28,7 +28,7 @@ const tally: Projection<Tally> = {
 };
 
 function event(position: number, accountId = 'a'): ProjectedEvent {
-  return { position: BigInt(position), accountId, revision: 0n, event: {} as CreditAccountEvent, occurredAt: 0, metadata: undefined };
+  return { position: BigInt(position), accountId, revision: 0n, event: {} as CreditAccountEvent, occurredAt: 0, metadata: undefined, actorUserId: undefined };
 }
 
 describe('SqliteReadModelStore following the store', () => {

@@ -71,14 +71,14 @@ export const usageProjection: Projection<UsageBucketDoc> = inPlaceProjection<Usa
       case 'RecordsReturned': {
         const d = event.data;
         // The metadata is only read when the event itself does not say who: decoding it is not free.
-        consume(current, 'api', d.endpoint, d.credits, d.userId ?? e.metadata?.actor?.userId);
+        consume(current, 'api', d.endpoint, d.credits, d.userId ?? e.actorUserId);
         current.requests += 1;
         if (d.apiKeyId !== undefined) add(current.byApiKey, d.apiKeyId, { api: d.credits });
         return current;
       }
       case 'CompanyRevealed': {
         const d = event.data;
-        consume(current, 'company', d.action === 'export' ? 'exports' : 'reveals', d.credits, d.userId ?? e.metadata?.actor?.userId);
+        consume(current, 'company', d.action === 'export' ? 'exports' : 'reveals', d.credits, d.userId ?? e.actorUserId);
         if (current.lastRevealRequest !== d.requestId) current.requests += 1;
         current.lastRevealRequest = d.requestId;
         return current;
