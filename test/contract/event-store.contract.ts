@@ -203,6 +203,66 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
       });
     });
 
+    describe('an append naming the event it follows (expectedEventId)', () => {
+      it('lands when the event at the expected revision is that one', async () => {
+        const stream = streamName();
+        const first = newEvents(2);
+        await store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
+        const next = newEvents(2);
+
+        const [outcome] = await store.appendMany([{ streamId: stream, expectedRevision: 1n, events: next, expectedEventId: first[1]!.id }]);
+
+        expect(outcome).toMatchObject({ ok: true, nextExpectedRevision: 3n });
+        expect((await collect(store.readStream(stream))).map((e) => e.id)).toEqual([...first, ...next].map((e) => e.id));
+      });
+
+      it("is a conflict, writing nothing, when another writer's events hold those revisions", async () => {
+        const stream = streamName();
+        const mine = newEvents(2);
+        // Another writer took revisions 0 and 1 first, with as many events as the append this one follows.
+        const theirs = newEvents(2);
+        await store.appendToStream(stream, theirs, { expectedRevision: 'no_stream' });
+
+        const [outcome] = await store.appendMany([{ streamId: stream, expectedRevision: 1n, events: newEvents(1), expectedEventId: mine[1]!.id }]);
+
+        expect(outcome).toMatchObject({ ok: false, streamId: stream, error: { expectedRevision: 1n, actualRevision: 1n } });
+        expect((await collect(store.readStream(stream))).map((e) => e.id)).toEqual(theirs.map((e) => e.id));
+      });
+
+      it('is a conflict when the stream has not reached the expected revision, or does not exist', async () => {
+        const stream = streamName();
+        const first = newEvents(1);
+        await store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
+
+        const outcomes = await store.appendMany([
+          { streamId: stream, expectedRevision: 3n, events: newEvents(1), expectedEventId: first[0]!.id },
+          { streamId: streamName(), expectedRevision: 0n, events: newEvents(1), expectedEventId: first[0]!.id },
+        ]);
+
+        expect(outcomes.map((o) => o.ok)).toEqual([false, false]);
+        expect(await collect(store.readStream(stream))).toHaveLength(1);
+      });
+
+      it('is refused outright without an exact expected revision to check it at', async () => {
+        await expect(store.appendMany([{ streamId: streamName(), expectedRevision: 'any', events: newEvents(1), expectedEventId: randomUUID() }])).rejects.toThrow(
+          /exact expected revision/,
+        );
+      });
+
+      it('returns the original result when retried after landing, for the same ids', async () => {
+        const stream = streamName();
+        const first = newEvents(1);
+        await store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
+        const request = { streamId: stream, expectedRevision: 0n, events: newEvents(2), expectedEventId: first[0]!.id };
+        const [original] = await store.appendMany([request]);
+
+        const [retried] = await store.appendMany([request]);
+
+        expect(retried).toEqual(original);
+        expect(await collect(store.readStream(stream))).toHaveLength(3);
+      });
+    });
+
     describe('retrying an append whose answer was lost', () => {
       it('returns the original result for the same ids and expected revision, and writes nothing', async () => {
         const stream = streamName();
@@ -558,6 +618,29 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
 
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
         expect(await collect(store.readStream(stream))).toHaveLength(1);
+      });
+    });
+
+    describe('closing', () => {
+      it('is prompt after reads left before their end, and after appends that had to read', async () => {
+        const stream = streamName();
+        const events = newEvents(10);
+        await store.appendToStream(stream, events, { expectedRevision: 'no_stream' });
+        for await (const event of store.readStream(stream)) if (event.revision === 0n) break;
+        // Many at once, as appends that check a stream do under load.
+        await Promise.all(
+          Array.from({ length: 50 }, async () => {
+            for await (const event of store.readStream(stream, { direction: 'backwards', maxCount: 1 })) if (event) break;
+          }),
+        );
+        // An append of no events checks its expected revision against the stream; one naming an event
+        // another writer does not have reads the stream to say where it is.
+        await store.appendMany([{ streamId: stream, expectedRevision: 9n, events: [] }]);
+        await store.appendMany([{ streamId: stream, expectedRevision: 9n, events: newEvents(1), expectedEventId: randomUUID() }]);
+
+        const started = Date.now();
+        await Promise.race([store.close(), new Promise((_, fail) => setTimeout(() => fail(new Error('close did not finish in 5 s')), 5_000))]);
+        expect(Date.now() - started).toBeLessThan(5_000);
       });
     });
 

@@ -61,6 +61,25 @@ export interface AppendRequest {
   readonly streamId: string;
   readonly expectedRevision: ExpectedRevision;
   readonly events: readonly NewEvent[];
+  /**
+   * With an exact `expectedRevision`: the id the stream's event at that revision must have, or the append
+   * is a conflict. A writer that decides on top of its own appends still in flight names the last event
+   * it sent. The revision alone does not tell its events from another writer's: should one of its
+   * appends be refused because another writer took those revisions with as many events, the next would
+   * otherwise land on top of them, decided on a state the stream never had.
+   */
+  readonly expectedEventId?: string;
+}
+
+/** Refuses an `expectedEventId` that cannot be checked: it needs an exact expected revision. */
+export function assertExpectedEventId({ streamId, expectedRevision, expectedEventId }: AppendRequest): void {
+  if (expectedEventId === undefined) return;
+  if (typeof expectedEventId !== 'string' || expectedEventId.length === 0) {
+    throw new TypeError(`The expected event id of an append to ${streamId} must be a non-empty string`);
+  }
+  if (typeof expectedRevision !== 'bigint') {
+    throw new TypeError(`An append to ${streamId} names the event it follows, so it needs an exact expected revision, not ${String(expectedRevision)}`);
+  }
 }
 
 export interface AppendSuccess {

@@ -292,7 +292,13 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   private async appendOne({ request, events }: PreparedAppend): Promise<AppendOutcome> {
-    const { streamId, expectedRevision } = request;
+    const { streamId, expectedRevision, expectedEventId } = request;
+    // EventStoreDB has no such condition on an append. A stream's events never change, so the event read at
+    // the expected revision is still there when the append's own revision check passes.
+    if (expectedEventId !== undefined && !(await this.holdsEventAt(streamId, expectedRevision as bigint, expectedEventId))) {
+      const last = await this.lastEventOf(streamId);
+      return conflict(streamId, expectedRevision, last?.revision ?? 'no_stream');
+    }
     // Sent to the server, an append of no events would come back with a revision of 0 for a stream that does
     // not exist (a client quirk); it writes nothing, so checking the expectation against a read is the same.
     if (events.length === 0) return this.checkExpectedRevision(streamId, expectedRevision);
@@ -354,22 +360,35 @@ export class EventStoreDbEventStore implements EventStore {
     return { ok: true, streamId, nextExpectedRevision: current, position: last?.position ?? NO_POSITION };
   }
 
-  private async lastEventOf(streamId: string): Promise<RecordedEvent | undefined> {
-    try {
-      for await (const event of this.readStream(streamId, { direction: 'backwards', maxCount: 1 })) return event;
-      return undefined;
-    } catch (error) {
-      if (error instanceof StreamNotFoundError) return undefined;
-      throw error;
-    }
+  private async holdsEventAt(streamId: string, revision: bigint, eventId: string): Promise<boolean> {
+    const event = await this.eventAt(streamId, { fromRevision: revision, maxCount: 1 });
+    return event?.revision === revision && event.id === eventId;
+  }
+
+  private lastEventOf(streamId: string): Promise<RecordedEvent | undefined> {
+    return this.eventAt(streamId, { direction: 'backwards', maxCount: 1 });
   }
 
   /** Servers answer appends with the position of their last event; this is for one that did not. */
   private async positionOf(streamId: string, revision: bigint): Promise<Position> {
-    for await (const event of this.readStream(streamId, { fromRevision: revision, maxCount: 1 })) {
-      return event.position;
+    const event = await this.eventAt(streamId, { fromRevision: revision, maxCount: 1 });
+    if (event === undefined) throw new Error(`EventStoreDB acknowledged revision ${revision} of ${streamId}, which cannot be read`);
+    return event.position;
+  }
+
+  /**
+   * The one event a read of at most one event finds, if any. The read is always taken to its end: one left
+   * after its event (the server has ended it, so cancelling does nothing) keeps its last message unread,
+   * and the client's `dispose()`, in `close()`, then waits for it forever.
+   */
+  private async eventAt(streamId: string, options: ReadStreamOptions & { readonly maxCount: 1 }): Promise<RecordedEvent | undefined> {
+    let found: RecordedEvent | undefined;
+    try {
+      for await (const event of this.readStream(streamId, options)) found ??= event;
+    } catch (error) {
+      if (!(error instanceof StreamNotFoundError)) throw error;
     }
-    throw new Error(`EventStoreDB acknowledged revision ${revision} of ${streamId}, which cannot be read`);
+    return found;
   }
 
   /**

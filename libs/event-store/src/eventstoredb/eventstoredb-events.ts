@@ -5,7 +5,7 @@ import {
   type JSONType,
   type RecordedEvent as ClientRecordedEvent,
 } from '@eventstore/db-client';
-import type { AppendRequest, EventMetadata, NewEvent, RecordedEvent } from '../event-store.port.js';
+import { assertExpectedEventId, type AppendRequest, type EventMetadata, type NewEvent, type RecordedEvent } from '../event-store.port.js';
 
 const LOWERCASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -48,6 +48,7 @@ export function prepareAppend(request: AppendRequest): PreparedAppend {
   ) {
     throw new TypeError(`Unknown expected revision ${String(expectedRevision)} for ${streamId}`);
   }
+  assertExpectedEventId(request);
   return { request, events: events.map(toEventData) };
 }
 

@@ -46,6 +46,8 @@ export interface PostedAppends {
   readonly streamIds: readonly string[];
   readonly expectedRevisions: readonly ExpectedRevision[];
   readonly eventCounts: Uint32Array;
+  /** Each append's `expectedEventId`, or null. */
+  readonly expectedEventIds: readonly (string | null)[];
   readonly eventIds: readonly string[];
   readonly types: readonly string[];
   readonly data: readonly string[];
@@ -74,6 +76,7 @@ export function postAppends(appends: readonly PreparedAppend[]): PostedAppends {
     streamIds: appends.map((append) => append.streamId),
     expectedRevisions: appends.map((append) => append.expectedRevision),
     eventCounts: Uint32Array.from(appends, (append) => append.events.length),
+    expectedEventIds: appends.map((append) => append.expectedEventId ?? null),
     eventIds: [] as string[],
     types: [] as string[],
     data: [] as string[],
@@ -97,7 +100,7 @@ export function receiveAppends(posted: PostedAppends): PreparedAppend[] {
     for (const end = next + posted.eventCounts[i]!; next < end; next++) {
       events.push({ id: posted.eventIds[next]!, type: posted.types[next]!, data: posted.data[next]!, metadata: posted.metadata[next]! });
     }
-    return { streamId, expectedRevision: posted.expectedRevisions[i]!, events };
+    return { streamId, expectedRevision: posted.expectedRevisions[i]!, events, expectedEventId: posted.expectedEventIds[i] ?? undefined };
   });
 }
 

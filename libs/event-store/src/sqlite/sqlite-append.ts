@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import {
+  assertExpectedEventId,
   positionOf,
   WrongExpectedRevisionError,
   type AppendConflict,
@@ -26,6 +27,8 @@ export interface PreparedAppend {
   readonly streamId: string;
   readonly expectedRevision: ExpectedRevision;
   readonly events: readonly PreparedEvent[];
+  /** See `AppendRequest.expectedEventId`. */
+  readonly expectedEventId: string | undefined;
 }
 
 /**
@@ -56,14 +59,16 @@ interface RecordedId {
  * Validates and serializes an append. Done before the transaction (and on the caller's thread when
  * appends run in the append thread) to keep the write lock, which every other writer waits on, short.
  */
-export function prepareAppend({ streamId, expectedRevision, events }: AppendRequest): PreparedAppend {
+export function prepareAppend(request: AppendRequest): PreparedAppend {
+  const { streamId, expectedRevision, events, expectedEventId } = request;
   if (typeof streamId !== 'string' || streamId.length === 0) {
     throw new TypeError('An append needs a non-empty stream id');
   }
   if (typeof expectedRevision === 'bigint' && expectedRevision < 0n) {
     throw new RangeError(`Expected revision of ${streamId} must not be negative, got ${expectedRevision}`);
   }
-  return { streamId, expectedRevision, events: events.map(prepareEvent) };
+  assertExpectedEventId(request);
+  return { streamId, expectedRevision, events: events.map(prepareEvent), expectedEventId };
 }
 
 /** True when at least one of the appends has events, so the batch needs the write lock. */
@@ -117,9 +122,14 @@ export class SqliteAppender {
   private appendOne(append: PreparedAppend, created: number): AppendOutcome {
     const fast = this.appendAtExpected(append, created);
     if (fast !== undefined) return fast;
-    const { streamId, expectedRevision, events } = append;
+    const { streamId, expectedRevision, events, expectedEventId } = append;
     const head = this.sql.streamHead.get(streamId);
     const current = head?.revision ?? NO_STREAM;
+    // Not following the event it names, it was decided on a state the stream does not have, whatever the
+    // revisions say. (Had it been written before, that event would be there: it was checked then.)
+    if (expectedEventId !== undefined && this.sql.eventIdAt.get(streamId, expectedRevision as bigint) !== expectedEventId) {
+      return conflict(streamId, expectedRevision, current);
+    }
 
     if (events.length === 0) {
       return expectationHolds(expectedRevision, current)
@@ -155,13 +165,15 @@ export class SqliteAppender {
    * exists, and the unique index refuses the next one if it exists too). Undefined when it does not
    * hold: the caller then works out whether it is a retry or a conflict.
    */
-  private appendAtExpected({ streamId, expectedRevision, events }: PreparedAppend, created: number): AppendSuccess | undefined {
+  private appendAtExpected({ streamId, expectedRevision, events, expectedEventId }: PreparedAppend, created: number): AppendSuccess | undefined {
     if (events.length === 0 || typeof expectedRevision !== 'bigint' && expectedRevision !== 'no_stream') return undefined;
     const first = events[0]!;
     const written =
       expectedRevision === 'no_stream'
         ? this.sql.insertFirst.run(streamId, 0n, first.id, first.type, first.data, first.metadata, created)
-        : this.sql.insertAfter.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision);
+        : expectedEventId === undefined
+          ? this.sql.insertAfter.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision)
+          : this.sql.insertAfterEvent.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision, expectedEventId);
     if (written.changes === 0) return undefined;
     const revision = expectedRevision === 'no_stream' ? 0n : expectedRevision + 1n;
     if (events.length === 1) return success(streamId, revision, positionOf(BigInt(written.lastInsertRowid)));
@@ -221,6 +233,14 @@ function prepareStatements(db: BetterSqlite3.Database) {
        SELECT ?, ?, ?, ?, ?, ?, ?
        WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ?)`,
     ),
+    insertAfterEvent: db.prepare<[string, bigint, string, string, string, string | null, number, string, bigint, string]>(
+      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
+       SELECT ?, ?, ?, ?, ?, ?, ?
+       WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ? AND event_id = ?)`,
+    ),
+    eventIdAt: db
+      .prepare<[string, bigint], string>('SELECT event_id FROM events WHERE stream_id = ? AND stream_revision = ?')
+      .pluck(),
     streamHead: db.prepare<[string], StreamHead>(
       `SELECT stream_revision AS revision, position FROM events
        WHERE stream_id = ? ORDER BY stream_revision DESC LIMIT 1`,

@@ -32,6 +32,7 @@ class SlowStore {
   maxInFlight = 0;
   calls = 0;
   private readonly faults = new Map<number, Fault>();
+  private readonly before = new Map<number, (requests: readonly AppendRequest[]) => Promise<void>>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -41,6 +42,11 @@ class SlowStore {
 
   failCall(n: number, fault: Fault): void {
     this.faults.set(n, fault);
+  }
+
+  /** Runs `act` just before call `n` reaches the store (another writer getting there first, say). */
+  beforeCall(n: number, act: (requests: readonly AppendRequest[]) => Promise<void>): void {
+    this.before.set(n, act);
   }
 
   asStore(): EventStore {
@@ -59,6 +65,7 @@ class SlowStore {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const done = this.queue.then(async () => {
       await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      await this.before.get(call)?.(requests);
       const fault = this.faults.get(call);
       if (fault === 'refused') throw new StoreUnavailableError('disk full');
       const outcomes = await this.inner.appendMany(requests);
@@ -131,6 +138,30 @@ describe('CreditAccountWriter with group commits in flight at once', () => {
       expect(retried.filter((r) => !r.replayed)).toHaveLength(rejected.length);
       expect(await foldedAvailable('acct')).toBe(800);
       await writer.close();
+    });
+  });
+
+  describe('when another writer takes the revisions of an append in flight, with as many events', () => {
+    it('does not let the appends decided on top of it land on the other writer\'s events', async () => {
+      const slow = new SlowStore(store);
+      const writer = new CreditAccountWriter(slow.asStore(), clock, { maxCommandsPerFlush: 5 });
+      const other = new CreditAccountWriter(store, clock);
+      await writer.execute(purchase('acct', 100), context);
+      // Before this writer's next append lands, the other one spends everything, in as many events.
+      slow.beforeCall(slow.calls + 1, async (requests) => {
+        const taken = requests.find((request) => request.streamId === creditAccountStream('acct'))!.events.length;
+        for (let i = 0; i < taken; i++) await other.execute(charge('acct', `other-${i}`, i < taken - 1 ? 1 : 100 - (taken - 1)), context);
+      });
+      const { fulfilled, rejected } = await settleAll(Array.from({ length: 20 }, (_, i) => writer.execute(charge('acct', `r-${i}`), context)));
+      expect(slow.maxInFlight).toBeGreaterThan(1);
+      // Every charge of this writer is decided again on what was stored, and refused: nothing is left.
+      expect(fulfilled).toHaveLength(0);
+      expect(rejected.every((e) => e instanceof LedgerError && e.code === 'CREDITS_INSUFFICIENT')).toBe(true);
+      expect(await foldedAvailable('acct')).toBe(0);
+      const events = await collect(store.readStream(creditAccountStream('acct')));
+      expect(events.filter((e) => e.type === 'RecordsReturned').map((e) => (e.data as { requestId: string }).requestId).every((id) => id.startsWith('other-'))).toBe(true);
+      await writer.close();
+      await other.close();
     });
   });
 

@@ -124,6 +124,8 @@ interface AccountSlot {
   conflictAttempts: number;
   /** The id of the last event stored, which a snapshot taken when nothing is in flight records. */
   lastEventId: string | undefined;
+  /** The id of the last event sent (stored or in flight): an append decided on top of it names it. */
+  lastSentEventId: string | undefined;
   /** The revision of the account's latest snapshot, if any. */
   snapshotRevision: bigint | undefined;
   /** Some idempotency entries of the state are not in memory but in the snapshot store. */
@@ -303,6 +305,7 @@ export class CreditAccountWriter {
         retry: [],
         conflictAttempts: 0,
         lastEventId: undefined,
+        lastSentEventId: undefined,
         snapshotRevision: undefined,
         entriesElsewhere: false,
         unsaved: [],
@@ -348,11 +351,13 @@ export class CreditAccountWriter {
     }
 
     const writing = batches.filter((batch) => batch.events.length > 0);
-    const requests: AppendRequest[] = writing.map((batch) => ({
-      streamId: batch.slot.streamId,
-      expectedRevision: batch.expected,
-      events: batch.events,
-    }));
+    const requests: AppendRequest[] = writing.map(({ slot, expected, events }) => {
+      const request: { -readonly [K in keyof AppendRequest]: AppendRequest[K] } = { streamId: slot.streamId, expectedRevision: expected, events };
+      // Decided on top of appends still in flight: it must land only on top of them (see `expectedEventId`).
+      if (slot.inFlight > 0) request.expectedEventId = slot.lastSentEventId;
+      slot.lastSentEventId = events[events.length - 1]!.id;
+      return request;
+    });
     const appending: Promise<AppendOutcome[]> = requests.length > 0 ? this.store.appendMany(requests) : Promise.resolve([]);
     writing.forEach((batch, i) => {
       batch.slot.inFlight += 1;
