@@ -71,6 +71,7 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
       ['an unknown field', { body: { requestId: 'r', endpoint: 'job_search', records: 1, discount: 100 } }, 400, 'VALIDATION_FAILED'],
       ['a field named like an inherited method', { body: { requestId: 'r', endpoint: 'job_search', records: 1, toString: 'x' } }, 400, 'VALIDATION_FAILED'],
       ['a field named like a method taking arguments', { body: { requestId: 'r', endpoint: 'job_search', records: 1, hasOwnProperty: 'x' } }, 400, 'VALIDATION_FAILED'],
+      ['a field named constructor', { rawBody: '{"requestId":"r","endpoint":"job_search","records":1,"constructor":"x"}' }, 400, 'VALIDATION_FAILED'],
       ['a time without offset', { body: { requestId: 'r', endpoint: 'job_search', records: 1, occurredAt: '2026-01-01T10:00:00' } }, 400, 'VALIDATION_FAILED'],
       ['null for an optional time', { body: { requestId: 'r', endpoint: 'job_search', records: 1, occurredAt: null } }, 400, 'VALIDATION_FAILED'],
       ['null for an optional flag', { body: { requestId: 'r', endpoint: 'job_search', records: 1, allowPartial: null } }, 400, 'VALIDATION_FAILED'],
@@ -132,6 +133,16 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
       const retried = await client.post('/v1/record-charges:batch', { charges: charges.slice(0, 10) });
       expect(retried.body.results.every((r: { replayed: boolean }) => r.replayed)).toBe(true);
       expect((await client.get(`/v1/accounts/${a}/balance`)).body.api.available).toBe(0);
+    });
+
+    it('refuses as a whole a batch with a constructor key in a charge, writing nothing', async () => {
+      const before = await countEvents();
+      const response = await client.call('POST', '/v1/record-charges:batch', {
+        rawBody: `{"charges":[{"accountId":"${team}","requestId":"ctor-1","endpoint":"job_search","records":1,"constructor":"x"}]}`,
+      });
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'charges.0.constructor' }] });
+      expect(await countEvents()).toBe(before);
     });
 
     it('refuses an empty or oversized batch as a whole', async () => {

@@ -34,11 +34,40 @@ const DTO_TRANSFORMER: NonNullable<ValidationPipeOptions['transformerPackage']> 
   classToPlain: (object, options) => instanceToPlain(object, options),
 };
 
+/** The paths (`charges.3.constructor`) of every own `constructor` or `prototype` key in a parsed value. */
+export function prototypeKeysIn(value: unknown): string[] {
+  const found: string[] = [];
+  const seen = new WeakSet<object>();
+  const stack: { readonly value: unknown; readonly path: string }[] = [{ value, path: '' }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const object = next.value;
+    if (typeof object !== 'object' || object === null || seen.has(object)) continue;
+    seen.add(object);
+    for (const key of Object.keys(object)) {
+      const path = next.path === '' ? key : `${next.path}.${key}`;
+      if (key === 'constructor' || key === 'prototype') found.push(path);
+      stack.push({ value: (object as Record<string, unknown>)[key], path });
+    }
+  }
+  return found.sort();
+}
+
 /**
  * Asks class-validator only about a body its rules, run directly, do not pass (see `passesDtoRules`), and
  * refuses every field no rule names, whatever its name (see `withUnknownFields`).
  */
 class LedgerValidationPipe extends ValidationPipe {
+  /**
+   * Nest removes `constructor` and `prototype` keys from a value before it becomes a DTO, at any depth,
+   * without a word. The ledger refuses a body or query naming one anywhere instead, the whole request, as
+   * the JSON parser refuses `__proto__`.
+   */
+  protected override stripProtoKeys(value: unknown): void {
+    const named = prototypeKeysIn(value);
+    if (named.length > 0) throw validationProblem(named.map((field) => ({ field, message: `property ${field} should not exist` })));
+    super.stripProtoKeys(value);
+  }
+
   protected override validate(object: object, validatorOptions?: ValidatorOptions): Promise<ValidationError[]> | ValidationError[] {
     if (passesDtoRules(object)) return [];
     return Promise.resolve(super.validate(object, validatorOptions)).then((errors) => withUnknownFields(object, errors));
