@@ -25,30 +25,27 @@ class SeriesIndex<L extends string, S> {
   /** The series of `labels`, with `over`'s values taking precedence where it has the label (a timer's end). */
   get(labels: Labels<L>, over?: Labels<L>): S {
     const names = this.names;
-    if (names.length === 0) return this.child(this.root, undefined, true, labels, over);
     let node = this.root;
-    for (let i = 0; i < names.length - 1; i++) node = this.child(node, valueOf(names[i]!, labels, over), false, labels, over);
-    return this.child(node, valueOf(names[names.length - 1]!, labels, over), true, labels, over);
+    for (let i = 0; i < names.length - 1; i++) {
+      const value = valueOf(names[i]!, labels, over);
+      let next = node.get(value) as Map<unknown, unknown> | undefined;
+      if (next === undefined) node.set(value, (next = new Map()));
+      node = next;
+    }
+    // A metric without labels has its one series under `undefined`.
+    const last = names.length === 0 ? undefined : valueOf(names[names.length - 1]!, labels, over);
+    let series = node.get(last) as S | undefined;
+    if (series === undefined) {
+      series = this.create(seriesLabels(names, labels, over));
+      this.inOrder.push(series);
+      node.set(last, series);
+    }
+    return series;
   }
 
   /** Every series, in the order they first appeared (prom-client's order). */
   values(): readonly S[] {
     return this.inOrder;
-  }
-
-  private child(node: Map<unknown, unknown>, value: unknown, leaf: true, labels: Labels<L>, over: Labels<L>): S;
-  private child(node: Map<unknown, unknown>, value: unknown, leaf: false, labels: Labels<L>, over: Labels<L>): Map<unknown, unknown>;
-  private child(node: Map<unknown, unknown>, value: unknown, leaf: boolean, labels: Labels<L>, over: Labels<L>): unknown {
-    let child = node.get(value);
-    if (child === undefined) {
-      if (leaf) {
-        const series = this.create(seriesLabels(this.names, labels, over));
-        this.inOrder.push(series);
-        child = series;
-      } else child = new Map();
-      node.set(value, child);
-    }
-    return child;
   }
 }
 
@@ -86,12 +83,12 @@ interface MetricOptions<L extends string> {
  */
 export class TallyCounter<L extends string = never> {
   private readonly pending: SeriesIndex<L, { readonly labels: LabelValues<L>; value: number; shown: boolean }>;
-  readonly counter: Counter<L>;
 
   constructor({ registry, name, help, labelNames = [] }: MetricOptions<L>) {
     const pending = new SeriesIndex(labelNames, (labels) => ({ labels, value: 0, shown: false }));
     this.pending = pending;
-    this.counter = new Counter<L>({
+    // Registered with the registry, which is all that reads it.
+    new Counter<L>({
       name,
       help,
       labelNames,

@@ -48,7 +48,7 @@ const checks = new WeakMap<Function, Check | null>();
 /** True only if class-validator, with `DTO_VALIDATION`, would find nothing wrong with `object`. */
 export function passesDtoRules(object: object): boolean {
   const type: unknown = object.constructor;
-  // Not a DTO instance (Nest strips a body's own `constructor` keys before this, but nothing relies on it).
+  // Not a DTO instance (the validation pipe refuses a body's own `constructor` key before this, but nothing relies on it).
   if (typeof type !== 'function') return false;
   let check = checks.get(type);
   if (check === undefined) {
@@ -76,8 +76,7 @@ export function withUnknownFields(object: object, errors: ValidationError[]): Va
   if (typeof type !== 'function') return errors;
   let fields = ruledFields.get(type);
   if (fields === undefined) {
-    const metadatas = getMetadataStorage().getTargetValidationMetadatas(type, undefined as unknown as string, false, false, undefined);
-    fields = new Set(metadatas.map((metadata) => metadata.propertyName));
+    fields = new Set(ruleMetadatasOf(type).map((metadata) => metadata.propertyName));
     ruledFields.set(type, fields);
   }
   const reported = new Set(errors.map((error) => error.property));
@@ -89,10 +88,14 @@ export function withUnknownFields(object: object, errors: ValidationError[]): Va
   ];
 }
 
+/** A DTO's rules, as class-validator's executor asks for them when validating without groups or a schema. */
+function ruleMetadatasOf(type: Function) {
+  return getMetadataStorage().getTargetValidationMetadatas(type, undefined as unknown as string, false, false, undefined);
+}
+
 function compile(type: Function): Check | null {
   const storage = getMetadataStorage();
-  // What class-validator's executor asks for when validating without groups or a schema.
-  const metadatas = storage.getTargetValidationMetadatas(type, undefined as unknown as string, false, false, undefined);
+  const metadatas = ruleMetadatasOf(type);
   // No rules at all is an error of its own with forbidUnknownValues.
   if (metadatas.length === 0) return null;
   const properties: PropertyRules[] = [];
