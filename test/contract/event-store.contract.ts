@@ -216,6 +216,20 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
         expect((await collect(store.readStream(stream))).map((e) => e.id)).toEqual([...first, ...next].map((e) => e.id));
       });
 
+      it('lands right behind the append it follows, sent before that one is answered', async () => {
+        const stream = streamName();
+        const [first, second, third] = [newEvents(2), newEvents(1), newEvents(3)];
+
+        const outcomes = await Promise.all([
+          store.appendMany([{ streamId: stream, expectedRevision: 'no_stream', events: first }]),
+          store.appendMany([{ streamId: stream, expectedRevision: 1n, events: second, expectedEventId: first[1]!.id }]),
+          store.appendMany([{ streamId: stream, expectedRevision: 2n, events: third, expectedEventId: second[0]!.id }]),
+        ]);
+
+        expect(outcomes.map(([outcome]) => outcome!.ok)).toEqual([true, true, true]);
+        expect((await collect(store.readStream(stream))).map((e) => e.id)).toEqual([...first, ...second, ...third].map((e) => e.id));
+      });
+
       it("is a conflict, writing nothing, when another writer's events hold those revisions", async () => {
         const stream = streamName();
         const mine = newEvents(2);

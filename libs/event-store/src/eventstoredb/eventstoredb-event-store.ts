@@ -106,6 +106,11 @@ const ignore = (): void => undefined;
  */
 export class EventStoreDbEventStore implements EventStore {
   private readonly subscriptions = new Set<EventStoreDbSubscription>();
+  /**
+   * Per stream, the last append this store sent to it that is still being answered, settling with the
+   * event it stored last (undefined if it stored nothing): the stream's next append waits for it.
+   */
+  private readonly appending = new Map<string, Promise<StoredEvent | undefined>>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -146,7 +151,9 @@ export class EventStoreDbEventStore implements EventStore {
   /**
    * EventStoreDB has no transaction across streams: each stream's append is atomic on its own, and they are
    * sent together (the client multiplexes them over one BatchAppend call). Requests for the same stream are
-   * sent one after the other, in order, so that a later one is checked against the result of an earlier one.
+   * sent one after the other, in order, so that a later one is checked against the result of an earlier one;
+   * across calls too, so that an append naming the event it follows (`expectedEventId`) is checked against
+   * the answer to the append that wrote that event, without a read.
    *
    * If the outcome of any append is unknown, this throws `StoreUnavailableError` once all have settled:
    * some of the batch may be written and some not, and the caller retries the whole batch as it was, which
@@ -167,14 +174,25 @@ export class EventStoreDbEventStore implements EventStore {
     const unknown: unknown[] = [];
     const refused: unknown[] = [];
     await Promise.all(
-      [...byStream.values()].map(async (indexes) => {
-        for (const index of indexes) {
-          try {
-            outcomes[index] = await this.appendOne(appends[index]!);
-          } catch (error) {
-            (error instanceof StoreUnavailableError ? unknown : refused).push(error);
-            return;
+      [...byStream.entries()].map(async ([streamId, indexes]) => {
+        const previous = this.appending.get(streamId);
+        let settle!: (stored: StoredEvent | undefined) => void;
+        const mine = new Promise<StoredEvent | undefined>((resolve) => (settle = resolve));
+        this.appending.set(streamId, mine);
+        let stored = previous === undefined ? undefined : await previous;
+        try {
+          for (const index of indexes) {
+            const append = appends[index]!;
+            const outcome = await this.appendOne(append, stored);
+            outcomes[index] = outcome;
+            stored = outcome.ok && append.events.length > 0 ? { revision: outcome.nextExpectedRevision, id: append.events.at(-1)!.id } : undefined;
           }
+        } catch (error) {
+          stored = undefined;
+          (error instanceof StoreUnavailableError ? unknown : refused).push(error);
+        } finally {
+          settle(stored);
+          if (this.appending.get(streamId) === mine) this.appending.delete(streamId);
         }
       }),
     );
@@ -291,11 +309,14 @@ export class EventStoreDbEventStore implements EventStore {
     return this.closing;
   }
 
-  private async appendOne({ request, events }: PreparedAppend): Promise<AppendOutcome> {
+  /** `before`: what the append sent to the stream just before this one stored last, when it is known. */
+  private async appendOne({ request, events }: PreparedAppend, before?: StoredEvent): Promise<AppendOutcome> {
     const { streamId, expectedRevision, expectedEventId } = request;
-    // EventStoreDB has no such condition on an append. A stream's events never change, so the event read at
-    // the expected revision is still there when the append's own revision check passes.
-    if (expectedEventId !== undefined && !(await this.holdsEventAt(streamId, expectedRevision as bigint, expectedEventId))) {
+    // EventStoreDB has no such condition on an append: the answer to the append before says whether it
+    // stored that event there, or else a read does. A stream's events never change, so the event is still
+    // there when the append's own revision check passes.
+    const follows = before !== undefined && before.revision === expectedRevision && before.id === expectedEventId;
+    if (expectedEventId !== undefined && !follows && !(await this.holdsEventAt(streamId, expectedRevision as bigint, expectedEventId))) {
       const last = await this.lastEventOf(streamId);
       return conflict(streamId, expectedRevision, last?.revision ?? 'no_stream');
     }
@@ -532,6 +553,12 @@ function streamPrefixes(filter: SubscriptionFilter | undefined): readonly string
     }
   }
   return prefixes;
+}
+
+/** The last event an append stored: its revision and id. */
+interface StoredEvent {
+  readonly revision: bigint;
+  readonly id: string;
 }
 
 function positiveInteger(name: string, value: number): number {
