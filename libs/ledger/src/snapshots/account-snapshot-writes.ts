@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { KeyFilter } from './key-filter.js';
 
 const ROWS_PER_STATEMENT = 100;
 
@@ -28,12 +29,15 @@ export function openSnapshotFile(db: BetterSqlite3.Database): void {
 /**
  * The two writes of a snapshot, shared by the thread that writes them in the background and by a store
  * that writes in the calling thread. A row only ever gives way to one of the same version at a later
- * revision, so a late write never replaces newer data.
+ * revision, so a late write never replaces newer data. The filter of an account's stored keys is built
+ * here too, so that it follows every write sent before it.
  */
 export class AccountSnapshotWrites {
   private readonly saveEntry;
   private readonly saveEntryRows;
   private readonly saveSnapshotRow;
+  private readonly countKeys;
+  private readonly keys;
 
   constructor(
     private readonly db: BetterSqlite3.Database,
@@ -47,6 +51,18 @@ export class AccountSnapshotWrites {
        ON CONFLICT (account_id, version) DO UPDATE SET revision = excluded.revision, event_id = excluded.event_id, state = excluded.state
        WHERE excluded.revision > account_snapshots.revision`,
     );
+    this.countKeys = db
+      .prepare<[string, number], bigint>('SELECT count(*) FROM idempotency_entries WHERE account_id = ? AND version = ?')
+      .pluck();
+    this.keys = db.prepare<[string, number], string>('SELECT key FROM idempotency_entries WHERE account_id = ? AND version = ?').pluck();
+  }
+
+  /** Every key with an entry stored for the account. */
+  storedKeys(accountId: string): KeyFilter {
+    // One read transaction: the count and the keys agree.
+    return this.db.transaction(() =>
+      KeyFilter.of(this.keys.iterate(accountId, this.version), Number(this.countKeys.get(accountId, this.version))),
+    ).deferred();
   }
 
   saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): void {

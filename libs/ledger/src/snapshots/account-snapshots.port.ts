@@ -1,4 +1,5 @@
 import type { CreditAccountSnapshot, IdempotencyEntry } from '#domain';
+import type { KeyFilter } from './key-filter.js';
 
 export const ACCOUNT_SNAPSHOTS = Symbol('ACCOUNT_SNAPSHOTS');
 
@@ -31,5 +32,10 @@ export interface AccountSnapshots {
   saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void>;
   /** Written last: a snapshot is only found once every entry it relies on is stored. */
   saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void>;
+  /**
+   * Every key with an entry stored for the account, as a filter (a key it does not hold has no entry),
+   * taken after the writes already sent are stored.
+   */
+  storedKeys(accountId: string): Promise<KeyFilter>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
 import type { SnapshotWrite, SnapshotWriteDone, SnapshotThreadTask } from './sqlite-account-snapshots.store.js';
 
-/** Writes snapshots and idempotency entries in the background, in the order they were sent. */
+/** Writes snapshots and idempotency entries in the background, in the order they were sent (key filters too). */
 const task = workerData as SnapshotThreadTask;
 const db = new BetterSqlite3(task.file);
 openSnapshotFile(db);
@@ -17,6 +17,12 @@ port.on('message', (message: SnapshotWrite | 'close') => {
     return;
   }
   try {
+    if (message.kind === 'keys') {
+      const filter = writes.storedKeys(message.accountId);
+      const layer = filter.onlyLayer;
+      port.postMessage({ id: message.id, keys: { layer, count: filter.size } } satisfies SnapshotWriteDone, [layer.bits.buffer]);
+      return;
+    }
     if (message.kind === 'entries') writes.saveEntries(message.accountId, message.revision, message.entries);
     else writes.saveSnapshot(message.accountId, message.snapshot.revision, message.snapshot.eventId, message.snapshot.state);
     port.postMessage({ id: message.id } satisfies SnapshotWriteDone);

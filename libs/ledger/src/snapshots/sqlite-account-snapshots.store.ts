@@ -5,6 +5,7 @@ import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CreditAccountSnapshot, type Idemp
 import { compiledWorkerScript } from '#event-store';
 import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
 import type { AccountSnapshots, EncodedSnapshot, StoredSnapshot } from './account-snapshots.port.js';
+import { KeyFilter, type KeyFilterLayer } from './key-filter.js';
 
 export interface SnapshotThreadTask {
   readonly file: string;
@@ -19,11 +20,14 @@ export type SnapshotWrite =
       readonly revision: bigint;
       readonly entries: readonly (readonly [string, string])[];
     }
-  | { readonly id: number; readonly kind: 'snapshot'; readonly accountId: string; readonly snapshot: EncodedSnapshot };
+  | { readonly id: number; readonly kind: 'snapshot'; readonly accountId: string; readonly snapshot: EncodedSnapshot }
+  | { readonly id: number; readonly kind: 'keys'; readonly accountId: string };
 
 export interface SnapshotWriteDone {
   readonly id: number;
   readonly error?: string;
+  /** The answer to a `keys` message: the filter's one layer (its bits transferred) and its key count. */
+  readonly keys?: { readonly layer: KeyFilterLayer; readonly count: number };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -53,8 +57,8 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   private readonly script: URL | undefined;
   private worker: Worker | undefined;
   private nextId = 0;
-  /** Writes sent to the thread and not yet acknowledged. */
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void; written: Promise<void> }>();
+  /** Messages sent to the thread and not yet answered. */
+  private readonly pending = new Map<number, { resolve: (done: SnapshotWriteDone) => void; reject: (error: Error) => void; written: Promise<unknown> }>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -94,14 +98,25 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
     return entry === undefined ? undefined : (JSON.parse(entry) as IdempotencyEntry);
   }
 
-  saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void> {
-    return this.write({ kind: 'entries', accountId, revision, entries }, (writes) => writes.saveEntries(accountId, revision, entries));
+  async saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void> {
+    await this.send({ kind: 'entries', accountId, revision, entries }, (writes) => writes.saveEntries(accountId, revision, entries));
   }
 
-  saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void> {
-    return this.write({ kind: 'snapshot', accountId, snapshot }, (writes) =>
+  async saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void> {
+    await this.send({ kind: 'snapshot', accountId, snapshot }, (writes) =>
       writes.saveSnapshot(accountId, snapshot.revision, snapshot.eventId, snapshot.state),
     );
+  }
+
+  /** Built by the write thread, if there is one, after the writes sent before: a scan of the account's keys. */
+  async storedKeys(accountId: string): Promise<KeyFilter> {
+    let built: KeyFilter | undefined;
+    const done = await this.send({ kind: 'keys', accountId }, (writes) => {
+      built = writes.storedKeys(accountId);
+    });
+    if (built) return built;
+    if (!done?.keys) throw new Error('The snapshot write thread answered a key filter request without one');
+    return KeyFilter.fromLayer(done.keys.layer, done.keys.count);
   }
 
   /** Waits for the writes already sent, then closes the file (and the write thread). */
@@ -119,19 +134,20 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
     return this.closing;
   }
 
-  private write(message: DistributiveOmit<SnapshotWrite, 'id'>, inThread: (writes: AccountSnapshotWrites) => void): Promise<void> {
+  /** Runs `here` when this thread writes; otherwise sends `message` and resolves with the thread's answer. */
+  private send(message: DistributiveOmit<SnapshotWrite, 'id'>, here: (writes: AccountSnapshotWrites) => void): Promise<SnapshotWriteDone | undefined> {
     if (this.closing) return Promise.reject(new Error('The snapshot store is closed'));
     if (this.writes) {
       try {
-        inThread(this.writes);
-        return Promise.resolve();
+        here(this.writes);
+        return Promise.resolve(undefined);
       } catch (error) {
         return Promise.reject(error);
       }
     }
     const id = this.nextId++;
-    let settle!: { resolve: () => void; reject: (error: Error) => void };
-    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    let settle!: { resolve: (done: SnapshotWriteDone) => void; reject: (error: Error) => void };
+    const written = new Promise<SnapshotWriteDone>((resolve, reject) => (settle = { resolve, reject }));
     this.pending.set(id, { ...settle, written });
     this.thread().postMessage({ ...message, id } as SnapshotWrite);
     return written;
@@ -140,11 +156,11 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.script!, { workerData: { file: this.db.name, version: this.version } satisfies SnapshotThreadTask });
-    worker.on('message', ({ id, error }: SnapshotWriteDone) => {
-      const waiting = this.pending.get(id);
-      this.pending.delete(id);
-      if (error === undefined) waiting?.resolve();
-      else waiting?.reject(new Error(`Snapshot write failed: ${error}`));
+    worker.on('message', (done: SnapshotWriteDone) => {
+      const waiting = this.pending.get(done.id);
+      this.pending.delete(done.id);
+      if (done.error === undefined) waiting?.resolve(done);
+      else waiting?.reject(new Error(`Snapshot write failed: ${done.error}`));
     });
     const fail = (reason: string) => {
       if (this.worker === worker) this.worker = undefined;

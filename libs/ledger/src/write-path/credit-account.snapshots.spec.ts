@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { jest } from '@jest/globals';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LedgerError, type RecordChargeAnswer, type WebhookDispatchAnswer } from '#domain';
@@ -8,6 +9,7 @@ import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
+import { LOOKUPS_BEFORE_FILTER } from './entries-elsewhere.js';
 
 const context = testContext;
 let now = Date.parse('2026-06-01T12:00:00.000Z');
@@ -129,6 +131,64 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     });
   });
 
+  describe('when a busy account takes new request ids after its entries left memory', () => {
+    it('looks none of them up in the store, and still recognises a retry of any key that left', async () => {
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 100 });
+      const answers = await history(writer, 700);
+      const state = await writer.read('acct', (s) => s);
+      for (const started = Date.now(); state.idempotency.has('request:r-10') && Date.now() - started < 5_000; ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(state.idempotency.has('request:r-10')).toBe(false);
+
+      const lookups = jest.spyOn(snapshots, 'findEntry');
+      for (let i = 0; i < 500; i++) await writer.execute(charge('acct', `new-${i}`, 1), context);
+      // A filter answers "perhaps" for about 1% of new keys; each of those is looked up.
+      expect(lookups.mock.calls.length).toBeLessThan(25);
+      for (let i = 0; i < 700; i += 7) {
+        expect(await writer.execute(charge('acct', `r-${i}`, 1 + (i % 3)), context)).toEqual({ answer: answers[i], replayed: true });
+      }
+      lookups.mockRestore();
+      await writer.close();
+    });
+  });
+
+  describe('when an account loaded from a snapshot takes many new request ids', () => {
+    it('asks the store for a filter of its keys after enough lookups, and recognises retries before and after', async () => {
+      const first = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300 });
+      const answers = await history(first, 1000);
+      await idle(first);
+
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 200 });
+      const lookups = jest.spyOn(snapshots, 'findEntry');
+      const builds = jest.spyOn(snapshots, 'storedKeys');
+      expect(await writer.execute(charge('acct', 'r-5', 1 + (5 % 3)), context)).toEqual({ answer: answers[5], replayed: true });
+      const fresh: RecordChargeAnswer[] = [];
+      for (let i = 0; i < LOOKUPS_BEFORE_FILTER + 200; i += 50) {
+        const batch = Array.from({ length: 50 }, (_, j) => writer.execute(charge('acct', `after-${i + j}`, 1), context));
+        for (const { answer, replayed } of await Promise.all(batch)) {
+          expect(replayed).toBe(false);
+          fresh.push(answer as RecordChargeAnswer);
+        }
+      }
+      expect(builds).toHaveBeenCalledTimes(1);
+      const looked = lookups.mock.calls.length;
+      expect(looked).toBeGreaterThanOrEqual(LOOKUPS_BEFORE_FILTER);
+      for (let i = 0; i < 200; i++) await writer.execute(charge('acct', `later-${i}`, 1), context);
+      expect(lookups.mock.calls.length - looked).toBeLessThan(15);
+      // Keys from before the restart, and keys taken since (some of which have left memory by now).
+      for (const i of [0, 17, 499, 999]) {
+        expect(await writer.execute(charge('acct', `r-${i}`, 1 + (i % 3)), context)).toEqual({ answer: answers[i], replayed: true });
+      }
+      for (const i of [0, 100, LOOKUPS_BEFORE_FILTER + 150]) {
+        expect(await writer.execute(charge('acct', `after-${i}`, 1), context)).toEqual({ answer: fresh[i], replayed: true });
+      }
+      lookups.mockRestore();
+      builds.mockRestore();
+      await writer.close();
+    });
+  });
+
   describe('a webhook refused before the snapshot and dispatched after it', () => {
     it('is charged once, and its retry after a restart gets the dispatch answer', async () => {
       const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 5, maxEntriesInMemory: 2 });
@@ -200,6 +260,9 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
         },
         saveSnapshot: async () => {
           if (attempts <= 1_000) throw new Error('disk full');
+        },
+        storedKeys: async () => {
+          throw new Error('disk full');
         },
         close: async () => undefined,
       };

@@ -26,6 +26,7 @@ import type { Clock } from '../clock/clock.port.js';
 import { decodeEvent, encodeEvent } from '../events/event-codec.js';
 import type { CommandContext } from '../events/event-metadata.js';
 import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
+import { EntriesElsewhere } from './entries-elsewhere.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -128,8 +129,8 @@ interface AccountSlot {
   lastSentEventId: string | undefined;
   /** The revision of the account's latest snapshot, if any. */
   snapshotRevision: bigint | undefined;
-  /** Some idempotency entries of the state are not in memory but in the snapshot store. */
-  entriesElsewhere: boolean;
+  /** Set once some idempotency entries of the state are not in memory but in the snapshot store. */
+  entriesElsewhere: EntriesElsewhere | undefined;
   /** Keys whose entries changed since the last snapshot was captured: the next one stores them. */
   unsaved: string[];
   snapshotting: boolean;
@@ -217,7 +218,7 @@ export class CreditAccountWriter {
   execute(command: SubmittedCommand, context: CommandContext, admit?: Admission): Promise<Execution> {
     const causationId = idempotencyKeyOf(command as CreditAccountCommand);
     return this.enqueue(command.accountId, (state, now, slot) => {
-      if (slot.entriesElsewhere) this.fetchEntries(slot, state, command as CreditAccountCommand);
+      if (slot.entriesElsewhere) this.fetchEntries(slot, slot.entriesElsewhere, state, command as CreditAccountCommand);
       const known = state.idempotency.has(causationId);
       if (!known && admit) {
         const refusal = admit(now);
@@ -307,7 +308,7 @@ export class CreditAccountWriter {
         lastEventId: undefined,
         lastSentEventId: undefined,
         snapshotRevision: undefined,
-        entriesElsewhere: false,
+        entriesElsewhere: undefined,
         unsaved: [],
         snapshotting: false,
       };
@@ -563,7 +564,7 @@ export class CreditAccountWriter {
     // What the fold put in memory is everything the snapshot store may lack.
     slot.unsaved = [...state.idempotency.keys()];
     if (from === undefined) {
-      slot.entriesElsewhere = false;
+      slot.entriesElsewhere = undefined;
       slot.snapshotRevision = undefined;
     }
     // A long fold is worth not doing again.
@@ -583,7 +584,7 @@ export class CreditAccountWriter {
         if (recorded.revision !== stored.revision || recorded.id !== stored.eventId) return false;
         slot.lastEventId = recorded.id;
         slot.snapshotRevision = stored.revision;
-        slot.entriesElsewhere = true;
+        slot.entriesElsewhere = EntriesElsewhere.unknown();
         await this.loadFrom(slot, stateFromSnapshot(stored.snapshot), stored.revision);
         return true;
       }
@@ -594,11 +595,12 @@ export class CreditAccountWriter {
   }
 
   /** Brings into memory the idempotency entries a command reads that only the snapshot store holds. */
-  private fetchEntries(slot: AccountSlot, state: CreditAccountState, command: CreditAccountCommand): void {
+  private fetchEntries(slot: AccountSlot, elsewhere: EntriesElsewhere, state: CreditAccountState, command: CreditAccountCommand): void {
     for (const key of idempotencyKeysRead(command)) {
-      if (state.idempotency.has(key)) continue;
+      if (state.idempotency.has(key) || !elsewhere.mightHold(key)) continue;
       const entry = this.snapshots!.findEntry(slot.accountId, key);
       if (entry) state.idempotency.set(key, entry);
+      elsewhere.lookedUp(() => this.snapshots!.storedKeys(slot.accountId));
     }
   }
 
@@ -652,10 +654,14 @@ export class CreditAccountWriter {
         if (slot.state === state) {
           slot.snapshotRevision = revision;
           if (state.idempotency.size > this.maxEntriesInMemory) {
-            slot.entriesElsewhere = true;
+            const elsewhere = (slot.entriesElsewhere ??= EntriesElsewhere.known());
             // Only entries no event changed since this snapshot are in the store as they are now.
             const changed = new Set(slot.unsaved);
-            for (const key of state.idempotency.keys()) if (!changed.has(key)) state.idempotency.delete(key);
+            for (const key of state.idempotency.keys()) {
+              if (changed.has(key)) continue;
+              state.idempotency.delete(key);
+              elsewhere.left(key);
+            }
           }
         }
         slot.snapshotting = false;
