@@ -42,7 +42,6 @@ describe.each(STORE_MODES)('two app instances on one %s store', (mode) => {
         (i % 2 ? a : b).post(`${account}/record-charges`, { requestId: `r-${i % 48}`, endpoint: 'company_search', records: 1 }),
       ),
     );
-    const statuses = responses.map((r) => r.status);
     expect(responses.filter((r) => r.status !== 200 && r.status !== 402).map((r) => r.text)).toEqual([]);
     // 48 distinct keys, 16 of them sent twice (once to each instance); 30 charges of 3 credits fit in 90.
     const chargedKeys = new Set(responses.filter((r) => r.status === 200 && r.body.creditsCharged === 3).map((r) => r.body.requestId));
