@@ -128,6 +128,44 @@ describe('CreditAccountWriter', () => {
     });
   });
 
+  describe('when another instance moved the account on, and this one would answer without writing', () => {
+    let other: SqliteEventStore;
+    let a: CreditAccountWriter;
+    let b: CreditAccountWriter;
+
+    beforeEach(async () => {
+      other = SqliteEventStore.open(join(dir, 'ledger.sqlite'));
+      a = new CreditAccountWriter(store, clock);
+      b = new CreditAccountWriter(other, clock);
+      await a.execute(purchase('shared', 3, 'p-first'), context);
+      await a.execute(charge('shared', 'drain', 3), context);
+      // a caches the account with nothing left; b then buys credits and spends them behind a's back.
+      await b.execute(purchase('shared', 3, 'p-second'), context);
+    });
+
+    afterEach(async () => {
+      await a.close();
+      await b.close();
+      await other.close();
+    });
+
+    it("gives a retry of the other instance's charge its answer, not a refusal", async () => {
+      const charged = await b.execute(charge('shared', 'r-1', 3), context);
+      expect(await a.execute(charge('shared', 'r-1', 3), context)).toEqual({ answer: charged.answer, replayed: true });
+    });
+
+    it('charges a new request the balance it cannot see yet can pay', async () => {
+      const { answer } = await a.execute(charge('shared', 'r-2', 2), context);
+      expect((answer as RecordChargeAnswer).balances.api.available).toBe(1);
+    });
+
+    it('refuses what the balance cannot pay once it has caught up, and reads what the store holds', async () => {
+      await b.execute(charge('shared', 'r-1', 3), context);
+      await expect(a.execute(charge('shared', 'r-3', 1), context)).rejects.toMatchObject({ code: 'CREDITS_INSUFFICIENT' });
+      expect(await a.read('shared', (state) => state.idempotency.has('request:r-1'))).toBe(true);
+    });
+  });
+
   describe('when the store fails an append', () => {
     it('rejects the commands with the store error and later decisions see only what was stored', async () => {
       const observed = new ObservedStore(store);

@@ -167,10 +167,12 @@ interface CapturedSnapshot {
  * account, on top of the events still in flight. That is safe because every append expects the exact
  * revision the previous one ends at, so the store takes a group only if everything it was decided on
  * was stored first; and nothing is answered before then: a decision that wrote nothing (a retry, a
- * refusal, a read) waits for the account's last append in flight. When an append fails or conflicts,
- * the account takes no new decisions until its appends in flight are answered; it is then reloaded
- * from the store and the commands of the failed-over appends are decided again (a store error is
- * instead passed to its callers, who retry by key — whether it was written is unknown).
+ * refusal, a read) waits for the account's last append in flight, or else is sent as an append of no
+ * events, which stores nothing and holds only if no other instance moved the account on. When an
+ * append fails or conflicts, the account takes no new decisions until its appends in flight are
+ * answered; it is then reloaded from the store and the commands of the failed-over appends are
+ * decided again (a store error is instead passed to its callers, who retry by key — whether it was
+ * written is unknown).
  */
 export class CreditAccountWriter {
   private readonly slots = new Map<string, AccountSlot>();
@@ -351,12 +353,18 @@ export class CreditAccountWriter {
       batches.push(this.decideBatch(slot, jobs));
     }
 
-    const writing = batches.filter((batch) => batch.events.length > 0);
+    // Every batch goes to the store but those decided on top of appends in flight that wrote nothing (they
+    // are answered when those are stored). A batch that wrote nothing is sent as an append of no events:
+    // it is answered only once the store confirms the account is where it was decided. Another instance
+    // may have moved it on, and this one would refuse a charge it can pay, or not know a retry's key.
+    const writing = batches.filter((batch) => batch.jobs.length > 0 && batch.dependsOn === undefined);
     const requests: AppendRequest[] = writing.map(({ slot, expected, events }) => {
       const request: { -readonly [K in keyof AppendRequest]: AppendRequest[K] } = { streamId: slot.streamId, expectedRevision: expected, events };
-      // Decided on top of appends still in flight: it must land only on top of them (see `expectedEventId`).
-      if (slot.inFlight > 0) request.expectedEventId = slot.lastSentEventId;
-      slot.lastSentEventId = events[events.length - 1]!.id;
+      if (events.length > 0) {
+        // Decided on top of appends still in flight: it must land only on top of them (see `expectedEventId`).
+        if (slot.inFlight > 0) request.expectedEventId = slot.lastSentEventId;
+        slot.lastSentEventId = events[events.length - 1]!.id;
+      }
       return request;
     });
     const appending: Promise<AppendOutcome[]> = requests.length > 0 ? this.store.appendMany(requests) : Promise.resolve([]);
@@ -383,7 +391,7 @@ export class CreditAccountWriter {
         for (const job of batch.jobs) job.reject(error);
         batch.slot.doubtful = true;
       }
-      for (const batch of batches) if (batch.events.length === 0) this.settleWhenStored(batch);
+      for (const batch of batches) if (batch.dependsOn) this.settleWhenStored(batch, batch.dependsOn);
       for (const batch of writing) this.answered(batch.slot);
       return;
     }
@@ -391,7 +399,9 @@ export class CreditAccountWriter {
     writing.forEach((batch, i) => {
       const outcome = outcomes[i]!;
       const { slot } = batch;
-      if (outcome.ok) {
+      if (outcome.ok && batch.events.length === 0) {
+        this.settle(batch);
+      } else if (outcome.ok) {
         slot.lastEventId = batch.events[batch.events.length - 1]!.id;
         slot.lastPosition = outcome.position.commit;
         if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
@@ -405,7 +415,7 @@ export class CreditAccountWriter {
         this.retryAfterConflict(batch);
       }
     });
-    for (const batch of batches) if (batch.events.length === 0) this.settleWhenStored(batch);
+    for (const batch of batches) if (batch.dependsOn) this.settleWhenStored(batch, batch.dependsOn);
     for (const batch of writing) this.answered(batch.slot);
   }
 
@@ -495,13 +505,9 @@ export class CreditAccountWriter {
    * Answers a batch that wrote nothing once what it was decided on is stored; if that append failed,
    * its commands are decided again against the account as reloaded.
    */
-  private settleWhenStored(batch: Batch): void {
-    if (!batch.dependsOn) {
-      this.settle(batch);
-      return;
-    }
+  private settleWhenStored(batch: Batch, dependsOn: Promise<boolean>): void {
     this.dependents += 1;
-    void batch.dependsOn.then((stored) => {
+    void dependsOn.then((stored) => {
       this.dependents -= 1;
       if (stored) {
         this.settle(batch);
@@ -561,6 +567,7 @@ export class CreditAccountWriter {
     slot.state = state;
     slot.revision = revision;
     slot.lastEventId = lastEventId;
+    slot.lastSentEventId = lastEventId;
     // What the fold put in memory is everything the snapshot store may lack.
     slot.unsaved = [...state.idempotency.keys()];
     if (from === undefined) {
