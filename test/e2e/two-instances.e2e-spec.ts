@@ -49,5 +49,26 @@ describe.each(STORE_MODES)('two app instances on one %s store', (mode) => {
     for (const r of responses.filter((x) => x.status === 200)) expect(chargedKeys.has(r.body.requestId)).toBe(true);
     expect(Math.min(...responses.filter((r) => r.status === 200).map((r) => r.body.balances.api.available))).toBe(0);
     for (const client of [a, b]) expect((await client.get(`${account}/balance`)).body.api.available).toBe(0);
+    // The balance only goes down, so a key one instance charged is never refused by the other.
+    const refusedKeys = responses.flatMap((r, i) => (r.status === 402 ? [`r-${i % 48}`] : []));
+    expect(refusedKeys.filter((key) => chargedKeys.has(key))).toEqual([]);
+  });
+
+  it("answers from the store, not from a cache the other instance made stale: a retry, a charge, a refusal", async () => {
+    const [a, b] = instances.map((i) => httpClient(i.url, TOKEN)) as [ReturnType<typeof httpClient>, ReturnType<typeof httpClient>];
+    const account = `/v1/accounts/stale-${Date.now().toString(36)}`;
+    const buy = (purchaseId: string) => ({ purchaseId, creditType: 'api', credits: 3, amountMinor: 1, currency: 'USD' });
+    expect((await a.post(`${account}/purchases`, buy('first'))).status).toBe(201);
+    expect((await a.post(`${account}/record-charges`, { requestId: 'drain', endpoint: 'company_search', records: 1 })).status).toBe(200);
+    // a holds the account with nothing left; b buys and spends behind its back.
+    expect((await b.post(`${account}/purchases`, buy('second'))).status).toBe(201);
+    const charged = await b.post(`${account}/record-charges`, { requestId: 'on-b', endpoint: 'company_search', records: 1 });
+    expect(charged.status).toBe(200);
+    const retried = await a.post(`${account}/record-charges`, { requestId: 'on-b', endpoint: 'company_search', records: 1 });
+    expect({ status: retried.status, body: retried.body }).toEqual({ status: 200, body: charged.body });
+    expect((await a.post(`${account}/record-charges`, { requestId: 'on-a', endpoint: 'company_search', records: 1 })).status).toBe(402);
+    expect((await b.post(`${account}/purchases`, buy('third'))).status).toBe(201);
+    const paid = await a.post(`${account}/record-charges`, { requestId: 'on-a-again', endpoint: 'company_search', records: 1 });
+    expect({ status: paid.status, available: paid.body.balances?.api.available }).toEqual({ status: 200, available: 0 });
   });
 });
