@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
+import { atFixedRate } from './fixed-rate.js';
 import { LeanConnection } from './lean-http.js';
 
 const TOKEN = 'bench-http-token-0123456789abcdefghij';
@@ -16,6 +17,14 @@ export interface HttpFigures {
   readonly p50: number;
   readonly p99: number;
   readonly p999: number;
+  /** Single charges sent at a fixed rate, latency counted from when each was due. */
+  readonly fixedRate: {
+    readonly rate: number;
+    readonly answeredPerSecond: number;
+    readonly p50: number;
+    readonly p99: number;
+    readonly p999: number;
+  };
 }
 
 /** The real app (`npm start`'s entry point) in its own process; the load comes from this one. */
@@ -80,7 +89,13 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-export async function httpLoad(options: { batches: number; singleSeconds: number; concurrency: number }): Promise<HttpFigures> {
+export async function httpLoad(options: {
+  batches: number;
+  singleSeconds: number;
+  concurrency: number;
+  fixedRate: number;
+  fixedRateSeconds: number;
+}): Promise<HttpFigures> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-http-'));
   const { url, child } = await startApp(dataDir);
   try {
@@ -134,12 +149,40 @@ export async function httpLoad(options: { batches: number; singleSeconds: number
     }
     const singleSeconds = Number(process.hrtime.bigint() - singleStarted) / 1e9;
     latencies.sort((a, b) => a - b);
+
+    // The same charges at a fixed rate: how long a request takes at that load, rather than how many
+    // requests a fixed number of clients can push. Connections to spare, so the generator never waits.
+    const pool = await Promise.all(Array.from({ length: 64 }, () => LeanConnection.open(url, { authorization: `Bearer ${TOKEN}` })));
+    let fixed;
+    try {
+      fixed = await atFixedRate({
+        rate: options.fixedRate,
+        seconds: options.fixedRateSeconds,
+        connections: pool,
+        send: async (connection, i) => {
+          const response = await connection.post(`/v1/accounts/${accounts[i % 100]}/record-charges`, { requestId: `f-${i}`, endpoint: 'job_search', records: 1 });
+          if (response.status !== 200 || (JSON.parse(response.text) as { creditsCharged?: unknown }).creditsCharged !== 1) {
+            throw new Error(`a single charge failed: ${response.status} ${response.text}`);
+          }
+        },
+      });
+    } finally {
+      for (const connection of pool) connection.close();
+    }
+    const fixedLatencies = fixed.latencies.sort((a, b) => a - b);
     return {
       batchChargesPerSecond: Math.round((options.batches * 1000) / batchSeconds),
       singleRequestsPerSecond: Math.round(latencies.length / singleSeconds),
       p50: Number(percentile(latencies, 50).toFixed(2)),
       p99: Number(percentile(latencies, 99).toFixed(2)),
       p999: Number(percentile(latencies, 99.9).toFixed(2)),
+      fixedRate: {
+        rate: options.fixedRate,
+        answeredPerSecond: Math.round(fixed.answered / fixed.seconds),
+        p50: Number(percentile(fixedLatencies, 50).toFixed(2)),
+        p99: Number(percentile(fixedLatencies, 99).toFixed(2)),
+        p999: Number(percentile(fixedLatencies, 99.9).toFixed(2)),
+      },
     };
   } finally {
     agent.destroy();

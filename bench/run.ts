@@ -78,13 +78,21 @@ async function main() {
   figures.push(...(await replayBench(quick ? REPLAY_SIZES.quick : REPLAY_SIZES.full)));
   figures.push(await hotAccountWithoutProjections(SIZES.hotCharges, SIZES.inFlight));
   figures.push(...(await coldStart(quick ? 100_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));
-  const http = await httpLoad(quick ? { batches: 20, singleSeconds: 3, concurrency: 32 } : { batches: 100, singleSeconds: 10, concurrency: 32 });
+  const http = await httpLoad(
+    quick
+      ? { batches: 20, singleSeconds: 3, concurrency: 32, fixedRate: 5_000, fixedRateSeconds: 3 }
+      : { batches: 100, singleSeconds: 10, concurrency: 32, fixedRate: 5_000, fixedRateSeconds: 10 },
+  );
   figures.push(
     { bench: 'http_batch_charges_per_second', value: http.batchChargesPerSecond, unit: 'charges/s', note: 'POST /v1/record-charges:batch, 1,000 charges a request, 4 in flight, load from a second process' },
     { bench: 'http_single_requests_per_second', value: http.singleRequestsPerSecond, unit: 'requests/s', note: 'POST …/record-charges, one charge a request, 32 clients' },
     { bench: 'http_single_latency_p50', value: http.p50, unit: 'ms', note: 'single-charge request latency' },
     { bench: 'http_single_latency_p99', value: http.p99, unit: 'ms', note: 'single-charge request latency' },
     { bench: 'http_single_latency_p999', value: http.p999, unit: 'ms', note: 'single-charge request latency' },
+    { bench: 'http_fixed_rate_answered_per_second', value: http.fixedRate.answeredPerSecond, unit: 'requests/s', note: `single charges sent at ${http.fixedRate.rate.toLocaleString('en')}/s whatever the answers' pace (64 connections)` },
+    { bench: 'http_fixed_rate_latency_p50', value: http.fixedRate.p50, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
+    { bench: 'http_fixed_rate_latency_p99', value: http.fixedRate.p99, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
+    { bench: 'http_fixed_rate_latency_p999', value: http.fixedRate.p999, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
   );
   figures.push(...(await eventStoreDbBench(quick ? ESDB_SIZES.quick : ESDB_SIZES.full)));
   const raw = figures[0]!.value;
