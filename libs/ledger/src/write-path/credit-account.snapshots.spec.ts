@@ -35,6 +35,15 @@ function counting(inner: EventStore): { store: EventStore; read: () => number } 
   return { store, read: () => read };
 }
 
+/** Waits (up to 5 s) for a key's entry to leave the writer's memory once its snapshot is stored. */
+async function leftMemory(writer: CreditAccountWriter, key: string): Promise<void> {
+  const state = await writer.read('acct', (s) => s);
+  for (const started = Date.now(); state.idempotency.has(key) && Date.now() - started < 5_000; ) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  expect(state.idempotency.has(key)).toBe(false);
+}
+
 async function idle(writer: CreditAccountWriter): Promise<void> {
   // Snapshots are written between group commits; close() waits for the one under way.
   await writer.close();
@@ -120,11 +129,7 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 100 });
       const answers = await history(writer, 700);
       // Once the snapshot after revision 600 is stored (in the background), its entries leave memory.
-      const state = await writer.read('acct', (s) => s);
-      for (const started = Date.now(); state.idempotency.has('request:r-10') && Date.now() - started < 5_000; ) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(state.idempotency.has('request:r-10')).toBe(false);
+      await leftMemory(writer, 'request:r-10');
       const retry = await writer.execute(charge('acct', 'r-10', 1 + (10 % 3)), context);
       expect(retry).toEqual({ answer: answers[10], replayed: true });
       await writer.close();
@@ -135,11 +140,7 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     it('looks none of them up in the store, and still recognises a retry of any key that left', async () => {
       const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 100 });
       const answers = await history(writer, 700);
-      const state = await writer.read('acct', (s) => s);
-      for (const started = Date.now(); state.idempotency.has('request:r-10') && Date.now() - started < 5_000; ) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(state.idempotency.has('request:r-10')).toBe(false);
+      await leftMemory(writer, 'request:r-10');
 
       const lookups = jest.spyOn(snapshots, 'findEntry');
       for (let i = 0; i < 500; i++) await writer.execute(charge('acct', `new-${i}`, 1), context);
