@@ -390,6 +390,22 @@ export function describeEventStoreContract(name: string, open: () => Promise<Eve
         expect(backwards.map((e) => e.revision)).toEqual(revisions(0, 2500).reverse());
         expect(some.map((e) => e.revision)).toEqual(revisions(100, 1600));
       });
+
+      it('lets the rest of the process run during a read of many pages, of a stream or of $all', async () => {
+        // An audit's fold over the whole ledger must not hold up every charge until it is done.
+        const long = streamName();
+        for (let revision = -1n; revision < 2999n; revision += 1000n) {
+          await store.appendToStream(long, newEvents(1000), { expectedRevision: revision < 0n ? 'no_stream' : revision });
+        }
+        for (const read of [() => store.readStream(long), () => store.readAll()]) {
+          let n = 0;
+          let readWhenOthersRan: number | undefined;
+          setImmediate(() => (readWhenOthersRan = n));
+          for await (const _ of read()) n += 1;
+          expect(n).toBeGreaterThanOrEqual(3000);
+          expect(readWhenOthersRan).toBeLessThan(n);
+        }
+      });
     });
 
     describe('reading $all', () => {

@@ -153,7 +153,10 @@ export interface EventStore {
    */
   appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]>;
 
-  /** Throws `StreamNotFoundError` when the stream has no event. */
+  /**
+   * Throws `StreamNotFoundError` when the stream has no event. Like `readAll`, a read of many events lets
+   * the rest of the process run while it goes on (it does not hold the event loop from start to end).
+   */
   readStream(streamId: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
 
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
