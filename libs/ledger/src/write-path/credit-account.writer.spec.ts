@@ -8,6 +8,7 @@ import {
   StoreUnavailableError,
   type AppendRequest,
   type EventStore,
+  type ReadStreamOptions,
 } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import { settleAll } from '../testing/settle-all.js';
@@ -163,6 +164,48 @@ describe('CreditAccountWriter', () => {
       await b.execute(charge('shared', 'r-1', 3), context);
       await expect(a.execute(charge('shared', 'r-3', 1), context)).rejects.toMatchObject({ code: 'CREDITS_INSUFFICIENT' });
       expect(await a.read('shared', (state) => state.idempotency.has('request:r-1'))).toBe(true);
+    });
+  });
+
+  describe('when an account must be loaded from the store', () => {
+    it('decides the accounts already in memory without waiting for it, in the same group commit or not', async () => {
+      const seed = new CreditAccountWriter(store, clock);
+      await seed.execute(purchase('cold', 10), context);
+      await seed.close();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      // Reads of the cold account's stream wait for the gate, as a long fold after a restart would.
+      const gated = new Proxy(store as EventStore, {
+        get: (target, property, receiver) => {
+          if (property === 'readStream') {
+            return async function* (streamId: string, options?: ReadStreamOptions) {
+              if (streamId === creditAccountStream('cold')) await gate;
+              yield* target.readStream(streamId, options);
+            };
+          }
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const writer = new CreditAccountWriter(gated, clock);
+      await writer.execute(purchase('hot', 100), context);
+
+      // Sent in the same turn, so one group commit takes both accounts; then more for the hot one alone.
+      const cold = writer.execute(charge('cold', 'c-1'), context);
+      const first = writer.execute(charge('hot', 'h-1'), context);
+      const hot = (async () => {
+        await first;
+        for (let i = 2; i <= 8; i++) await writer.execute(charge('hot', `h-${i}`), context);
+        return 'answered';
+      })();
+      try {
+        expect(await Promise.race([hot, new Promise((resolve) => setTimeout(resolve, 2_000, 'held up'))])).toBe('answered');
+      } finally {
+        release();
+      }
+      expect(((await cold).answer as RecordChargeAnswer).balances.api.available).toBe(9);
+      await hot;
+      await writer.close();
     });
   });
 

@@ -186,6 +186,8 @@ export class CreditAccountWriter {
   private highest: bigint | undefined;
   /** Accounts waiting out a backoff after a conflict, before their commands are decided again. */
   private backingOff = 0;
+  /** Accounts being loaded from the store, each taken until it is. */
+  private loading = 0;
   private readonly maxCommandsPerFlush: number;
   private readonly maxFlushesInFlight: number;
   private readonly maxCachedAccounts: number;
@@ -253,7 +255,7 @@ export class CreditAccountWriter {
   /** Stops accepting commands and waits for those already accepted to be stored. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushes > 0 || this.dirty.size > 0 || this.backingOff > 0 || this.dependents > 0) {
+    while (this.flushes > 0 || this.dirty.size > 0 || this.backingOff > 0 || this.dependents > 0 || this.loading > 0) {
       if (this.flushes === 0 && this.dirty.size > 0) void this.flush();
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -341,8 +343,12 @@ export class CreditAccountWriter {
   }
 
   private async groupCommit(): Promise<void> {
-    const slots = this.takeDirty();
-    await Promise.all(slots.filter((slot) => !slot.state).map((slot) => this.load(slot)));
+    const slots: AccountSlot[] = [];
+    for (const slot of this.takeDirty()) {
+      if (slot.state) slots.push(slot);
+      else this.loadThenDecide(slot);
+    }
+    if (slots.length === 0) return;
 
     const batches: Batch[] = [];
     let budget = this.maxCommandsPerFlush;
@@ -537,6 +543,21 @@ export class CreditAccountWriter {
       slot.retry.push(job);
       slot.conflictAttempts = Math.max(slot.conflictAttempts, job.attempts);
     }
+  }
+
+  /**
+   * Loads an account beside the group commits, not inside one: a group that waited for the loads of
+   * cold accounts (an expiry sweep after a restart folds thousands) held up the accounts in memory with
+   * it. The account stays taken until it is loaded; its commands are then decided by the next group.
+   */
+  private loadThenDecide(slot: AccountSlot): void {
+    this.loading += 1;
+    void this.load(slot).finally(() => {
+      this.loading -= 1;
+      slot.taken = false;
+      if (slot.queue.length > 0) this.dirty.add(slot);
+      this.scheduleFlush();
+    });
   }
 
   private async load(slot: AccountSlot): Promise<void> {
