@@ -89,6 +89,25 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
+/** p50, p99 and p99.9 of latencies in milliseconds (sorted in place), to two decimals. */
+function percentiles(latencies: number[]): { p50: number; p99: number; p999: number } {
+  latencies.sort((a, b) => a - b);
+  const at = (p: number) => Number(percentile(latencies, p).toFixed(2));
+  return { p50: at(50), p99: at(99), p999: at(99.9) };
+}
+
+function openConnections(url: string, count: number): Promise<LeanConnection[]> {
+  return Promise.all(Array.from({ length: count }, () => LeanConnection.open(url, { authorization: `Bearer ${TOKEN}` })));
+}
+
+/** One single-charge request; throws unless the app charged exactly its one credit. */
+async function chargeOne(connection: LeanConnection, accountId: string, requestId: string): Promise<void> {
+  const response = await connection.post(`/v1/accounts/${accountId}/record-charges`, { requestId, endpoint: 'job_search', records: 1 });
+  if (response.status !== 200 || (JSON.parse(response.text) as { creditsCharged?: unknown }).creditsCharged !== 1) {
+    throw new Error(`a single charge failed: ${response.status} ${response.text}`);
+  }
+}
+
 export async function httpLoad(options: {
   batches: number;
   singleSeconds: number;
@@ -124,9 +143,7 @@ export async function httpLoad(options: {
     // Single charges: `concurrency` clients, each on its own connection, send one charge after another
     // for a fixed time; each is timed, and each answer is checked.
     const latencies: number[] = [];
-    const connections = await Promise.all(
-      Array.from({ length: options.concurrency }, () => LeanConnection.open(url, { authorization: `Bearer ${TOKEN}` })),
-    );
+    const connections = await openConnections(url, options.concurrency);
     const deadline = Date.now() + options.singleSeconds * 1000;
     let n = 0;
     const singleStarted = process.hrtime.bigint();
@@ -136,11 +153,8 @@ export async function httpLoad(options: {
           while (Date.now() < deadline) {
             const i = n++;
             const t0 = process.hrtime.bigint();
-            const response = await connection.post(`/v1/accounts/${accounts[i % 100]}/record-charges`, { requestId: `s-${i}`, endpoint: 'job_search', records: 1 });
+            await chargeOne(connection, accounts[i % 100]!, `s-${i}`);
             latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-            if (response.status !== 200 || (JSON.parse(response.text) as { creditsCharged?: unknown }).creditsCharged !== 1) {
-              throw new Error(`a single charge failed: ${response.status} ${response.text}`);
-            }
           }
         }),
       );
@@ -148,41 +162,26 @@ export async function httpLoad(options: {
       for (const connection of connections) connection.close();
     }
     const singleSeconds = Number(process.hrtime.bigint() - singleStarted) / 1e9;
-    latencies.sort((a, b) => a - b);
 
     // The same charges at a fixed rate: how long a request takes at that load, rather than how many
     // requests a fixed number of clients can push. Connections to spare, so the generator never waits.
-    const pool = await Promise.all(Array.from({ length: 64 }, () => LeanConnection.open(url, { authorization: `Bearer ${TOKEN}` })));
+    const pool = await openConnections(url, 64);
     let fixed;
     try {
       fixed = await atFixedRate({
         rate: options.fixedRate,
         seconds: options.fixedRateSeconds,
         connections: pool,
-        send: async (connection, i) => {
-          const response = await connection.post(`/v1/accounts/${accounts[i % 100]}/record-charges`, { requestId: `f-${i}`, endpoint: 'job_search', records: 1 });
-          if (response.status !== 200 || (JSON.parse(response.text) as { creditsCharged?: unknown }).creditsCharged !== 1) {
-            throw new Error(`a single charge failed: ${response.status} ${response.text}`);
-          }
-        },
+        send: (connection, i) => chargeOne(connection, accounts[i % 100]!, `f-${i}`),
       });
     } finally {
       for (const connection of pool) connection.close();
     }
-    const fixedLatencies = fixed.latencies.sort((a, b) => a - b);
     return {
       batchChargesPerSecond: Math.round((options.batches * 1000) / batchSeconds),
       singleRequestsPerSecond: Math.round(latencies.length / singleSeconds),
-      p50: Number(percentile(latencies, 50).toFixed(2)),
-      p99: Number(percentile(latencies, 99).toFixed(2)),
-      p999: Number(percentile(latencies, 99.9).toFixed(2)),
-      fixedRate: {
-        rate: options.fixedRate,
-        answeredPerSecond: Math.round(fixed.answered / fixed.seconds),
-        p50: Number(percentile(fixedLatencies, 50).toFixed(2)),
-        p99: Number(percentile(fixedLatencies, 99).toFixed(2)),
-        p999: Number(percentile(fixedLatencies, 99.9).toFixed(2)),
-      },
+      ...percentiles(latencies),
+      fixedRate: { rate: options.fixedRate, answeredPerSecond: Math.round(fixed.answered / fixed.seconds), ...percentiles(fixed.latencies) },
     };
   } finally {
     agent.destroy();

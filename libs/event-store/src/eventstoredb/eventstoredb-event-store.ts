@@ -185,7 +185,9 @@ export class EventStoreDbEventStore implements EventStore {
             const append = appends[index]!;
             const outcome = await this.appendOne(append, stored);
             outcomes[index] = outcome;
-            stored = outcome.ok && append.events.length > 0 ? { revision: outcome.nextExpectedRevision, id: append.events.at(-1)!.id } : undefined;
+            // An append of no events (a check) leaves the stream as it was: what the one before stored still holds.
+            if (!outcome.ok) stored = undefined;
+            else if (append.events.length > 0) stored = { revision: outcome.nextExpectedRevision, id: append.events.at(-1)!.id };
           }
         } catch (error) {
           stored = undefined;
@@ -309,7 +311,7 @@ export class EventStoreDbEventStore implements EventStore {
     return this.closing;
   }
 
-  /** `before`: what the append sent to the stream just before this one stored last, when it is known. */
+  /** `before`: the last event an earlier append of this store to the stream stored, when it is known. */
   private async appendOne({ request, events }: PreparedAppend, before?: StoredEvent): Promise<AppendOutcome> {
     const { streamId, expectedRevision, expectedEventId } = request;
     // EventStoreDB has no such condition on an append: the answer to the append before says whether it
