@@ -118,6 +118,20 @@ describe.each(STORE_MODES)('the ledger command-line tool (%s store)', (mode) => 
     expect((await runLedgerCli(['verify'], env)).code).toBe(0);
   });
 
+  it('verify lists a document whose index disagrees with it (the expiry sweep reads the index)', async () => {
+    const db = new Database(join(dataDir, 'read-models.sqlite'));
+    const { table_name: table } = db.prepare("SELECT table_name FROM projection_state WHERE name = 'balances'").get() as { table_name: string };
+    db.prepare(`UPDATE "${table}" SET indexed = NULL WHERE key = ?`).run(accounts[1]);
+    db.close();
+
+    const result = await runLedgerCli(['verify'], env);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`DIFFERENCE balances[${accounts[1]}]: indexed at null but its document says`);
+
+    await runLedgerCli(['replay', '--projection', 'balances'], env);
+    expect((await runLedgerCli(['verify'], env)).code).toBe(0);
+  });
+
   it('exports every event of the ledger to a file, as NDJSON or CSV, and never overwrites one', async () => {
     const events = Number(lastJson((await runLedgerCli(['verify'], env)).stdout).events);
     const ndjson = join(dataDir, 'audit.ndjson');

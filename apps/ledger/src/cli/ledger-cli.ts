@@ -69,7 +69,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case 'sweep-expiries': {
         await catchUpReadModels(store, readModels, LEDGER_PROJECTIONS);
         const writer = new CreditAccountWriter(store, systemClock);
-        const report = await sweepExpiries(writer, accountsWithExpiredLots(readModels, systemClock.now()), 'ledger-cli');
+        const report = await sweepExpiries(writer, await accountsWithExpiredLots(readModels, systemClock.now()), 'ledger-cli');
         await writer.close();
         for (const failure of report.failures) process.stderr.write(`FAILED ${failure.accountId}: ${failure.error}\n`);
         process.stdout.write(`${JSON.stringify({ command: 'sweep-expiries', ...report, failures: report.failures.length })}\n`);

@@ -73,7 +73,7 @@ export async function verify(
   projections.forEach((projection, i) => {
     const expected = docs[i]!;
     const seen = new Set<string>();
-    for (const { key, doc } of readModels.entries<unknown>(projection.name)) {
+    for (const { key, doc, indexed } of readModels.entries<unknown>(projection.name)) {
       documents += 1;
       seen.add(key);
       const want = expected.get(key);
@@ -81,6 +81,9 @@ export async function verify(
       else if (canonicalJson(want.doc) !== canonicalJson(doc)) {
         differ(`${projection.name}[${key}]: read model ${canonicalJson(doc)} but the events say ${canonicalJson(want.doc)}`);
       }
+      // The index is what queries like the expiry sweep's read instead of the documents.
+      const wantIndexed = projection.indexOf ? (projection.indexOf(doc) ?? null) : undefined;
+      if (indexed !== wantIndexed) differ(`${projection.name}[${key}]: indexed at ${indexed} but its document says ${wantIndexed}`);
     }
     for (const [key, want] of expected) {
       if (want && !seen.has(key)) differ(`${projection.name}[${key}]: missing from the read model`);

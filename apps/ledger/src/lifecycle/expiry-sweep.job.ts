@@ -54,7 +54,8 @@ export class ExpirySweepJob implements OnApplicationBootstrap, OnApplicationShut
       // Candidates come from the balances read model: let it catch up with what this instance wrote.
       const head = this.engine.position();
       await this.engine.waitFor(head);
-      const report = await sweepExpiries(this.writer, accountsWithExpiredLots(this.readModels, this.clock.now()), 'expiry-sweep');
+      const due = await accountsWithExpiredLots(this.readModels, this.clock.now());
+      const report = await sweepExpiries(this.writer, due, 'expiry-sweep');
       if (report.lots > 0 || report.failures.length > 0) {
         this.logger.log({ msg: 'expiry sweep', ...report, failures: report.failures.slice(0, 20) });
       }

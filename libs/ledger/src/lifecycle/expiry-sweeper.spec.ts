@@ -48,12 +48,14 @@ describe.each(setups)('the expiry sweep, run by %s at the same time', (_name, se
   let stores: TwoInstances;
   const run = Date.now().toString(36);
   const accounts = Array.from({ length: 40 }, (_, i) => `sweep-${run}-${i}`);
+  /** Its trial expired too, but was spent to the last credit: nothing to record. */
+  const spent = `sweep-${run}-spent`;
 
   beforeAll(async () => {
     stores = await setup();
     const writer = new CreditAccountWriter(stores.a, clock);
     await Promise.all(
-      accounts.map(async (accountId, i) => {
+      [...accounts, spent].map(async (accountId, i) => {
         await writer.execute(
           { type: 'PurchaseCredits', accountId, purchaseId: 'trial', creditType: 'api', credits: 100, paid: false, source: 'trial', expiresAt: NOW - DAY, occurredAt: NOW - 10 * DAY },
           context,
@@ -63,7 +65,7 @@ describe.each(setups)('the expiry sweep, run by %s at the same time', (_name, se
           context,
         );
         await writer.execute(
-          { type: 'ChargeRecords', accountId, requestId: 'r', endpoint: 'job_search', records: i, allowPartial: false, occurredAt: NOW - 8 * DAY },
+          { type: 'ChargeRecords', accountId, requestId: 'r', endpoint: 'job_search', records: accountId === spent ? 100 : i, allowPartial: false, occurredAt: NOW - 8 * DAY },
           context,
         );
       }),
@@ -75,15 +77,24 @@ describe.each(setups)('the expiry sweep, run by %s at the same time', (_name, se
     await stores.close();
   });
 
-  it('finds the accounts from the balances read model', async () => {
+  /** The balances read model of everything stored so far. */
+  async function balancesNow(): Promise<{ readModels: SqliteReadModelStore; done: () => void }> {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-sweep-rm-'));
     const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
     const events = (await collect(stores.a.readAll())).map(toProjectedEvent).filter((e) => e !== undefined);
     readModels.applyBatch(LEDGER_PROJECTIONS, events);
-    expect(new Set(accountsWithExpiredLots(readModels, NOW))).toEqual(new Set(accounts));
-    expect([...accountsWithExpiredLots(readModels, NOW - 2 * DAY)]).toEqual([]);
-    readModels.close();
-    rmSync(dir, { recursive: true, force: true });
+    return { readModels, done: () => { readModels.close(); rmSync(dir, { recursive: true, force: true }); } };
+  }
+
+  it('finds the accounts from the balances index of next expiries, a page at a time', async () => {
+    const { readModels, done } = await balancesNow();
+    // Not the account whose expired trial was spent to the last credit.
+    expect(new Set(await accountsWithExpiredLots(readModels, NOW))).toEqual(new Set(accounts));
+    const paged = await accountsWithExpiredLots(readModels, NOW, 7);
+    expect(paged).toHaveLength(accounts.length);
+    expect(new Set(paged)).toEqual(new Set(accounts));
+    expect(await accountsWithExpiredLots(readModels, NOW - 2 * DAY)).toEqual([]);
+    done();
   });
 
   it('records each expired remainder exactly once, at its expiry instant', async () => {
@@ -107,6 +118,11 @@ describe.each(setups)('the expiry sweep, run by %s at the same time', (_name, se
 
     const again = await sweepExpiries(a, accounts, 'sweeper-a');
     expect(again).toMatchObject({ accounts: 0, lots: 0, credits: 0 });
+    // Recorded, the expiries leave the index: the next due is the pack's, a year on.
+    const { readModels, done } = await balancesNow();
+    expect(await accountsWithExpiredLots(readModels, NOW)).toEqual([]);
+    expect(new Set(await accountsWithExpiredLots(readModels, NOW + 400 * DAY))).toEqual(new Set([...accounts, spent]));
+    done();
     await a.close();
     await b.close();
   });

@@ -1,7 +1,7 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Instant } from '#domain';
 import type { ExpirySweepAnswer } from '#domain';
-import type { AccountBalanceDoc } from '../projections/balances.projection.js';
-import type { SqliteReadModelStore } from '../projections/read-model-store.js';
+import type { IndexedKey, SqliteReadModelStore } from '../projections/read-model-store.js';
 import type { CreditAccountWriter } from '../write-path/credit-account.writer.js';
 
 export interface ExpirySweepReport {
@@ -11,10 +11,20 @@ export interface ExpirySweepReport {
   readonly failures: readonly { readonly accountId: string; readonly error: string }[];
 }
 
-/** Accounts that, as far as the balances read model knows, hold a lot whose expiry passed unrecorded. */
-export function* accountsWithExpiredLots(readModels: SqliteReadModelStore, now: Instant): Generator<string> {
-  for (const { doc } of readModels.entries<AccountBalanceDoc>('balances')) {
-    if (doc.lots.some((lot) => lot.remaining > 0 && Date.parse(lot.expiresAt) <= now)) yield doc.accountId;
+/**
+ * Accounts that, as far as the balances read model knows, hold a lot whose expiry passed unrecorded. They
+ * come from the balances' index of next expiries, so the search reads only them, a page at a time with a
+ * turn of the event loop between pages: the thread also answers requests.
+ */
+export async function accountsWithExpiredLots(readModels: SqliteReadModelStore, now: Instant, pageSize = 1_000): Promise<string[]> {
+  const accounts: string[] = [];
+  let after: IndexedKey | undefined;
+  for (;;) {
+    const page = readModels.indexedUpTo('balances', now, pageSize, after);
+    for (const { key } of page) accounts.push(key);
+    if (page.length < pageSize) return accounts;
+    after = page[page.length - 1];
+    await yieldToEventLoop();
   }
 }
 

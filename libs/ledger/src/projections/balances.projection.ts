@@ -20,7 +20,11 @@ export interface LotDoc {
   readonly reason?: string;
 }
 
-/** An account's lots (its purchase history) and what is left of each. Key: the account id. */
+/**
+ * An account's lots (its purchase history) and what is left of each. Key: the account id. Indexed by the
+ * next instant an expiry is due (the soonest expiry of a lot with credits left), so the expiry sweep reads
+ * only the accounts with something to record.
+ */
 export interface AccountBalanceDoc {
   readonly accountId: string;
   /** In purchase order. */
@@ -32,9 +36,10 @@ type MutableBalance = { accountId: string; lots: Mutable<LotDoc>[] };
 
 export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjection<AccountBalanceDoc>({
   name: 'balances',
-  version: 1,
+  version: 2,
   keysOf: (e) => [e.accountId],
   copy: (doc) => ({ ...doc, lots: doc.lots.map((lot) => ({ ...lot })) }),
+  indexOf: nextExpiryDue,
   evolveInPlace(doc, { event, accountId }: ProjectedEvent) {
     const current = (doc ?? { accountId, lots: [] }) as MutableBalance;
     switch (event.type) {
@@ -104,6 +109,17 @@ export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjecti
     }
   },
 });
+
+/** When the soonest expiry of a lot with credits left falls (ms), if any lot has credits left. */
+export function nextExpiryDue(doc: AccountBalanceDoc): number | undefined {
+  let next: number | undefined;
+  for (const lot of doc.lots) {
+    if (lot.remaining <= 0) continue;
+    const at = Date.parse(lot.expiresAt);
+    if (next === undefined || at < next) next = at;
+  }
+  return next;
+}
 
 function spend(doc: MutableBalance, allocations: readonly { purchaseId: string; credits: number }[]): MutableBalance {
   for (const { purchaseId, credits } of allocations) {

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { collect, SqliteEventStore } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import { CreditAccountWriter } from '../write-path/credit-account.writer.js';
-import type { AccountBalanceDoc } from './balances.projection.js';
+import Database from 'better-sqlite3';
+import { balancesProjection, type AccountBalanceDoc } from './balances.projection.js';
+import type { Projection } from './projection.js';
 import { ProjectionEngine, projectStoredEvent, toProjectedEvent } from './projection-engine.js';
 import { SqliteReadModelStore } from './read-model-store.js';
 import { LEDGER_PROJECTIONS } from './index.js';
@@ -73,6 +75,37 @@ describe('ProjectionEngine', () => {
     await engine.waitFor(await head());
     expect(remaining(readModels, 'a')).toBe(910);
     await engine.stop();
+    readModels.close();
+  });
+
+  it('builds a new version of a projection from the first event, beside the others, and drops the old one', async () => {
+    await buy('a', 100);
+    await charge('a', 10);
+    const file = join(dir, 'read-models.sqlite');
+    // The balances as an earlier build had them: version 1, without the index of next expiries.
+    const { indexOf: _index, ...withoutIndex } = balancesProjection;
+    const older = [...LEDGER_PROJECTIONS.filter((p) => p !== balancesProjection), { ...withoutIndex, version: 1 }] as Projection<unknown>[];
+    let readModels = SqliteReadModelStore.open(file);
+    let engine = new ProjectionEngine(store, readModels, older);
+    engine.start();
+    await engine.waitFor(await head());
+    await engine.stop();
+    const oldTable = readModels.active('balances')!.table;
+    readModels.close();
+
+    await charge('a', 5);
+    readModels = SqliteReadModelStore.open(file);
+    engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS);
+    engine.start();
+    expect(await engine.waitFor(await head())).toBe(true);
+    expect(remaining(readModels, 'a')).toBe(85);
+    expect(readModels.active('balances')).toMatchObject({ version: 2 });
+    const expiresAt = Date.parse(readModels.get<AccountBalanceDoc>('balances', 'a')!.doc.lots[0]!.expiresAt);
+    expect(readModels.indexedUpTo('balances', expiresAt, 10)).toEqual([{ key: 'a', indexed: expiresAt }]);
+    await engine.stop();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare('SELECT count(*) FROM sqlite_master WHERE name = ?').pluck().get(oldTable)).toBe(0);
+    db.close();
     readModels.close();
   });
 

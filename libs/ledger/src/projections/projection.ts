@@ -35,6 +35,12 @@ export interface Projection<Doc> {
    * whose events are rare need not have one.
    */
   evolveInPlace?(doc: Doc | undefined, event: ProjectedEvent, key: string): Doc | undefined;
+  /**
+   * A number kept beside each document in an indexed column, so that a query finds the documents at or
+   * below a value without reading the others (the balances' next expiry); `undefined` leaves a document
+   * out of the index. Changing what it returns for stored documents needs a new `version`.
+   */
+  indexOf?(doc: Doc): number | undefined;
 }
 
 /**
@@ -48,14 +54,16 @@ export function inPlaceProjection<Doc>(definition: {
   evolveInPlace(doc: Doc | undefined, event: ProjectedEvent, key: string): Doc | undefined;
   /** A copy deep enough that `evolveInPlace` on it leaves the original as it was. */
   copy(doc: Doc): Doc;
+  indexOf?(doc: Doc): number | undefined;
 }): Projection<Doc> {
-  const { name, version, keysOf, evolveInPlace, copy } = definition;
+  const { name, version, keysOf, evolveInPlace, copy, indexOf } = definition;
   return {
     name,
     version,
     keysOf,
     evolveInPlace,
     evolve: (doc, event, key) => evolveInPlace(doc === undefined ? undefined : copy(doc), event, key),
+    ...(indexOf ? { indexOf } : {}),
   };
 }
 

@@ -131,3 +131,99 @@ describe('a rebuild sharing the read models with other threads', () => {
     await once(giver, 'exit');
   });
 });
+
+/**
+ * Counts an account's events, indexed by a value that changes on some events and not on others, and
+ * comes back to an earlier one: 100 after one event, 99 after two or three, 100 after four, none after five.
+ */
+const counted: Projection<{ count: number }> = {
+  name: 'counted',
+  version: 1,
+  keysOf: (event) => [event.accountId],
+  evolve: (doc) => ({ count: (doc?.count ?? 0) + 1 }),
+  indexOf: ({ count }) => (count >= 5 ? undefined : count === 2 || count === 3 ? 99 : 100),
+};
+
+describe('a projection with an index', () => {
+  let dir: string;
+  let store: SqliteReadModelStore;
+  const projections = [counted as Projection<unknown>];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-read-model-index-'));
+  });
+
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Accounts a-1..a-5 get 1..5 events, one event a batch, interleaved. */
+  const history = () => {
+    const events: ProjectedEvent[] = [];
+    for (let round = 1; round <= 5; round++) for (let a = round; a <= 5; a++) events.push(event(events.length + 1, `a-${a}`));
+    return events;
+  };
+  const expected = [
+    { key: 'a-2', indexed: 99 },
+    { key: 'a-3', indexed: 99 },
+    { key: 'a-1', indexed: 100 },
+    { key: 'a-4', indexed: 100 },
+  ];
+
+  function checkIndex(): void {
+    expect(store.indexedUpTo('counted', 1_000, 10)).toEqual(expected);
+    expect(store.indexedUpTo('counted', 99, 10)).toEqual(expected.slice(0, 2));
+    expect(store.indexedUpTo('counted', 98, 10)).toEqual([]);
+    // Pages follow on from the last key of the one before.
+    const first = store.indexedUpTo('counted', 1_000, 3);
+    expect([...first, ...store.indexedUpTo('counted', 1_000, 3, first[2])]).toEqual(expected);
+    for (const { key, doc, indexed } of store.entries<{ count: number }>('counted')) {
+      expect({ key, indexed }).toEqual({ key, indexed: counted.indexOf!(doc) ?? null });
+    }
+  }
+
+  it.each([
+    ['with documents kept in memory', 50],
+    ['reading every document back from its row', 0],
+  ])('keeps it in step with its documents as it follows the store, %s', (_name, maxLiveDocs) => {
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'), { maxLiveDocs });
+    store.ensure(counted as Projection<unknown>);
+    for (const e of history()) store.applyBatch(projections, [e]);
+    checkIndex();
+  });
+
+  it('keeps it in step in a rebuild, across writes of the documents with and without evictions', async () => {
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    const rebuild = store.beginRebuild(projections, { maxCachedDocs: 2 });
+    const events = history();
+    // The first half with evictions; then, in the catch-up, each event written with the cache kept.
+    for (const e of events.slice(0, 7)) rebuild.add([e]);
+    const rest = events.slice(7);
+    await rebuild.finish(async () => rest.splice(0, 1));
+    checkIndex();
+  });
+
+  it('keeps it in step in a rebuild when a document read back from its row is written several times', async () => {
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    const rebuild = store.beginRebuild(projections, { maxCachedDocs: 2 });
+    // Three documents: over the cache, so they are written and evicted.
+    rebuild.add([event(1, 'a-4'), event(2, 'a-1'), event(3, 'a-2')]);
+    // a-4 is read back (100 in its row), then written after each event: 99, 99, 100.
+    const rest = [event(4, 'a-4'), event(5, 'a-4'), event(6, 'a-4')];
+    await rebuild.finish(async () => rest.splice(0, 1));
+    expect(store.indexedUpTo('counted', 1_000, 10)).toEqual([
+      { key: 'a-1', indexed: 100 },
+      { key: 'a-2', indexed: 100 },
+      { key: 'a-4', indexed: 100 },
+    ]);
+  });
+
+  it('is not available for a projection without one', () => {
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    store.ensure(tally as Projection<unknown>);
+    store.applyBatch([tally as Projection<unknown>], [event(1)]);
+    expect(() => store.indexedUpTo('tally', 1, 1)).toThrow('has no index');
+    expect([...store.entries('tally')]).toEqual([expect.objectContaining({ key: 'a', indexed: undefined })]);
+  });
+});

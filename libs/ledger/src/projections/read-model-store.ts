@@ -14,6 +14,16 @@ interface ActiveState {
 interface DocRow {
   readonly doc: string;
   readonly position: bigint;
+  /** In the tables of projections with an index. */
+  readonly indexed?: bigint | null;
+}
+
+/**
+ * A document as the engine holds it, with the index value its row holds: `null` for none, `undefined`
+ * when there is no row yet (or the projection has no index).
+ */
+interface HeldDoc<Doc> extends StoredDoc<Doc> {
+  readonly indexed: number | null | undefined;
 }
 
 type AnyProjection = Projection<unknown>;
@@ -34,7 +44,7 @@ export class SqliteReadModelStore {
    * following the store does not read back and parse a document for every event. Valid only while no
    * other connection has written the file (`PRAGMA data_version` says so) and emptied when a batch fails.
    */
-  private readonly liveDocs = new Map<string, StoredDoc<unknown>>();
+  private readonly liveDocs = new Map<string, HeldDoc<unknown>>();
   private liveDataVersion: bigint | undefined;
 
   private constructor(
@@ -95,6 +105,20 @@ export class SqliteReadModelStore {
     const state = this.active(projection);
     if (!state) return undefined;
     return toStored<Doc>(this.statementsFor(state.table).get.get(key));
+  }
+
+  /**
+   * The documents whose index value (`Projection.indexOf`) is at most `max`, in order of value then key, at
+   * most `limit` of them: after `after` (the last one of the previous page), or from the lowest value.
+   */
+  indexedUpTo(projection: string, max: number, limit: number, after?: IndexedKey): IndexedKey[] {
+    const state = this.active(projection);
+    if (!state) return [];
+    const statements = this.statementsFor(state.table);
+    if (!statements.indexed) throw new Error(`the read model ${projection} has no index`);
+    return statements.indexed.upTo
+      .all(max, after?.indexed ?? Number.MIN_SAFE_INTEGER, after?.key ?? '', limit)
+      .map((row) => ({ key: row.key, indexed: Number(row.indexed) }));
   }
 
   /** Documents with `from <= key < to`, in key order. */
@@ -158,27 +182,36 @@ export class SqliteReadModelStore {
     return new Rebuild(this.db, projections, caches, options.maxCachedDocs ?? 250_000, (name) => this.active(name), this.setState, options.writeTurns);
   }
 
-  /** Every document of a projection, in key order (for verification). */
-  *entries<Doc>(projection: string): Generator<{ key: string; doc: Doc; position: bigint }> {
+  /**
+   * Every document of a projection, in key order (for verification), with the value its row holds in
+   * the projection's index (`null` for none; `undefined` when the projection has no index).
+   */
+  *entries<Doc>(projection: string): Generator<{ key: string; doc: Doc; position: bigint; indexed: number | null | undefined }> {
     const state = this.active(projection);
     if (!state) return;
+    const hasIndex = this.statementsFor(state.table).indexed !== undefined;
     const rows = this.db
-      .prepare<[], { key: string; doc: string; position: bigint }>(`SELECT key, doc, position FROM "${state.table}" ORDER BY key`)
+      .prepare<[], DocRow & { key: string }>(`SELECT key, doc, position${hasIndex ? ', indexed' : ''} FROM "${state.table}" ORDER BY key`)
       .iterate();
-    for (const row of rows) yield { key: row.key, doc: JSON.parse(row.doc) as Doc, position: row.position };
+    for (const row of rows) yield { key: row.key, doc: JSON.parse(row.doc) as Doc, position: row.position, indexed: indexedIn(row) };
   }
 
   private applyTo(projection: AnyProjection, table: string, after: bigint, events: readonly ProjectedEvent[]): void {
     const statements = this.statementsFor(table);
     const docs = new Map<string, StoredDoc<unknown> | undefined>();
+    // What the rows of the loaded documents hold in the index (folding in place loses it).
+    const indexedInRows = new Map<string, number | null | undefined>();
     const prefix = `${table}\u0000`;
     const load = (key: string) => {
       const live = this.liveDocs.get(prefix + key);
       if (live) {
         this.liveDocs.delete(prefix + key);
+        indexedInRows.set(key, live.indexed);
         return live;
       }
-      return toStored<unknown>(statements.get.get(key));
+      const row = statements.get.get(key);
+      if (row) indexedInRows.set(key, indexedIn(row));
+      return toStored<unknown>(row);
     };
     for (const event of events) {
       if (event.position > after) applyToDocs(projection, docs, event, load);
@@ -186,8 +219,8 @@ export class SqliteReadModelStore {
     for (const [key, stored] of docs) {
       if (stored === undefined) statements.remove.run(key);
       else {
-        statements.put.run(key, stored.position, JSON.stringify(stored.doc));
-        if (this.maxLiveDocs > 0) this.liveDocs.set(prefix + key, stored);
+        const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, indexedInRows.get(key));
+        if (this.maxLiveDocs > 0) this.liveDocs.set(prefix + key, { doc: stored.doc, position: stored.position, indexed });
       }
     }
     // Least recently used first out.
@@ -202,7 +235,12 @@ export class SqliteReadModelStore {
     this.liveDocs.clear();
     const table = `rm_${projection.name.replace(/[^a-z0-9_]/gi, '_')}_v${projection.version}${suffix}`;
     this.db.exec(`DROP TABLE IF EXISTS "${table}"`);
-    this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID`);
+    if (projection.indexOf) {
+      this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL, indexed INTEGER) WITHOUT ROWID`);
+      this.db.exec(`CREATE INDEX "${table}_indexed" ON "${table}" (indexed) WHERE indexed IS NOT NULL`);
+    } else {
+      this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID`);
+    }
     return table;
   }
 
@@ -216,9 +254,10 @@ export class SqliteReadModelStore {
   }
 
   private prepareTable(table: string) {
+    const hasIndex = (this.db.pragma(`table_info("${table}")`) as { name: string }[]).some((column) => column.name === 'indexed');
     return {
       table,
-      get: this.db.prepare<[string], DocRow>(`SELECT doc, position FROM "${table}" WHERE key = ?`),
+      get: this.db.prepare<[string], DocRow>(`SELECT doc, position${hasIndex ? ', indexed' : ''} FROM "${table}" WHERE key = ?`),
       range: this.db.prepare<[string, string], { key: string; doc: string }>(
         `SELECT key, doc FROM "${table}" WHERE key >= ? AND key < ? ORDER BY key`,
       ),
@@ -227,12 +266,56 @@ export class SqliteReadModelStore {
          ON CONFLICT (key) DO UPDATE SET position = excluded.position, doc = excluded.doc`,
       ),
       remove: this.db.prepare<[string]>(`DELETE FROM "${table}" WHERE key = ?`),
+      indexed: hasIndex
+        ? {
+            // A row's index entry is rewritten whenever the column is in the SET list, changed or not: that
+            // cost 1-2 µs a write, and most writes (a charge that leaves a lot some credits) do not change it.
+            put: this.db.prepare<[string, bigint, string, number | null]>(
+              `INSERT INTO "${table}" (key, position, doc, indexed) VALUES (?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET position = excluded.position, doc = excluded.doc, indexed = excluded.indexed`,
+            ),
+            putKeepingIndex: this.db.prepare<[string, bigint, string, number | null]>(
+              `INSERT INTO "${table}" (key, position, doc, indexed) VALUES (?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET position = excluded.position, doc = excluded.doc`,
+            ),
+            upTo: this.db.prepare<[number, number, string, number], { key: string; indexed: bigint }>(
+              `SELECT key, indexed FROM "${table}" WHERE indexed <= ? AND (indexed, key) > (?, ?) ORDER BY indexed, key LIMIT ?`,
+            ),
+          }
+        : undefined,
     };
   }
 }
 
+/** A document's place in its projection's index (see `SqliteReadModelStore.indexedUpTo`). */
+export interface IndexedKey {
+  readonly key: string;
+  readonly indexed: number;
+}
+
 function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
   return row ? { doc: JSON.parse(row.doc) as Doc, position: row.position } : undefined;
+}
+
+function indexedIn(row: DocRow): number | null | undefined {
+  return row.indexed === undefined ? undefined : row.indexed === null ? null : Number(row.indexed);
+}
+
+/**
+ * Writes a document, and its index value when its projection has an index; `inRow` is what its row holds
+ * in the index (`undefined` when there is no row). Returns what the row holds now.
+ */
+function writeDoc(statements: TableStatements, projection: AnyProjection, key: string, position: bigint, doc: unknown, inRow: number | null | undefined): number | null | undefined {
+  const json = JSON.stringify(doc);
+  if (!projection.indexOf) {
+    statements.put.run(key, position, json);
+    return undefined;
+  }
+  if (!statements.indexed) throw new Error(`the projection ${projection.name} has an index its table lacks: it needs a new version`);
+  const indexed = projection.indexOf(doc) ?? null;
+  if (indexed === inRow) statements.indexed.putKeepingIndex.run(key, position, json, indexed);
+  else statements.indexed.put.run(key, position, json, indexed);
+  return indexed;
 }
 
 type TableStatements = ReturnType<SqliteReadModelStore['prepareTable']>;
@@ -344,6 +427,8 @@ interface CachedDoc {
   doc: unknown;
   position: bigint;
   dirty: boolean;
+  /** What the document's row holds in the projection's index (`undefined`: no row yet). */
+  indexed: number | null | undefined;
 }
 
 /** Rows written per transaction when a rebuild writes its documents. */
@@ -379,7 +464,9 @@ class RebuildCache {
         let cached = this.docs.get(key);
         if (cached === undefined) {
           const row = this.evicted ? this.statements.get.get(key) : undefined;
-          cached = row ? { doc: JSON.parse(row.doc), position: row.position, dirty: false } : { doc: undefined, position: -1n, dirty: false };
+          cached = row
+            ? { doc: JSON.parse(row.doc), position: row.position, dirty: false, indexed: indexedIn(row) }
+            : { doc: undefined, position: -1n, dirty: false, indexed: undefined };
           this.docs.set(key, cached);
         }
         if (cached.position >= event.position) continue;
@@ -398,8 +485,12 @@ class RebuildCache {
       const chunk = dirty.slice(start, start + FLUSH_CHUNK);
       yield () => {
         for (const [key, cached] of chunk) {
-          if (cached.doc === undefined) this.statements.remove.run(key);
-          else this.statements.put.run(key, cached.position, JSON.stringify(cached.doc));
+          if (cached.doc === undefined) {
+            this.statements.remove.run(key);
+            cached.indexed = undefined;
+          } else {
+            cached.indexed = writeDoc(this.statements, this.projection, key, cached.position, cached.doc, cached.indexed);
+          }
           cached.dirty = false;
         }
       };
