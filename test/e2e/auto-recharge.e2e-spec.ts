@@ -101,4 +101,28 @@ describe.each(STORE_MODES)('auto recharge over HTTP (%s store)', (mode) => {
     expect(afterDisable.body.autoRechargeRequested).toBeUndefined();
     expect((await billing.post(`${base}/auto-recharges/ar-api-9/failures`, {})).status).toBe(404);
   });
+
+  it('lists the pending requests of every account, oldest first, and no settled one', async () => {
+    const [b, c] = [`${account}-b`, `${account}-c`];
+    const at = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
+    for (const other of [b, c]) {
+      await admin.post(`/v1/accounts/${other}/purchases`, { purchaseId: 'first', creditType: 'api', credits: 10, amountMinor: 90, currency: 'USD', occurredAt: at(120) });
+      await admin.call('PUT', `/v1/accounts/${other}/auto-recharge-rules/api`, { body: { threshold: 5, credits: 100, occurredAt: at(110) } });
+    }
+    // c falls below its threshold before b does.
+    await gateway.post(`/v1/accounts/${c}/record-charges`, { requestId: 'x', endpoint: 'job_search', records: 8, occurredAt: at(60) });
+    await gateway.post(`/v1/accounts/${b}/record-charges`, { requestId: 'x', endpoint: 'job_search', records: 8, occurredAt: at(30) });
+
+    const feed = async () => ((await billing.get('/v1/auto-recharges')).body.requests as { accountId: string; status: string }[]).filter((r) => r.accountId.startsWith(account));
+    // The first account's requests all failed: not pending.
+    expect(await feed()).toEqual([
+      expect.objectContaining({ accountId: c, autoRechargeId: 'ar-api-1', status: 'pending' }),
+      expect.objectContaining({ accountId: b, autoRechargeId: 'ar-api-1', status: 'pending' }),
+    ]);
+
+    await billing.post(`/v1/accounts/${c}/purchases`, { purchaseId: 'pay-c', creditType: 'api', credits: 100, source: 'auto_recharge', autoRechargeId: 'ar-api-1', amountMinor: 900, currency: 'USD' });
+    expect(await feed()).toEqual([expect.objectContaining({ accountId: b, status: 'pending' })]);
+    const failed = (await billing.get('/v1/auto-recharges?status=failed')).body.requests as { accountId: string; autoRechargeId: string }[];
+    expect(failed.filter((r) => r.accountId === account).map((r) => r.autoRechargeId)).toEqual(['ar-api-2', 'ar-api-3', 'ar-api-4']);
+  });
 });

@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, Inject, Param, Post, Put, Query, Req, Re
 import { CommandBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
 import { accountNotFound, autoRechargeRuleAnswer, CREDIT_TYPES, type AutoRechargeFailureAnswer, type CreditType } from '#domain';
-import { CreditAccountWriter, READ_MODELS, type AutoRechargeDoc, type SqliteReadModelStore } from '#ledger';
+import { CreditAccountWriter, READ_MODELS, readAllPages, type AutoRechargeDoc, type SqliteReadModelStore } from '#ledger';
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { AccountIdPipe } from '../credit-accounts/shared/account-id.pipe.js';
 import { correlationIdOf } from '../credit-accounts/shared/request-context.js';
@@ -95,13 +95,20 @@ export class AutoRechargeController {
     const status = query.status ?? 'pending';
     if (query.accountId) await this.consistency.catchUp(query.accountId);
     else await this.consistency.catchUpAll();
+    if (status === 'pending' && !query.accountId) {
+      // From the index of pending requests: the settled ones, which only grow, are not read.
+      const pending = await readAllPages((limit, after) => this.readModels.indexedDocsUpTo<AutoRechargeDoc>('auto_recharges', Number.MAX_SAFE_INTEGER, limit, after));
+      return { status, requests: pending.map(({ doc }) => doc) };
+    }
     const from = query.accountId ? `${query.accountId}|` : '';
     const to = query.accountId ? `${query.accountId}}` : '\uffff';
+    // Oldest first, then by key: the order of the index of pending requests.
     const requests = this.readModels
       .range<AutoRechargeDoc>('auto_recharges', from, to)
-      .map(({ doc }) => doc)
-      .filter((doc) => doc.status === status)
-      .sort((a, b) => a.requestedAt.localeCompare(b.requestedAt) || a.accountId.localeCompare(b.accountId));
+      .filter(({ doc }) => doc.status === status)
+      .map(({ key, doc }) => ({ key, doc, at: Date.parse(doc.requestedAt) }))
+      .sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map(({ doc }) => doc);
     return { status, requests };
   }
 }

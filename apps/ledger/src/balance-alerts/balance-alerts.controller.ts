@@ -116,7 +116,7 @@ export class BalanceAlertsController {
     await this.consistency.catchUpAll();
     const limit = query.limit ? Number(query.limit) : 100;
     const from = query.after ? alertFeedKey(BigInt(query.after) + 1n) : '';
-    const page = this.readModels.range<BalanceAlertDoc>('balance_alerts', from, '\uffff').slice(0, limit + 1);
+    const page = this.readModels.range<BalanceAlertDoc>('balance_alerts', from, '\uffff', limit + 1);
     const alerts = page.slice(0, limit).map(({ doc }) => doc);
     return { alerts, next: page.length > limit ? alerts[alerts.length - 1]!.position : null };
   }

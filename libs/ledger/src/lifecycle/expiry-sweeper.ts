@@ -1,7 +1,6 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Instant } from '#domain';
 import type { ExpirySweepAnswer } from '#domain';
-import type { IndexedKey, SqliteReadModelStore } from '../projections/read-model-store.js';
+import { readAllPages, type SqliteReadModelStore } from '../projections/read-model-store.js';
 import type { CreditAccountWriter } from '../write-path/credit-account.writer.js';
 
 export interface ExpirySweepReport {
@@ -17,15 +16,8 @@ export interface ExpirySweepReport {
  * turn of the event loop between pages: the thread also answers requests.
  */
 export async function accountsWithExpiredLots(readModels: SqliteReadModelStore, now: Instant, pageSize = 1_000): Promise<string[]> {
-  const accounts: string[] = [];
-  let after: IndexedKey | undefined;
-  for (;;) {
-    const page = readModels.indexedUpTo('balances', now, pageSize, after);
-    for (const { key } of page) accounts.push(key);
-    if (page.length < pageSize) return accounts;
-    after = page[page.length - 1];
-    await yieldToEventLoop();
-  }
+  const due = await readAllPages((limit, after) => readModels.indexedUpTo('balances', now, limit, after), pageSize);
+  return due.map(({ key }) => key);
 }
 
 /**

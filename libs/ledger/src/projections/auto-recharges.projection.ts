@@ -26,10 +26,14 @@ export function autoRechargeKey(accountId: string, autoRechargeId: string): stri
   return `${accountId}|${autoRechargeId}`;
 }
 
-/** What the billing service polls: every request with its status (rule 10). */
+/**
+ * What the billing service polls: every request with its status (rule 10). Pending requests are indexed
+ * by when they were made, so the poll for them reads only them, oldest first, however many were settled.
+ */
 export const autoRechargesProjection: Projection<AutoRechargeDoc> = {
   name: 'auto_recharges',
-  version: 1,
+  version: 2,
+  indexOf: (doc) => (doc.status === 'pending' ? Date.parse(doc.requestedAt) : undefined),
   keysOf({ event, accountId }: ProjectedEvent) {
     switch (event.type) {
       case 'AutoRechargeRequested':

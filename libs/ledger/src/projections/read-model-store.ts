@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { applyToDocs, type ProjectedEvent, type Projection, type StoredDoc } from './projection.js';
 import type { WriteTurns } from './write-turns.js';
@@ -121,12 +122,23 @@ export class SqliteReadModelStore {
       .map((row) => ({ key: row.key, indexed: Number(row.indexed) }));
   }
 
-  /** Documents with `from <= key < to`, in key order. */
-  range<Doc>(projection: string, from: string, to: string): { key: string; doc: Doc }[] {
+  /** `indexedUpTo` with the documents. */
+  indexedDocsUpTo<Doc>(projection: string, max: number, limit: number, after?: IndexedKey): (IndexedKey & { doc: Doc })[] {
+    const state = this.active(projection);
+    if (!state) return [];
+    const statements = this.statementsFor(state.table);
+    if (!statements.indexed) throw new Error(`the read model ${projection} has no index`);
+    return statements.indexed.docsUpTo
+      .all(max, after?.indexed ?? Number.MIN_SAFE_INTEGER, after?.key ?? '', limit)
+      .map((row) => ({ key: row.key, indexed: Number(row.indexed), doc: JSON.parse(row.doc) as Doc }));
+  }
+
+  /** Documents with `from <= key < to`, in key order; the first `limit` of them, if given. */
+  range<Doc>(projection: string, from: string, to: string, limit?: number): { key: string; doc: Doc }[] {
     const state = this.active(projection);
     if (!state) return [];
     return this.statementsFor(state.table)
-      .range.all(from, to)
+      .range.all(from, to, limit ?? -1)
       .map((row) => ({ key: row.key, doc: JSON.parse(row.doc) as Doc }));
   }
 
@@ -258,8 +270,9 @@ export class SqliteReadModelStore {
     return {
       table,
       get: this.db.prepare<[string], DocRow>(`SELECT doc, position${hasIndex ? ', indexed' : ''} FROM "${table}" WHERE key = ?`),
-      range: this.db.prepare<[string, string], { key: string; doc: string }>(
-        `SELECT key, doc FROM "${table}" WHERE key >= ? AND key < ? ORDER BY key`,
+      // A negative limit is none.
+      range: this.db.prepare<[string, string, number], { key: string; doc: string }>(
+        `SELECT key, doc FROM "${table}" WHERE key >= ? AND key < ? ORDER BY key LIMIT ?`,
       ),
       put: this.db.prepare<[string, bigint, string]>(
         `INSERT INTO "${table}" (key, position, doc) VALUES (?, ?, ?)
@@ -281,6 +294,9 @@ export class SqliteReadModelStore {
             upTo: this.db.prepare<[number, number, string, number], { key: string; indexed: bigint }>(
               `SELECT key, indexed FROM "${table}" WHERE indexed <= ? AND (indexed, key) > (?, ?) ORDER BY indexed, key LIMIT ?`,
             ),
+            docsUpTo: this.db.prepare<[number, number, string, number], { key: string; indexed: bigint; doc: string }>(
+              `SELECT key, indexed, doc FROM "${table}" WHERE indexed <= ? AND (indexed, key) > (?, ?) ORDER BY indexed, key LIMIT ?`,
+            ),
           }
         : undefined,
     };
@@ -291,6 +307,22 @@ export class SqliteReadModelStore {
 export interface IndexedKey {
   readonly key: string;
   readonly indexed: number;
+}
+
+/**
+ * Every entry of a paged read of an index, `pageSize` at a time from the lowest value, with a turn of the
+ * event loop between pages: the thread that reads also answers requests.
+ */
+export async function readAllPages<Entry extends IndexedKey>(readPage: (limit: number, after?: IndexedKey) => Entry[], pageSize = 1_000): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  let after: IndexedKey | undefined;
+  for (;;) {
+    const page = readPage(pageSize, after);
+    for (const entry of page) entries.push(entry);
+    if (page.length < pageSize) return entries;
+    after = page[page.length - 1];
+    await yieldToEventLoop();
+  }
 }
 
 function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
