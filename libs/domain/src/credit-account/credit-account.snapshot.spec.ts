@@ -16,9 +16,11 @@ import {
   idempotencyKeysRead,
   snapshotOf,
   stateFromSnapshot,
+  type CompanyWindows,
   type CreditAccountSnapshot,
 } from './credit-account.snapshot.js';
 import { evolve, initialState, type CreditAccountState, type IdempotencyEntry } from './credit-account.state.js';
+import type { RevealWindow } from '../reveal-windows/reveal-window.js';
 
 const T0 = at('2026-01-10T09:00:00.000Z');
 
@@ -76,11 +78,12 @@ function step(state: CreditAccountState, command: CreditAccountCommand): Outcome
   };
 }
 
-/** A snapshot as it comes back from storage: through JSON, idempotency entries kept apart by key. */
-function stored(state: CreditAccountState): { snapshot: CreditAccountSnapshot; keys: Map<string, IdempotencyEntry> } {
+/** A snapshot as it comes back from storage: through JSON, idempotency entries and reveal windows kept apart. */
+function stored(state: CreditAccountState): { snapshot: CreditAccountSnapshot; keys: Map<string, IdempotencyEntry>; windows: CompanyWindows } {
   const snapshot = JSON.parse(JSON.stringify(snapshotOf(state))) as CreditAccountSnapshot;
   const keys = new Map([...state.idempotency].map(([key, entry]) => [key, JSON.parse(JSON.stringify(entry)) as IdempotencyEntry]));
-  return { snapshot, keys };
+  const windows = [...state.windows].map(([companyId, companyWindows]) => [companyId, JSON.parse(JSON.stringify(companyWindows)) as RevealWindow[]] as const);
+  return { snapshot, keys, windows };
 }
 
 describe('an account state restored from a snapshot', () => {
@@ -95,8 +98,8 @@ describe('an account state restored from a snapshot', () => {
       const folded = initialState();
       for (const event of history) evolve(folded, event);
 
-      const { snapshot, keys } = stored(folded);
-      const restored = stateFromSnapshot(snapshot);
+      const { snapshot, keys, windows } = stored(folded);
+      const restored = stateFromSnapshot(snapshot, windows);
       for (const command of year.slice(k)) {
         // What the write path does before deciding: fetch the entries the command reads that are not in memory.
         for (const key of idempotencyKeysRead(command)) {
@@ -121,7 +124,11 @@ describe('an account state restored from a snapshot', () => {
   it('holds the same state, idempotency entries apart, as the one it was taken from', () => {
     const state = initialState();
     for (const command of year) step(state, command);
-    const restored = stateFromSnapshot(stored(state).snapshot);
+    const { snapshot, windows } = stored(state);
+    expect(state.windows.size).toBeGreaterThan(0);
+    // The windows are kept apart, one row per company: a snapshot costs what changed, not every reveal.
+    expect(snapshot).not.toHaveProperty('windows');
+    const restored = stateFromSnapshot(snapshot, windows);
     expect({ ...restored, idempotency: undefined }).toEqual({ ...state, idempotency: undefined });
     expect(restored.spendable.api.every((lot) => restored.lots.get(lot.purchaseId) === lot)).toBe(true);
   });

@@ -15,12 +15,13 @@ import type {
  * whenever either changes (a new field, a rule folded differently): snapshots and offloaded idempotency
  * entries of another version are ignored and the account is folded from its events again.
  */
-export const CREDIT_ACCOUNT_SNAPSHOT_VERSION = 1;
+export const CREDIT_ACCOUNT_SNAPSHOT_VERSION = 2;
 
 /**
- * An account state as plain JSON data, without its idempotency entries: those are kept one per key
- * beside the snapshot (there can be millions, and a decision needs only the one or two it names).
- * A snapshot is derived data, never the source of truth.
+ * An account state as plain JSON data, without its idempotency entries and reveal windows: those are
+ * kept one row per key and per company beside the snapshot. There can be millions of each, and a snapshot
+ * must cost what changed since the last one, not what the account ever did. A snapshot is derived data,
+ * never the source of truth.
  */
 export interface CreditAccountSnapshot {
   readonly exists: boolean;
@@ -29,7 +30,6 @@ export interface CreditAccountSnapshot {
   readonly lots: readonly Lot[];
   /** Purchase ids of the spendable lots, in spending order. */
   readonly spendable: Readonly<Record<CreditType, readonly string[]>>;
-  readonly windows: readonly (readonly [string, readonly RevealWindow[]])[];
   readonly autoRecharge: {
     readonly rules: Partial<Record<CreditType, AutoRechargeRule>>;
     readonly requests: readonly AutoRechargeRequest[];
@@ -52,7 +52,6 @@ export function snapshotOf(state: CreditAccountState): CreditAccountSnapshot {
       api: state.spendable.api.map((lot) => lot.purchaseId),
       company: state.spendable.company.map((lot) => lot.purchaseId),
     },
-    windows: [...state.windows],
     autoRecharge: {
       rules: state.autoRecharge.rules,
       requests: [...state.autoRecharge.requests.values()],
@@ -63,12 +62,17 @@ export function snapshotOf(state: CreditAccountState): CreditAccountSnapshot {
   };
 }
 
+/** Each company's reveal windows, as stored beside a snapshot. */
+export type CompanyWindows = readonly (readonly [companyId: string, windows: readonly RevealWindow[]])[];
+
 /**
- * The state a snapshot describes, with no idempotency entries: whoever restores it must fetch the entries
- * a command reads (`idempotencyKeysRead`) before deciding it. Copies everything, so the snapshot (or
- * the parsed JSON it came from) is never shared with the mutable state.
+ * The state a snapshot and the reveal windows stored with it describe, with no idempotency entries:
+ * whoever restores it must fetch the entries a command reads (`idempotencyKeysRead`) before deciding it.
+ * Copies the snapshot, so it (or the parsed JSON it came from) is never shared with the mutable state. The
+ * windows are taken over as given, uncopied: there can be hundreds of thousands, and a store parses them
+ * afresh for each load.
  */
-export function stateFromSnapshot(snapshot: CreditAccountSnapshot): CreditAccountState {
+export function stateFromSnapshot(snapshot: CreditAccountSnapshot, windows: CompanyWindows): CreditAccountState {
   const lots = new Map<string, Lot>();
   for (const lot of snapshot.lots) lots.set(lot.purchaseId, { ...lot });
   const spendableOf = (ids: readonly string[]) =>
@@ -83,7 +87,7 @@ export function stateFromSnapshot(snapshot: CreditAccountSnapshot): CreditAccoun
     latestEventAt: snapshot.latestEventAt ?? undefined,
     spendable: { api: spendableOf(snapshot.spendable.api), company: spendableOf(snapshot.spendable.company) },
     lots,
-    windows: new Map(snapshot.windows.map(([companyId, windows]) => [companyId, windows.map((w) => ({ ...w }))])),
+    windows: new Map(windows as [string, RevealWindow[]][]),
     idempotency: new Map(),
     autoRecharge: {
       rules: copy(snapshot.autoRecharge.rules),

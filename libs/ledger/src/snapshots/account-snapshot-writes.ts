@@ -23,7 +23,10 @@ export function openSnapshotFile(db: BetterSqlite3.Database): void {
       state TEXT NOT NULL, PRIMARY KEY (account_id, version)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS idempotency_entries (
       account_id TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, revision INTEGER NOT NULL,
-      entry TEXT NOT NULL, PRIMARY KEY (account_id, version, key)) WITHOUT ROWID;`);
+      entry TEXT NOT NULL, PRIMARY KEY (account_id, version, key)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS reveal_windows (
+      account_id TEXT NOT NULL, version INTEGER NOT NULL, company_id TEXT NOT NULL, revision INTEGER NOT NULL,
+      windows TEXT NOT NULL, PRIMARY KEY (account_id, version, company_id)) WITHOUT ROWID;`);
 }
 
 /**
@@ -36,6 +39,7 @@ export class AccountSnapshotWrites {
   private readonly saveEntry;
   private readonly saveEntryRows;
   private readonly saveSnapshotRow;
+  private readonly saveWindowsRow;
   private readonly countKeys;
   private readonly keys;
 
@@ -50,6 +54,11 @@ export class AccountSnapshotWrites {
       `INSERT INTO account_snapshots (account_id, version, revision, event_id, state) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (account_id, version) DO UPDATE SET revision = excluded.revision, event_id = excluded.event_id, state = excluded.state
        WHERE excluded.revision > account_snapshots.revision`,
+    );
+    this.saveWindowsRow = db.prepare<[string, number, string, bigint, string]>(
+      `INSERT INTO reveal_windows (account_id, version, company_id, revision, windows) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (account_id, version, company_id) DO UPDATE SET revision = excluded.revision, windows = excluded.windows
+       WHERE excluded.revision >= reveal_windows.revision`,
     );
     this.countKeys = db
       .prepare<[string, number], bigint>('SELECT count(*) FROM idempotency_entries WHERE account_id = ? AND version = ?')
@@ -79,7 +88,14 @@ export class AccountSnapshotWrites {
     }).immediate();
   }
 
-  saveSnapshot(accountId: string, revision: bigint, eventId: string, state: string): void {
-    this.saveSnapshotRow.run(accountId, this.version, revision, eventId, state);
+  /**
+   * The snapshot and its changed reveal windows in one transaction. A snapshot that gives way to a later
+   * one stored already writes windows at most as new as that one's.
+   */
+  saveSnapshot(accountId: string, revision: bigint, eventId: string, state: string, windows: readonly (readonly [string, string])[]): void {
+    this.db.transaction(() => {
+      for (const [companyId, json] of windows) this.saveWindowsRow.run(accountId, this.version, companyId, revision, json);
+      this.saveSnapshotRow.run(accountId, this.version, revision, eventId, state);
+    }).immediate();
   }
 }

@@ -1,4 +1,4 @@
-import type { CreditAccountSnapshot, IdempotencyEntry } from '#domain';
+import type { CompanyWindows, CreditAccountSnapshot, IdempotencyEntry } from '#domain';
 import type { KeyFilter } from './key-filter.js';
 
 export const ACCOUNT_SNAPSHOTS = Symbol('ACCOUNT_SNAPSHOTS');
@@ -9,6 +9,8 @@ export interface StoredSnapshot {
   /** The id of the event at `revision`: a snapshot whose stream says otherwise is someone else's. */
   readonly eventId: string;
   readonly snapshot: CreditAccountSnapshot;
+  /** Every company's reveal windows as of the snapshot, from the rows stored with it. */
+  readonly windows: CompanyWindows;
 }
 
 /** A snapshot to store, its state already JSON: it is serialized when captured, as the state moves on. */
@@ -16,6 +18,11 @@ export interface EncodedSnapshot {
   readonly revision: bigint;
   readonly eventId: string;
   readonly state: string;
+  /**
+   * The reveal windows of the companies whose windows changed since the account's previous snapshot
+   * (JSON), stored with it; the others' rows are already as they were at `revision`.
+   */
+  readonly windows: readonly (readonly [companyId: string, windows: string])[];
 }
 
 /**
@@ -30,7 +37,10 @@ export interface AccountSnapshots {
   findEntry(accountId: string, key: string): IdempotencyEntry | undefined;
   /** Idempotency entries as of `revision` (JSON), written ahead of the snapshot that relies on them. */
   saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void>;
-  /** Written last: a snapshot is only found once every entry it relies on is stored. */
+  /**
+   * Written last, with its reveal windows in the same transaction: a snapshot is only found once every
+   * entry it relies on is stored, and no window row is ever ahead of the snapshot stored.
+   */
   saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void>;
   /**
    * Every key with an entry stored for the account, as a filter (a key it does not hold has no entry),

@@ -24,7 +24,7 @@ port.on('message', (message: SnapshotWrite | 'close') => {
       return;
     }
     if (message.kind === 'entries') writes.saveEntries(message.accountId, message.revision, message.entries);
-    else writes.saveSnapshot(message.accountId, message.snapshot.revision, message.snapshot.eventId, message.snapshot.state);
+    else writes.saveSnapshot(message.accountId, message.snapshot.revision, message.snapshot.eventId, message.snapshot.state, message.snapshot.windows);
     port.postMessage({ id: message.id } satisfies SnapshotWriteDone);
   } catch (error) {
     port.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) } satisfies SnapshotWriteDone);

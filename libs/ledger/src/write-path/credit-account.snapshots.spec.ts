@@ -106,6 +106,69 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     });
   });
 
+  describe('an account that reveals companies across many snapshots', () => {
+    const reveal = (requestId: string, first: number, count: number): SubmittedCommand => ({
+      type: 'RevealCompanies',
+      accountId: 'acct',
+      requestId,
+      companyIds: Array.from({ length: count }, (_, i) => `co-${first + i}`),
+      action: 'reveal',
+      allowPartial: false,
+    });
+
+    it('stores with each snapshot only the windows that changed, and a restart finds every one', async () => {
+      const stored: { revision: bigint; windows: number }[] = [];
+      const spied: AccountSnapshots = {
+        load: (accountId) => snapshots.load(accountId),
+        findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
+        saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
+        saveSnapshot: (accountId, snapshot) => {
+          stored.push({ revision: snapshot.revision, windows: snapshot.windows.length });
+          expect(snapshot.state).not.toContain('co-');
+          return snapshots.saveSnapshot(accountId, snapshot);
+        },
+        storedKeys: (accountId) => snapshots.storedKeys(accountId),
+        close: async () => undefined,
+      };
+      const first = new CreditAccountWriter(store, clock, { snapshots: spied, snapshotEvery: 100 });
+      await first.execute({ type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 100_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
+      // 20 requests of 30 new companies: 600 windows, one event each (and a snapshot after the last).
+      const answers: unknown[] = [];
+      for (let r = 0; r < 20; r++) {
+        answers.push((await first.execute(reveal(`rv-${r}`, r * 30, 30), context)).answer);
+        now += 60_000;
+      }
+      // Ten more, after the last snapshot: the restarted writer folds them from the events.
+      await first.execute(reveal('rv-tail', 600, 10), context);
+      await idle(first);
+      expect(stored.length).toBeGreaterThanOrEqual(2);
+      // Each snapshot stored the companies revealed since the one before it (an event reveals one), never
+      // all of them again.
+      stored.forEach(({ revision, windows }, i) => {
+        expect(windows).toBeGreaterThan(0);
+        expect(BigInt(windows)).toBeLessThanOrEqual(revision - (i === 0 ? -1n : stored[i - 1]!.revision));
+      });
+
+      const counted = counting(store);
+      const restarted = new CreditAccountWriter(counted.store, clock, { snapshots, snapshotEvery: 100 });
+      // Every company is inside its window: nothing to charge. A lost window would be charged again.
+      const again = await restarted.execute(reveal('rv-again', 0, 610), context);
+      expect(again.answer).toMatchObject({ creditsCharged: 0, charged: [] });
+      expect(counted.read()).toBeLessThan(150);
+      for (const r of [0, 7, 19]) expect(await restarted.execute(reveal(`rv-${r}`, r * 30, 30), context)).toEqual({ answer: answers[r], replayed: true });
+      const folded = new CreditAccountWriter(store, clock);
+      const windowsOf = (writer: CreditAccountWriter) => writer.read('acct', (state) => [...state.windows].sort(([a], [b]) => a.localeCompare(b)));
+      expect(await windowsOf(restarted)).toEqual(await windowsOf(folded));
+      // The restarted writer's own snapshots hold the windows it folded after the one it loaded.
+      for (let r = 20; r < 25; r++) await restarted.execute(reveal(`rv-${r}`, r * 30, 30), context);
+      await restarted.close();
+      const third = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 100 });
+      expect(await windowsOf(third)).toEqual(await windowsOf(folded));
+      await third.close();
+      await folded.close();
+    });
+  });
+
   describe('when a request id older than the snapshot is retried', () => {
     it('recognises it by an indexed lookup and gives the original answer, writing nothing', async () => {
       const first = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300 });
@@ -245,6 +308,43 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       expect(other.findEntry('acct', 'request:r-1')).toBeUndefined();
       expect(snapshots.findEntry('acct', 'request:r-1')).toBeDefined();
       other.close();
+    });
+  });
+
+  describe('when a snapshot with reveal windows fails to be stored', () => {
+    it('stores its windows with the next one', async () => {
+      let refuse = true;
+      let storedAfter = 0;
+      const once: AccountSnapshots = {
+        load: (accountId) => snapshots.load(accountId),
+        findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
+        saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
+        saveSnapshot: async (accountId, snapshot) => {
+          if (refuse) {
+            refuse = false;
+            throw new Error('disk full');
+          }
+          await snapshots.saveSnapshot(accountId, snapshot);
+          storedAfter += 1;
+        },
+        storedKeys: (accountId) => snapshots.storedKeys(accountId),
+        close: async () => undefined,
+      };
+      const writer = new CreditAccountWriter(store, clock, { snapshots: once, snapshotEvery: 50 });
+      await writer.execute({ type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 1_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
+      // Reveals until a snapshot is stored after the refused one (the next is tried after a later append).
+      for (let r = 0; r < 30 && storedAfter === 0; r++) {
+        const companyIds = Array.from({ length: 30 }, (_, i) => `co-${r * 30 + i}`);
+        await writer.execute({ type: 'RevealCompanies', accountId: 'acct', requestId: `rv-${r}`, companyIds, action: 'reveal', allowPartial: false }, context);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await writer.close();
+      expect(refuse).toBe(false);
+      expect(storedAfter).toBeGreaterThan(0);
+      // Each event revealed one company, so the snapshot at revision R is stored with R windows: those the
+      // refused snapshot was to store are among them.
+      const stored = snapshots.load('acct')!;
+      expect(stored.windows.length).toBe(Number(stored.revision));
     });
   });
 

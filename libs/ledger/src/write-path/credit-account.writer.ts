@@ -9,6 +9,7 @@ import {
   initialState,
   snapshotOf,
   stateFromSnapshot,
+  type CompanyRevealed,
   type CreditAccountAnswer,
   type CreditAccountCommand,
   type CreditAccountState,
@@ -133,6 +134,8 @@ interface AccountSlot {
   entriesElsewhere: EntriesElsewhere | undefined;
   /** Keys whose entries changed since the last snapshot was captured: the next one stores them. */
   unsaved: string[];
+  /** Companies whose reveal windows changed since the last snapshot was captured: the next one stores them. */
+  unsavedWindows: string[];
   snapshotting: boolean;
 }
 
@@ -154,6 +157,8 @@ interface CapturedSnapshot {
   readonly eventId: string;
   readonly keys: string[];
   readonly entries: (readonly [string, string])[];
+  readonly companies: string[];
+  readonly windows: (readonly [string, string])[];
   readonly snapshot: string;
 }
 
@@ -314,6 +319,7 @@ export class CreditAccountWriter {
         snapshotRevision: undefined,
         entriesElsewhere: undefined,
         unsaved: [],
+        unsavedWindows: [],
         snapshotting: false,
       };
     }
@@ -413,7 +419,9 @@ export class CreditAccountWriter {
         if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
         if (this.snapshots) {
           batch.jobs.forEach((job, j) => {
-            if (job.key !== undefined && batch.outcomes[j]!.events.length > 0) slot.unsaved.push(job.key);
+            const { events } = batch.outcomes[j]!;
+            if (job.key !== undefined && events.length > 0) slot.unsaved.push(job.key);
+            for (const event of events) if (event.type === 'CompanyRevealed') slot.unsavedWindows.push((event.data as CompanyRevealed['data']).companyId);
           });
         }
         this.settle(batch);
@@ -574,10 +582,13 @@ export class CreditAccountWriter {
     let revision: bigint | 'no_stream' = from ?? 'no_stream';
     let lastEventId = slot.lastEventId;
     let folded = 0n;
+    const revealed: string[] = [];
     try {
       const events = this.store.readStream(slot.streamId, from === undefined ? {} : { fromRevision: from + 1n });
       for await (const recorded of events) {
-        evolve(state, decodeEvent(recorded));
+        const event = decodeEvent(recorded);
+        evolve(state, event);
+        if (event.type === 'CompanyRevealed') revealed.push(event.data.companyId);
         revision = recorded.revision;
         lastEventId = recorded.id;
         folded += 1n;
@@ -591,6 +602,7 @@ export class CreditAccountWriter {
     slot.lastSentEventId = lastEventId;
     // What the fold put in memory is everything the snapshot store may lack.
     slot.unsaved = [...state.idempotency.keys()];
+    slot.unsavedWindows = from === undefined ? [...state.windows.keys()] : revealed;
     if (from === undefined) {
       slot.entriesElsewhere = undefined;
       slot.snapshotRevision = undefined;
@@ -613,7 +625,7 @@ export class CreditAccountWriter {
         slot.lastEventId = recorded.id;
         slot.snapshotRevision = stored.revision;
         slot.entriesElsewhere = EntriesElsewhere.unknown();
-        await this.loadFrom(slot, stateFromSnapshot(stored.snapshot), stored.revision);
+        await this.loadFrom(slot, stateFromSnapshot(stored.snapshot, stored.windows), stored.revision);
         return true;
       }
     } catch (error) {
@@ -654,8 +666,12 @@ export class CreditAccountWriter {
       const entry = state.idempotency.get(key);
       if (entry) entries.push([key, JSON.stringify(entry)]);
     }
+    const companies = slot.unsavedWindows;
+    slot.unsavedWindows = [];
+    const windows: (readonly [string, string])[] = [];
+    for (const companyId of new Set(companies)) windows.push([companyId, JSON.stringify(state.windows.get(companyId) ?? [])]);
     const snapshot = JSON.stringify(snapshotOf(state));
-    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastEventId, keys, entries, snapshot });
+    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastEventId, keys, entries, companies, windows, snapshot });
     this.snapshotsRunning ??= new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.storeSnapshots())
       .finally(() => {
@@ -672,13 +688,13 @@ export class CreditAccountWriter {
   private async storeSnapshots(): Promise<void> {
     const snapshots = this.snapshots!;
     for (let next = this.captured.shift(); next; next = this.captured.shift()) {
-      const { slot, state, revision, eventId, keys, entries, snapshot } = next;
+      const { slot, state, revision, eventId, keys, entries, companies, windows, snapshot } = next;
       try {
         for (let i = 0; i < entries.length; i += SNAPSHOT_SLICE) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
           await snapshots.saveEntries(slot.accountId, revision, entries.slice(i, i + SNAPSHOT_SLICE));
         }
-        await snapshots.saveSnapshot(slot.accountId, { revision, eventId, state: snapshot });
+        await snapshots.saveSnapshot(slot.accountId, { revision, eventId, state: snapshot, windows });
         if (slot.state === state) {
           slot.snapshotRevision = revision;
           if (state.idempotency.size > this.maxEntriesInMemory) {
@@ -700,7 +716,10 @@ export class CreditAccountWriter {
         // the entries it did not store are still to be stored by the next, tried after the account's
         // next append (not now: a store that refuses at once would have this loop spin).
         slot.snapshotting = false;
-        if (slot.state === state) slot.unsaved = [...keys, ...slot.unsaved];
+        if (slot.state === state) {
+          slot.unsaved = [...keys, ...slot.unsaved];
+          slot.unsavedWindows = [...companies, ...slot.unsavedWindows];
+        }
       }
     }
   }

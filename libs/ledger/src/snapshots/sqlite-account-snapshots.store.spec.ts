@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RevealWindow } from '#domain';
+import { SqliteAccountSnapshots } from './sqlite-account-snapshots.store.js';
+
+const window = (requestId: string, revealedAt: number): RevealWindow => ({ requestId, revealedAt, endsAt: revealedAt + 90 * 86_400_000 });
+
+describe.each([false, true])('SqliteAccountSnapshots, reveal windows (written by a thread of their own: %s)', (writeThread) => {
+  let dir: string;
+  let snapshots: SqliteAccountSnapshots;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-snapshot-store-'));
+    snapshots = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread, windowsPerRead: 3 });
+  });
+
+  afterEach(async () => {
+    await snapshots.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const save = (revision: bigint, windows: [string, RevealWindow[]][]) =>
+    snapshots.saveSnapshot('acct', { revision, eventId: `e-${revision}`, state: JSON.stringify({ revision: String(revision) }), windows: windows.map(([c, w]) => [c, JSON.stringify(w)] as const) });
+  const loaded = () => new Map(snapshots.load('acct')!.windows);
+
+  it('loads every company stored with the snapshots, read in slices, whatever its id', async () => {
+    const companies = ['a', 'b"quoted"', 'c\\back', 'd,e]', 'é-unicode', 'f', 'g'];
+    await save(10n, companies.slice(0, 4).map((c, i) => [c, [window(`r-${i}`, i)]]));
+    // The next snapshot stores only what changed: a new window for one, three new companies.
+    await save(20n, [['a', [window('r-0', 0), window('r-9', 9)]], ...companies.slice(4).map((c, i): [string, RevealWindow[]] => [c, [window(`s-${i}`, 100 + i)]])]);
+    const windows = loaded();
+    expect(snapshots.load('acct')!.revision).toBe(20n);
+    expect([...windows.keys()].sort()).toEqual([...companies].sort());
+    expect(windows.get('a')).toEqual([window('r-0', 0), window('r-9', 9)]);
+    expect(windows.get('d,e]')).toEqual([window('r-3', 3)]);
+    expect(windows.get('g')).toEqual([window('s-2', 102)]);
+  });
+
+  it('lets a late snapshot give way without replacing the windows of a later one', async () => {
+    await save(20n, [['a', [window('r-1', 1), window('r-2', 2)]]]);
+    await save(10n, [['a', [window('r-1', 1)]], ['b', [window('r-0', 0)]]]);
+    expect(snapshots.load('acct')!.revision).toBe(20n);
+    const windows = loaded();
+    expect(windows.get('a')).toEqual([window('r-1', 1), window('r-2', 2)]);
+    expect(windows.get('b')).toEqual([window('r-0', 0)]);
+  });
+
+  it('loads a snapshot with no windows', async () => {
+    await save(5n, []);
+    expect(snapshots.load('acct')!.windows).toEqual([]);
+  });
+});
