@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { CreditAccountEvent } from '#domain';
 import { accountsWithExpiredLots, balancesProjection, SqliteReadModelStore, type ProjectedEvent, type Projection } from '#ledger';
 import type { BenchFigure } from './bench-figure.js';
+import { withLongestHold } from './longest-hold.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-22T00:00:00.000Z');
@@ -45,20 +46,9 @@ export async function expirySweepSearch(accounts: number, due: number): Promise<
     }
     await rebuild.finish(async () => []);
 
-    let longest = 0;
-    let last = performance.now();
-    let searching = true;
-    const turn = () => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-      if (searching) setImmediate(turn);
-    };
-    setImmediate(turn);
     const started = performance.now();
-    const found = await accountsWithExpiredLots(readModels, NOW);
+    const { result: found, longestMs: longest } = await withLongestHold(() => accountsWithExpiredLots(readModels, NOW));
     const ms = performance.now() - started;
-    searching = false;
     if (found.length !== due) throw new Error(`the sweep's search found ${found.length} accounts, not ${due}`);
     const setup = `${accounts.toLocaleString('en')} accounts' balances, ${due.toLocaleString('en')} with an expired remainder`;
     return [
