@@ -113,24 +113,29 @@ export class SqliteReadModelStore {
    * most `limit` of them: after `after` (the last one of the previous page), or from the lowest value.
    */
   indexedUpTo(projection: string, max: number, limit: number, after?: IndexedKey): IndexedKey[] {
-    const state = this.active(projection);
-    if (!state) return [];
-    const statements = this.statementsFor(state.table);
-    if (!statements.indexed) throw new Error(`the read model ${projection} has no index`);
-    return statements.indexed.upTo
+    const index = this.indexStatements(projection);
+    if (!index) return [];
+    return index.upTo
       .all(max, after?.indexed ?? Number.MIN_SAFE_INTEGER, after?.key ?? '', limit)
       .map((row) => ({ key: row.key, indexed: Number(row.indexed) }));
   }
 
   /** `indexedUpTo` with the documents. */
   indexedDocsUpTo<Doc>(projection: string, max: number, limit: number, after?: IndexedKey): (IndexedKey & { doc: Doc })[] {
-    const state = this.active(projection);
-    if (!state) return [];
-    const statements = this.statementsFor(state.table);
-    if (!statements.indexed) throw new Error(`the read model ${projection} has no index`);
-    return statements.indexed.docsUpTo
+    const index = this.indexStatements(projection);
+    if (!index) return [];
+    return index.docsUpTo
       .all(max, after?.indexed ?? Number.MIN_SAFE_INTEGER, after?.key ?? '', limit)
       .map((row) => ({ key: row.key, indexed: Number(row.indexed), doc: JSON.parse(row.doc) as Doc }));
+  }
+
+  /** The statements of a projection's index; undefined before its table exists. */
+  private indexStatements(projection: string) {
+    const state = this.active(projection);
+    if (!state) return undefined;
+    const { indexed } = this.statementsFor(state.table);
+    if (!indexed) throw new Error(`the read model ${projection} has no index`);
+    return indexed;
   }
 
   /** Documents with `from <= key < to`, in key order; the first `limit` of them, if given. */
