@@ -142,6 +142,18 @@ describe.each(STORE_MODES)('the usage page (%s store)', (mode) => {
     expect((await reader.get('/v1/accounts/nobody/reveals')).status).toBe(404);
   });
 
+  it('leaves out the windows that closed, and those of an account whose id this one begins', async () => {
+    const other = `${account}-old`;
+    const days = (n: number) => new Date(Date.now() - n * DAY).toISOString();
+    await admin.post(`/v1/accounts/${other}/purchases`, { purchaseId: 'p', creditType: 'company', credits: 10, amountMinor: 100, currency: 'USD', occurredAt: days(200) });
+    await admin.post(`/v1/accounts/${other}/reveals`, { requestId: 'long-ago', companyIds: ['closed-1', 'closed-2'], action: 'reveal', occurredAt: days(120) });
+    await admin.post(`/v1/accounts/${other}/reveals`, { requestId: 'lately', companyIds: ['open-1'], action: 'export', occurredAt: days(1) });
+    const windows = await reader.get(`/v1/accounts/${other}/reveals`);
+    expect(windows.body.windows.map((w: { companyId: string }) => w.companyId)).toEqual(['open-1']);
+    // The first account's list is unchanged by the other's windows.
+    expect((await reader.get(`${base}/reveals`)).body.windows.map((w: { companyId: string }) => w.companyId)).toEqual(['c1', 'c2', 'c3', 'c4']);
+  });
+
   it('gives finance the balance as of a past instant under audit:read', async () => {
     const auditor = httpClient(ledger.url, TOKENS.auditor);
     const asOf = encodeURIComponent(at(0, 3));

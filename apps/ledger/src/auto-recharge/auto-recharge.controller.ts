@@ -97,7 +97,7 @@ export class AutoRechargeController {
     else await this.consistency.catchUpAll();
     if (status === 'pending' && !query.accountId) {
       // From the index of pending requests: the settled ones, which only grow, are not read.
-      const pending = await readAllPages((limit, after) => this.readModels.indexedDocsUpTo<AutoRechargeDoc>('auto_recharges', Number.MAX_SAFE_INTEGER, limit, after));
+      const pending = await readAllPages((limit, after) => this.readModels.indexedDocs<AutoRechargeDoc>('auto_recharges', {}, limit, after));
       return { status, requests: pending.map(({ doc }) => doc) };
     }
     const from = query.accountId ? `${query.accountId}|` : '';

@@ -16,7 +16,7 @@ export interface ExpirySweepReport {
  * turn of the event loop between pages: the thread also answers requests.
  */
 export async function accountsWithExpiredLots(readModels: SqliteReadModelStore, now: Instant, pageSize = 1_000): Promise<string[]> {
-  const due = await readAllPages((limit, after) => readModels.indexedUpTo('balances', now, limit, after), pageSize);
+  const due = await readAllPages((limit, after) => readModels.indexed('balances', { upTo: now }, limit, after), pageSize);
   return due.map(({ key }) => key);
 }
 

@@ -32,7 +32,7 @@ export function autoRechargeKey(accountId: string, autoRechargeId: string): stri
  */
 export const autoRechargesProjection: Projection<AutoRechargeDoc> = {
   name: 'auto_recharges',
-  version: 2,
+  version: 3,
   indexOf: (doc) => (doc.status === 'pending' ? Date.parse(doc.requestedAt) : undefined),
   keysOf({ event, accountId }: ProjectedEvent) {
     switch (event.type) {

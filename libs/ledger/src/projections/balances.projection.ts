@@ -36,7 +36,7 @@ type MutableBalance = { accountId: string; lots: Mutable<LotDoc>[] };
 
 export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjection<AccountBalanceDoc>({
   name: 'balances',
-  version: 2,
+  version: 3,
   keysOf: (e) => [e.accountId],
   copy: (doc) => ({ ...doc, lots: doc.lots.map((lot) => ({ ...lot })) }),
   indexOf: nextExpiryDue,

@@ -99,9 +99,9 @@ describe('ProjectionEngine', () => {
     engine.start();
     expect(await engine.waitFor(await head())).toBe(true);
     expect(remaining(readModels, 'a')).toBe(85);
-    expect(readModels.active('balances')).toMatchObject({ version: 2 });
+    expect(readModels.active('balances')).toMatchObject({ version: balancesProjection.version });
     const expiresAt = Date.parse(readModels.get<AccountBalanceDoc>('balances', 'a')!.doc.lots[0]!.expiresAt);
-    expect(readModels.indexedUpTo('balances', expiresAt, 10)).toEqual([{ key: 'a', indexed: expiresAt }]);
+    expect(readModels.indexed('balances', { upTo: expiresAt }, 10)).toEqual([{ key: 'a', indexed: expiresAt }]);
     await engine.stop();
     const db = new Database(file, { readonly: true });
     expect(db.prepare('SELECT count(*) FROM sqlite_master WHERE name = ?').pluck().get(oldTable)).toBe(0);

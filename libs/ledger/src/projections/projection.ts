@@ -41,6 +41,11 @@ export interface Projection<Doc> {
    * out of the index. Changing what it returns for stored documents needs a new `version`.
    */
   indexOf?(doc: Doc): number | undefined;
+  /**
+   * The part of the index a document is in, from its key (so it never changes): a query reads one group
+   * (say, one account's documents). Without it, one group over the whole table.
+   */
+  indexGroupOf?(key: string): string;
 }
 
 /**
@@ -55,8 +60,9 @@ export function inPlaceProjection<Doc>(definition: {
   /** A copy deep enough that `evolveInPlace` on it leaves the original as it was. */
   copy(doc: Doc): Doc;
   indexOf?(doc: Doc): number | undefined;
+  indexGroupOf?(key: string): string;
 }): Projection<Doc> {
-  const { name, version, keysOf, evolveInPlace, copy, indexOf } = definition;
+  const { name, version, keysOf, evolveInPlace, copy, indexOf, indexGroupOf } = definition;
   return {
     name,
     version,
@@ -64,6 +70,7 @@ export function inPlaceProjection<Doc>(definition: {
     evolveInPlace,
     evolve: (doc, event, key) => evolveInPlace(doc === undefined ? undefined : copy(doc), event, key),
     ...(indexOf ? { indexOf } : {}),
+    ...(indexGroupOf ? { indexGroupOf } : {}),
   };
 }
 

@@ -172,12 +172,12 @@ describe('a projection with an index', () => {
   ];
 
   function checkIndex(): void {
-    expect(store.indexedUpTo('counted', 1_000, 10)).toEqual(expected);
-    expect(store.indexedUpTo('counted', 99, 10)).toEqual(expected.slice(0, 2));
-    expect(store.indexedUpTo('counted', 98, 10)).toEqual([]);
+    expect(store.indexed('counted', { upTo: 1_000 }, 10)).toEqual(expected);
+    expect(store.indexed('counted', { upTo: 99 }, 10)).toEqual(expected.slice(0, 2));
+    expect(store.indexed('counted', { upTo: 98 }, 10)).toEqual([]);
     // Pages follow on from the last key of the one before.
-    const first = store.indexedUpTo('counted', 1_000, 3);
-    expect([...first, ...store.indexedUpTo('counted', 1_000, 3, first[2])]).toEqual(expected);
+    const first = store.indexed('counted', { upTo: 1_000 }, 3);
+    expect([...first, ...store.indexed('counted', { upTo: 1_000 }, 3, first[2])]).toEqual(expected);
     for (const { key, doc, indexed } of store.entries<{ count: number }>('counted')) {
       expect({ key, indexed }).toEqual({ key, indexed: counted.indexOf!(doc) ?? null });
     }
@@ -212,18 +212,34 @@ describe('a projection with an index', () => {
     // a-4 is read back (100 in its row), then written after each event: 99, 99, 100.
     const rest = [event(4, 'a-4'), event(5, 'a-4'), event(6, 'a-4')];
     await rebuild.finish(async () => rest.splice(0, 1));
-    expect(store.indexedUpTo('counted', 1_000, 10)).toEqual([
+    expect(store.indexed('counted', { upTo: 1_000 }, 10)).toEqual([
       { key: 'a-1', indexed: 100 },
       { key: 'a-2', indexed: 100 },
       { key: 'a-4', indexed: 100 },
     ]);
   });
 
+  it('keeps each group apart, and reads values above a bound', () => {
+    // The group is the key up to its first '-': account a-1's documents, and a-10's, are not one group.
+    const grouped = { ...counted, name: 'grouped', indexGroupOf: (key: string) => key.slice(0, key.indexOf('-', 2)) } as Projection<unknown>;
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    store.ensure(grouped);
+    // a-1-x: 1 event (100); a-1-y: 2 (99); a-10-z: 1 (100).
+    store.applyBatch([grouped], [event(1, 'a-1-x'), event(2, 'a-1-y'), event(3, 'a-1-y'), event(4, 'a-10-z')]);
+    expect(store.indexed('grouped', { group: 'a-1' }, 10)).toEqual([
+      { key: 'a-1-y', indexed: 99 },
+      { key: 'a-1-x', indexed: 100 },
+    ]);
+    expect(store.indexed('grouped', { group: 'a-1', above: 99 }, 10)).toEqual([{ key: 'a-1-x', indexed: 100 }]);
+    expect(store.indexedDocs('grouped', { group: 'a-10' }, 10)).toEqual([{ key: 'a-10-z', indexed: 100, doc: { count: 1 } }]);
+    expect(store.indexed('grouped', {}, 10)).toEqual([]);
+  });
+
   it('is not available for a projection without one', () => {
     store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
     store.ensure(tally as Projection<unknown>);
     store.applyBatch([tally as Projection<unknown>], [event(1)]);
-    expect(() => store.indexedUpTo('tally', 1, 1)).toThrow('has no index');
+    expect(() => store.indexed('tally', { upTo: 1 }, 1)).toThrow('has no index');
     expect([...store.entries('tally')]).toEqual([expect.objectContaining({ key: 'a', indexed: undefined })]);
   });
 });

@@ -109,23 +109,22 @@ export class SqliteReadModelStore {
   }
 
   /**
-   * The documents whose index value (`Projection.indexOf`) is at most `max`, in order of value then key, at
-   * most `limit` of them: after `after` (the last one of the previous page), or from the lowest value.
+   * The documents of one group of a projection's index (`Projection.indexOf`) whose value is in `range`,
+   * in order of value then key, at most `limit` of them: after `after` (the last one of the previous page),
+   * or from the lowest value.
    */
-  indexedUpTo(projection: string, max: number, limit: number, after?: IndexedKey): IndexedKey[] {
+  indexed(projection: string, range: IndexRange, limit: number, after?: IndexedKey): IndexedKey[] {
     const index = this.indexStatements(projection);
     if (!index) return [];
-    return index.upTo
-      .all(max, after?.indexed ?? Number.MIN_SAFE_INTEGER, after?.key ?? '', limit)
-      .map((row) => ({ key: row.key, indexed: Number(row.indexed) }));
+    return index.keysIn.all(...indexArguments(range, limit, after)).map((row) => ({ key: row.key, indexed: Number(row.indexed) }));
   }
 
-  /** `indexedUpTo` with the documents. */
-  indexedDocsUpTo<Doc>(projection: string, max: number, limit: number, after?: IndexedKey): (IndexedKey & { doc: Doc })[] {
+  /** `indexed` with the documents. */
+  indexedDocs<Doc>(projection: string, range: IndexRange, limit: number, after?: IndexedKey): (IndexedKey & { doc: Doc })[] {
     const index = this.indexStatements(projection);
     if (!index) return [];
-    return index.docsUpTo
-      .all(max, after?.indexed ?? Number.MIN_SAFE_INTEGER, after?.key ?? '', limit)
+    return index.docsIn
+      .all(...indexArguments(range, limit, after))
       .map((row) => ({ key: row.key, indexed: Number(row.indexed), doc: JSON.parse(row.doc) as Doc }));
   }
 
@@ -253,8 +252,9 @@ export class SqliteReadModelStore {
     const table = `rm_${projection.name.replace(/[^a-z0-9_]/gi, '_')}_v${projection.version}${suffix}`;
     this.db.exec(`DROP TABLE IF EXISTS "${table}"`);
     if (projection.indexOf) {
-      this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL, indexed INTEGER) WITHOUT ROWID`);
-      this.db.exec(`CREATE INDEX "${table}_indexed" ON "${table}" (indexed) WHERE indexed IS NOT NULL`);
+      this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL,
+        indexed INTEGER, index_group TEXT NOT NULL DEFAULT '') WITHOUT ROWID`);
+      this.db.exec(`CREATE INDEX "${table}_indexed" ON "${table}" (index_group, indexed) WHERE indexed IS NOT NULL`);
     } else {
       this.db.exec(`CREATE TABLE "${table}" (key TEXT PRIMARY KEY, position INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID`);
     }
@@ -288,19 +288,22 @@ export class SqliteReadModelStore {
         ? {
             // A row's index entry is rewritten whenever the column is in the SET list, changed or not: that
             // cost 1-2 µs a write, and most writes (a charge that leaves a lot some credits) do not change it.
-            put: this.db.prepare<[string, bigint, string, number | null]>(
-              `INSERT INTO "${table}" (key, position, doc, indexed) VALUES (?, ?, ?, ?)
+            // The group is a function of the key: written with the row, never changed.
+            put: this.db.prepare<[string, bigint, string, number | null, string]>(
+              `INSERT INTO "${table}" (key, position, doc, indexed, index_group) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (key) DO UPDATE SET position = excluded.position, doc = excluded.doc, indexed = excluded.indexed`,
             ),
-            putKeepingIndex: this.db.prepare<[string, bigint, string, number | null]>(
-              `INSERT INTO "${table}" (key, position, doc, indexed) VALUES (?, ?, ?, ?)
+            putKeepingIndex: this.db.prepare<[string, bigint, string, number | null, string]>(
+              `INSERT INTO "${table}" (key, position, doc, indexed, index_group) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (key) DO UPDATE SET position = excluded.position, doc = excluded.doc`,
             ),
-            upTo: this.db.prepare<[number, number, string, number], { key: string; indexed: bigint }>(
-              `SELECT key, indexed FROM "${table}" WHERE indexed <= ? AND (indexed, key) > (?, ?) ORDER BY indexed, key LIMIT ?`,
+            keysIn: this.db.prepare<IndexArguments, { key: string; indexed: bigint }>(
+              `SELECT key, indexed FROM "${table}" WHERE index_group = ? AND indexed > ? AND indexed <= ? AND (indexed, key) > (?, ?)
+               ORDER BY indexed, key LIMIT ?`,
             ),
-            docsUpTo: this.db.prepare<[number, number, string, number], { key: string; indexed: bigint; doc: string }>(
-              `SELECT key, indexed, doc FROM "${table}" WHERE indexed <= ? AND (indexed, key) > (?, ?) ORDER BY indexed, key LIMIT ?`,
+            docsIn: this.db.prepare<IndexArguments, { key: string; indexed: bigint; doc: string }>(
+              `SELECT key, indexed, doc FROM "${table}" WHERE index_group = ? AND indexed > ? AND indexed <= ? AND (indexed, key) > (?, ?)
+               ORDER BY indexed, key LIMIT ?`,
             ),
           }
         : undefined,
@@ -308,10 +311,30 @@ export class SqliteReadModelStore {
   }
 }
 
-/** A document's place in its projection's index (see `SqliteReadModelStore.indexedUpTo`). */
+/** A document's place in its projection's index (see `SqliteReadModelStore.indexed`). */
 export interface IndexedKey {
   readonly key: string;
   readonly indexed: number;
+}
+
+/** Values `above < value <= upTo` of one group of an index (`''`, the default, for an index without groups). */
+export interface IndexRange {
+  readonly group?: string;
+  readonly above?: number;
+  readonly upTo?: number;
+}
+
+type IndexArguments = [group: string, above: number, upTo: number, afterValue: number, afterKey: string, limit: number];
+
+function indexArguments(range: IndexRange, limit: number, after: IndexedKey | undefined): IndexArguments {
+  return [
+    range.group ?? '',
+    range.above ?? Number.MIN_SAFE_INTEGER,
+    range.upTo ?? Number.MAX_SAFE_INTEGER,
+    after?.indexed ?? Number.MIN_SAFE_INTEGER,
+    after?.key ?? '',
+    limit,
+  ];
 }
 
 /**
@@ -350,8 +373,9 @@ function writeDoc(statements: TableStatements, projection: AnyProjection, key: s
   }
   if (!statements.indexed) throw new Error(`the projection ${projection.name} has an index its table lacks: it needs a new version`);
   const indexed = projection.indexOf(doc) ?? null;
-  if (indexed === inRow) statements.indexed.putKeepingIndex.run(key, position, json, indexed);
-  else statements.indexed.put.run(key, position, json, indexed);
+  const group = projection.indexGroupOf?.(key) ?? '';
+  if (indexed === inRow) statements.indexed.putKeepingIndex.run(key, position, json, indexed, group);
+  else statements.indexed.put.run(key, position, json, indexed, group);
   return indexed;
 }
 

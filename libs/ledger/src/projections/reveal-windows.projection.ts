@@ -1,6 +1,10 @@
 import type { ProjectedEvent, Projection } from './projection.js';
 
-/** The latest reveal window of one company for one account. Key: `<accountId>|<companyId>`. */
+/**
+ * The latest reveal window of one company for one account. Key: `<accountId>|<companyId>`. Indexed by when
+ * the window ends, per account, so an account's open windows are read without its closed ones (which are
+ * kept, and only grow).
+ */
 export interface RevealWindowDoc {
   readonly accountId: string;
   readonly companyId: string;
@@ -18,7 +22,9 @@ export function revealWindowKey(accountId: string, companyId: string): string {
 
 export const revealWindowsProjection: Projection<RevealWindowDoc> = {
   name: 'reveal_windows',
-  version: 1,
+  version: 2,
+  indexOf: (doc) => Date.parse(doc.windowEndsAt),
+  indexGroupOf: (key) => key.slice(0, key.indexOf('|')),
   keysOf: ({ event, accountId }) =>
     event.type === 'CompanyRevealed' ? [revealWindowKey(accountId, event.data.companyId)] : [],
   evolve(doc, { event, accountId }: ProjectedEvent) {

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { accountNotFound } from '#domain';
-import { CLOCK, READ_MODELS, type AccountBalanceDoc, type Clock, type RevealWindowDoc, type SqliteReadModelStore } from '#ledger';
+import { CLOCK, READ_MODELS, readAllPages, type AccountBalanceDoc, type Clock, type RevealWindowDoc, type SqliteReadModelStore } from '#ledger';
 import { ReadConsistency } from '../../read-models/read-consistency.js';
 
 export interface OpenWindowView {
@@ -29,13 +29,10 @@ export class GetOpenWindowsHandler implements IQueryHandler<GetOpenWindowsQuery>
   async execute({ accountId }: GetOpenWindowsQuery): Promise<OpenWindowView[]> {
     await this.consistency.catchUp(accountId);
     if (!this.readModels.get<AccountBalanceDoc>('balances', accountId)) throw accountNotFound(accountId);
-    const now = this.clock.now();
-    // Keys are `<accountId>|<companyId>`: '}' sorts right after '|', so this is exactly the account's windows.
-    return this.readModels
-      .range<RevealWindowDoc>('reveal_windows', `${accountId}|`, `${accountId}}`)
-      .map(({ doc }) => doc)
-      .filter((w) => Date.parse(w.windowEndsAt) > now)
-      .sort((a, b) => a.windowEndsAt.localeCompare(b.windowEndsAt))
-      .map(({ companyId, revealedAt, windowEndsAt, action }) => ({ companyId, revealedAt, windowEndsAt, action }));
+    // From the index of window ends, per account: the closed windows, which only grow, are not read.
+    const open = await readAllPages((limit, after) =>
+      this.readModels.indexedDocs<RevealWindowDoc>('reveal_windows', { group: accountId, above: this.clock.now() }, limit, after),
+    );
+    return open.map(({ doc: { companyId, revealedAt, windowEndsAt, action } }) => ({ companyId, revealedAt, windowEndsAt, action }));
   }
 }
