@@ -216,17 +216,17 @@ export class SqliteReadModelStore {
     const statements = this.statementsFor(table);
     const docs = new Map<string, StoredDoc<unknown> | undefined>();
     // What the rows of the loaded documents hold in the index (folding in place loses it).
-    const indexedInRows = new Map<string, number | null | undefined>();
+    const indexedInRows = projection.indexOf ? new Map<string, number | null | undefined>() : undefined;
     const prefix = `${table}\u0000`;
     const load = (key: string) => {
       const live = this.liveDocs.get(prefix + key);
       if (live) {
         this.liveDocs.delete(prefix + key);
-        indexedInRows.set(key, live.indexed);
+        indexedInRows?.set(key, live.indexed);
         return live;
       }
       const row = statements.get.get(key);
-      if (row) indexedInRows.set(key, indexedIn(row));
+      if (row) indexedInRows?.set(key, indexedIn(row));
       return toStored<unknown>(row);
     };
     for (const event of events) {
@@ -235,7 +235,7 @@ export class SqliteReadModelStore {
     for (const [key, stored] of docs) {
       if (stored === undefined) statements.remove.run(key);
       else {
-        const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, indexedInRows.get(key));
+        const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, indexedInRows?.get(key));
         if (this.maxLiveDocs > 0) this.liveDocs.set(prefix + key, { doc: stored.doc, position: stored.position, indexed });
       }
     }
