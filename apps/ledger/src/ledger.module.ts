@@ -158,7 +158,7 @@ export class LedgerModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_PIPE, useFactory: ledgerValidationPipe },
-        ...readModelProviders(options.config.readModelsFile, options.config.workerThreads),
+        ...readModelProviders(options.config.readModelsFile, options.config.workerThreads, options.config.store),
         ShutdownSequence,
         PurchaseCreditsHandler,
         RevealCompaniesHandler,

@@ -10,7 +10,9 @@ import {
   READ_MODELS,
   SqliteReadModelStore,
   type ProjectionFollower,
+  type ProjectionSource,
 } from '#ledger';
+import type { LedgerConfig } from '../config/ledger.config.js';
 import { MeteredEventStore } from '../observability/metered-event-store.js';
 import { ReadConsistency } from './read-consistency.js';
 
@@ -24,11 +26,11 @@ class ProjectionsStarter implements OnApplicationBootstrap {
 }
 
 /**
- * The projections follow the store in a thread of their own when they can: the store is the embedded
- * one on a file (the thread opens it too), and the thread's compiled module exists. Otherwise (an
- * EventStoreDB connection, an in-memory file, threads turned off) the engine runs in this thread.
+ * The projections follow the store in a thread of their own when they can: the thread opens the store
+ * too (the embedded one's file, or a connection to the EventStoreDB), and its compiled module exists.
+ * Otherwise (an in-memory file, threads turned off) the engine runs in this thread.
  */
-export function readModelProviders(readModelsFile: string, workerThreads: boolean): Provider[] {
+export function readModelProviders(readModelsFile: string, workerThreads: boolean, eventStore: LedgerConfig['store']): Provider[] {
   const logger = new Logger('Projections');
   const onError = (message: string) => logger.warn({ msg: 'projections paused', error: message });
   return [
@@ -38,12 +40,14 @@ export function readModelProviders(readModelsFile: string, workerThreads: boolea
       useFactory: (store: EventStore, readModels: SqliteReadModelStore): ProjectionFollower => {
         const sqlite = store instanceof MeteredEventStore ? store.inner : store;
         const script = projectionThreadScript();
-        if (workerThreads && script && sqlite instanceof SqliteEventStore && sharedWithThreads(sqlite.file) && sharedWithThreads(readModelsFile)) {
-          return new ProjectionThread(
-            script,
-            { eventsFile: sqlite.file, readModelsFile, commitSignal: sqlite.commitSignal, onError },
-            projectedPosition(readModels, LEDGER_PROJECTIONS),
-          );
+        const source: ProjectionSource | undefined =
+          eventStore.kind === 'eventstoredb'
+            ? { kind: 'eventstoredb', connectionString: eventStore.connectionString }
+            : sqlite instanceof SqliteEventStore && sharedWithThreads(sqlite.file)
+              ? { kind: 'sqlite', eventsFile: sqlite.file, commitSignal: sqlite.commitSignal }
+              : undefined;
+        if (workerThreads && script && source && sharedWithThreads(readModelsFile)) {
+          return new ProjectionThread(script, { source, readModelsFile, onError }, projectedPosition(readModels, LEDGER_PROJECTIONS));
         }
         return new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
           onError: (error) => onError(error instanceof Error ? error.message : String(error)),

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '#event-store';
+import { EventStoreDbEventStore } from '#event-store/eventstoredb';
+import { EsdbTestServer } from '../../../../test/esdb-test-server/esdb-test-server.js';
 import type { Clock } from '../clock/clock.port.js';
 import { CreditAccountWriter } from '../write-path/credit-account.writer.js';
 import type { AccountBalanceDoc } from './balances.projection.js';
@@ -47,7 +49,7 @@ describe('ProjectionThread', () => {
     readModels.get<AccountBalanceDoc>('balances', accountId)?.doc.lots.reduce((sum, lot) => sum + lot.remaining, 0);
   const head = async () => (await store.headPosition())!.commit;
   const startThread = async (options: { pollIntervalMs?: number } = {}) => {
-    const thread = new ProjectionThread(script, { eventsFile, readModelsFile, commitSignal: store.commitSignal, ...options }, projectedPosition(readModels, LEDGER_PROJECTIONS));
+    const thread = new ProjectionThread(script, { source: { kind: 'sqlite', eventsFile, commitSignal: store.commitSignal }, readModelsFile, ...options }, projectedPosition(readModels, LEDGER_PROJECTIONS));
     await thread.start();
     return { thread, stop: () => thread.stop() };
   };
@@ -92,7 +94,7 @@ describe('ProjectionThread', () => {
   it("is woken by the store's append thread, as in the app", async () => {
     const threaded = SqliteEventStore.open(eventsFile, { appendThread: true });
     const threadedWriter = new CreditAccountWriter(threaded, clock);
-    const thread = new ProjectionThread(script, { eventsFile, readModelsFile, commitSignal: threaded.commitSignal, pollIntervalMs: 60_000 }, -1n);
+    const thread = new ProjectionThread(script, { source: { kind: 'sqlite', eventsFile, commitSignal: threaded.commitSignal }, readModelsFile, pollIntervalMs: 60_000 }, -1n);
     await thread.start();
     await threadedWriter.execute({ type: 'PurchaseCredits', accountId: 'a', purchaseId: 'p-1', creditType: 'api', credits: 100, paid: true, amountMinor: 1, currency: 'USD' }, context);
     for (let round = 0; round < 10; round++) {
@@ -145,13 +147,67 @@ describe('ProjectionThread', () => {
     const errors: string[] = [];
     const thread = new ProjectionThread(
       script,
-      { eventsFile: join(dir, 'missing', 'events.sqlite'), readModelsFile, commitSignal: store.commitSignal, retryDelayMs: 20, onError: (message) => errors.push(message) },
+      { source: { kind: 'sqlite', eventsFile: join(dir, 'missing', 'events.sqlite'), commitSignal: store.commitSignal }, readModelsFile, retryDelayMs: 20, onError: (message) => errors.push(message) },
       -1n,
     );
     await thread.start();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(thread.health.lastError).toMatch(/projection thread/);
     expect(errors.length).toBeGreaterThan(1);
+    await thread.stop();
+    expect(thread.health.running).toBe(false);
+  });
+});
+
+describe('ProjectionThread on an EventStoreDB', () => {
+  let dir: string;
+  let server: EsdbTestServer;
+  let store: EventStoreDbEventStore;
+  let writer: CreditAccountWriter;
+  let readModels: SqliteReadModelStore;
+  const account = `esdb-thread-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    server = await EsdbTestServer.start();
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-projection-thread-esdb-'));
+    store = EventStoreDbEventStore.connect(server.connectionString);
+    writer = new CreditAccountWriter(store, clock);
+    readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+  });
+
+  afterEach(async () => {
+    await writer.close();
+    await store.close();
+    readModels.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('follows the store on its own connection: history, then every append by its subscription', async () => {
+    const remaining = () => readModels.get<AccountBalanceDoc>('balances', account)?.doc.lots.reduce((sum, lot) => sum + lot.remaining, 0);
+    const head = async () => (await store.headPosition())!.commit;
+    await writer.execute({ type: 'PurchaseCredits', accountId: account, purchaseId: 'p', creditType: 'api', credits: 100, paid: true, amountMinor: 1, currency: 'USD' }, context);
+    const thread = new ProjectionThread(
+      projectionThreadScript()!,
+      { source: { kind: 'eventstoredb', connectionString: server.connectionString }, readModelsFile: join(dir, 'read-models.sqlite') },
+      projectedPosition(readModels, LEDGER_PROJECTIONS),
+    );
+    await thread.start();
+    expect(await thread.waitFor(await head())).toBe(true);
+    expect(remaining()).toBe(100);
+
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 5 }, () => writer.execute({ type: 'ChargeRecords', accountId: account, requestId: randomUUID(), endpoint: 'job_search', records: 1, allowPartial: false }, context)));
+      expect(await thread.waitFor(await head(), 2_000)).toBe(true);
+    }
+    expect(remaining()).toBe(50);
+    expect(thread.health).toEqual({ running: true, lastError: undefined });
     await thread.stop();
     expect(thread.health.running).toBe(false);
   });

@@ -4,15 +4,22 @@ import { compiledWorkerScript } from '#event-store';
 import type { ProjectionFollower } from './projection-engine.js';
 import { PositionWaiters } from './position-waiters.js';
 
+/**
+ * The store the thread follows, opened there on its own connection: the embedded store's file, with the
+ * `CommitSignal` of the store appending to it in this process (the thread reads on at each commit through
+ * it), or an EventStoreDB, whose subscription tells the thread of every append.
+ */
+export type ProjectionSource =
+  | { readonly kind: 'sqlite'; readonly eventsFile: string; readonly commitSignal: Int32Array }
+  | { readonly kind: 'eventstoredb'; readonly connectionString: string };
+
 export interface ProjectionThreadTask {
-  readonly eventsFile: string;
+  readonly source: ProjectionSource;
   readonly readModelsFile: string;
   /** How often the thread looks for appends it was not told about (another process's). */
   readonly pollIntervalMs: number;
   readonly batchSize: number;
   readonly retryDelayMs: number;
-  /** The event store's `CommitSignal`: the thread reads on at each commit through that store. */
-  readonly commitSignal: Int32Array;
 }
 
 export type ProjectionThreadMessage =
@@ -21,10 +28,8 @@ export type ProjectionThreadMessage =
   | { readonly kind: 'error'; readonly message: string };
 
 export interface ProjectionThreadOptions {
-  readonly eventsFile: string;
+  readonly source: ProjectionSource;
   readonly readModelsFile: string;
-  /** The `commitSignal` of the store appending to `eventsFile` in this process. */
-  readonly commitSignal: Int32Array;
   readonly pollIntervalMs?: number;
   readonly batchSize?: number;
   /** How long to wait before following again after an error, or before restarting a thread that died. */
@@ -41,13 +46,14 @@ export function projectionThreadScript(): URL | undefined {
 }
 
 /**
- * Runs the projection engine in a worker thread over the embedded store's file, so that the thread
- * deciding commands does not also read every event back, decode it and fold it into documents (a third
- * to a half of that thread's time under load). The read models are one SQLite file: the thread writes
- * them, queries here read them through their own connection (WAL lets both happen at once), and the
- * thread reports each position it stores, which is what `waitFor` waits on. Appends through this
- * process are signalled by the store's `commitSignal`, from the thread that commits them, so the thread
- * serving requests does nothing for it; another process's are found by polling.
+ * Runs the projection engine in a worker thread, on its own connection to the event store, so that the
+ * thread deciding commands does not also read every event back, decode it and fold it into documents (a
+ * third to a half of that thread's time under load). The read models are one SQLite file: the thread
+ * writes them, queries here read them through their own connection (WAL lets both happen at once), and
+ * the thread reports each position it stores, which is what `waitFor` waits on. With the embedded store,
+ * appends through this process are signalled by the store's `commitSignal`, from the thread that commits
+ * them, so the thread serving requests does nothing for it; another process's are found by polling. With
+ * EventStoreDB the thread's own subscription brings every append.
  */
 export class ProjectionThread implements ProjectionFollower {
   private worker: Worker | undefined;
@@ -66,12 +72,11 @@ export class ProjectionThread implements ProjectionFollower {
     initialPosition: bigint,
   ) {
     this.task = {
-      eventsFile: options.eventsFile,
+      source: options.source,
       readModelsFile: options.readModelsFile,
       pollIntervalMs: options.pollIntervalMs ?? 50,
       batchSize: options.batchSize ?? 5_000,
       retryDelayMs: options.retryDelayMs ?? 500,
-      commitSignal: options.commitSignal,
     };
     this.onError = options.onError ?? (() => undefined);
     this.reached = initialPosition;

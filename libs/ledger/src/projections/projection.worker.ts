@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { CommitSignal, SqliteEventStore } from '#event-store';
+import { CommitSignal, SqliteEventStore, type EventStore } from '#event-store';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { ProjectionEngine } from './projection-engine.js';
 import type { ProjectionThreadMessage, ProjectionThreadTask } from './projection-thread.js';
@@ -10,10 +10,15 @@ import { SqliteReadModelStore } from './read-model-store.js';
  * read models: the thread that decides commands never folds events into documents.
  */
 const task = workerData as ProjectionThreadTask;
+const { source } = task;
 const port = parentPort!;
 const post = (message: ProjectionThreadMessage) => port.postMessage(message);
 
-const store = SqliteEventStore.open(task.eventsFile);
+// The EventStoreDB client is loaded only where that store is used.
+const store: EventStore =
+  source.kind === 'sqlite'
+    ? SqliteEventStore.open(source.eventsFile)
+    : (await import('#event-store/eventstoredb')).EventStoreDbEventStore.connect(source.connectionString);
 const readModels = SqliteReadModelStore.open(task.readModelsFile);
 const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
   batchSize: task.batchSize,
@@ -31,7 +36,7 @@ port.on('message', (message: 'stop') => {
   stopping = true;
   // Releases the signal's wait, so that nothing keeps the thread alive (the store's other followers, if
   // any, look once for nothing).
-  CommitSignal.bump(task.commitSignal);
+  if (source.kind === 'sqlite') CommitSignal.bump(source.commitSignal);
   void (async () => {
     await engine.stop();
     readModels.close();
@@ -42,5 +47,5 @@ port.on('message', (message: 'stop') => {
 
 engine.start();
 // Each commit through the app's store wakes the engine, which otherwise polls (for other processes').
-void CommitSignal.follow(task.commitSignal, () => engine.wake(), () => stopping);
+if (source.kind === 'sqlite') void CommitSignal.follow(source.commitSignal, () => engine.wake(), () => stopping);
 post({ kind: 'started', position: engine.position() });
