@@ -44,6 +44,18 @@ async function leftMemory(writer: CreditAccountWriter, key: string): Promise<voi
   expect(state.idempotency.has(key)).toBe(false);
 }
 
+/** `snapshots` with its snapshot writes made by `saveSnapshot` instead (which may call it). */
+function savingSnapshotsBy(snapshots: AccountSnapshots, saveSnapshot: AccountSnapshots['saveSnapshot']): AccountSnapshots {
+  return {
+    load: (accountId) => snapshots.load(accountId),
+    findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
+    saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
+    saveSnapshot,
+    storedKeys: (accountId) => snapshots.storedKeys(accountId),
+    close: async () => undefined,
+  };
+}
+
 async function idle(writer: CreditAccountWriter): Promise<void> {
   // Snapshots are written between group commits; close() waits for the one under way.
   await writer.close();
@@ -118,18 +130,11 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
 
     it('stores with each snapshot only the windows that changed, and a restart finds every one', async () => {
       const stored: { revision: bigint; windows: number }[] = [];
-      const spied: AccountSnapshots = {
-        load: (accountId) => snapshots.load(accountId),
-        findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
-        saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
-        saveSnapshot: (accountId, snapshot) => {
-          stored.push({ revision: snapshot.revision, windows: snapshot.windows.length });
-          expect(snapshot.state).not.toContain('co-');
-          return snapshots.saveSnapshot(accountId, snapshot);
-        },
-        storedKeys: (accountId) => snapshots.storedKeys(accountId),
-        close: async () => undefined,
-      };
+      const spied = savingSnapshotsBy(snapshots, (accountId, snapshot) => {
+        stored.push({ revision: snapshot.revision, windows: snapshot.windows.length });
+        expect(snapshot.state).not.toContain('co-');
+        return snapshots.saveSnapshot(accountId, snapshot);
+      });
       const first = new CreditAccountWriter(store, clock, { snapshots: spied, snapshotEvery: 100 });
       await first.execute({ type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 100_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
       // 20 requests of 30 new companies: 600 windows, one event each (and a snapshot after the last).
@@ -315,21 +320,14 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     it('stores its windows with the next one', async () => {
       let refuse = true;
       let storedAfter = 0;
-      const once: AccountSnapshots = {
-        load: (accountId) => snapshots.load(accountId),
-        findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
-        saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
-        saveSnapshot: async (accountId, snapshot) => {
-          if (refuse) {
-            refuse = false;
-            throw new Error('disk full');
-          }
-          await snapshots.saveSnapshot(accountId, snapshot);
-          storedAfter += 1;
-        },
-        storedKeys: (accountId) => snapshots.storedKeys(accountId),
-        close: async () => undefined,
-      };
+      const once = savingSnapshotsBy(snapshots, async (accountId, snapshot) => {
+        if (refuse) {
+          refuse = false;
+          throw new Error('disk full');
+        }
+        await snapshots.saveSnapshot(accountId, snapshot);
+        storedAfter += 1;
+      });
       const writer = new CreditAccountWriter(store, clock, { snapshots: once, snapshotEvery: 50 });
       await writer.execute({ type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 1_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
       // Reveals until a snapshot is stored after the refused one (the next is tried after a later append).

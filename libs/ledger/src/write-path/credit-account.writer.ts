@@ -157,7 +157,7 @@ interface CapturedSnapshot {
   readonly eventId: string;
   readonly keys: string[];
   readonly entries: (readonly [string, string])[];
-  readonly companies: string[];
+  /** The reveal windows of each company whose windows changed since the last snapshot, as JSON. */
   readonly windows: (readonly [string, string])[];
   readonly snapshot: string;
 }
@@ -600,9 +600,10 @@ export class CreditAccountWriter {
     slot.revision = revision;
     slot.lastEventId = lastEventId;
     slot.lastSentEventId = lastEventId;
-    // What the fold put in memory is everything the snapshot store may lack.
+    // What the fold put in memory is everything the snapshot store may lack (windows come only from
+    // reveals, so after a fold from the first event these are every company's).
     slot.unsaved = [...state.idempotency.keys()];
-    slot.unsavedWindows = from === undefined ? [...state.windows.keys()] : revealed;
+    slot.unsavedWindows = revealed;
     if (from === undefined) {
       slot.entriesElsewhere = undefined;
       slot.snapshotRevision = undefined;
@@ -666,12 +667,11 @@ export class CreditAccountWriter {
       const entry = state.idempotency.get(key);
       if (entry) entries.push([key, JSON.stringify(entry)]);
     }
-    const companies = slot.unsavedWindows;
-    slot.unsavedWindows = [];
     const windows: (readonly [string, string])[] = [];
-    for (const companyId of new Set(companies)) windows.push([companyId, JSON.stringify(state.windows.get(companyId) ?? [])]);
+    for (const companyId of new Set(slot.unsavedWindows)) windows.push([companyId, JSON.stringify(state.windows.get(companyId) ?? [])]);
+    slot.unsavedWindows = [];
     const snapshot = JSON.stringify(snapshotOf(state));
-    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastEventId, keys, entries, companies, windows, snapshot });
+    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastEventId, keys, entries, windows, snapshot });
     this.snapshotsRunning ??= new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.storeSnapshots())
       .finally(() => {
@@ -688,7 +688,7 @@ export class CreditAccountWriter {
   private async storeSnapshots(): Promise<void> {
     const snapshots = this.snapshots!;
     for (let next = this.captured.shift(); next; next = this.captured.shift()) {
-      const { slot, state, revision, eventId, keys, entries, companies, windows, snapshot } = next;
+      const { slot, state, revision, eventId, keys, entries, windows, snapshot } = next;
       try {
         for (let i = 0; i < entries.length; i += SNAPSHOT_SLICE) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
@@ -718,7 +718,7 @@ export class CreditAccountWriter {
         slot.snapshotting = false;
         if (slot.state === state) {
           slot.unsaved = [...keys, ...slot.unsaved];
-          slot.unsavedWindows = [...companies, ...slot.unsavedWindows];
+          slot.unsavedWindows = [...windows.map(([companyId]) => companyId), ...slot.unsavedWindows];
         }
       }
     }
