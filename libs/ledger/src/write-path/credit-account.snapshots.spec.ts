@@ -204,6 +204,41 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     });
   });
 
+  describe('when entries leave memory while later commands of the account are still being stored', () => {
+    it('keeps those commands\' entries: every retry is recognised and nothing is charged twice', async () => {
+      // Storing a snapshot takes a while, and the account keeps deciding commands meanwhile.
+      const slow = savingSnapshotsBy(snapshots, async (accountId, snapshot) => {
+        await new Promise((resolve) => setTimeout(resolve, 15));
+        await snapshots.saveSnapshot(accountId, snapshot);
+      });
+      // Appends answered by a thread of their own, as in the app: some are in flight at any moment.
+      await store.close();
+      store = SqliteEventStore.open(join(dir, 'ledger.sqlite'), { appendThread: true });
+      const writer = new CreditAccountWriter(store, clock, { snapshots: slow, snapshotEvery: 50, maxEntriesInMemory: 20 });
+      await writer.execute(purchase('acct', 1_000_000), context);
+      const waves: Promise<unknown>[] = [];
+      for (let w = 0; w < 30; w++) {
+        waves.push(Promise.all(Array.from({ length: 100 }, (_, i) => writer.execute(charge('acct', `w-${w * 100 + i}`, 1), context))));
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+      await Promise.all(waves);
+      const retryAll = async (by: CreditAccountWriter) => {
+        for (let i = 0; i < 3_000; i++) {
+          const retry = await by.execute(charge('acct', `w-${i}`, 1), context);
+          if (!retry.replayed) throw new Error(`request w-${i} was charged again`);
+        }
+      };
+      await retryAll(writer);
+      await writer.close();
+      // After a restart, from a snapshot later than most of them: their entries were stored.
+      const restarted = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 50 });
+      await retryAll(restarted);
+      await restarted.close();
+      const events = await collect(store.readStream('creditAccount-acct'));
+      expect(events.filter((e) => e.type === 'RecordsReturned')).toHaveLength(3_000);
+    });
+  });
+
   describe('when a busy account takes new request ids after its entries left memory', () => {
     it('looks none of them up in the store, and still recognises a retry of any key that left', async () => {
       const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 100 });

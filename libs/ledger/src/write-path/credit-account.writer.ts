@@ -417,13 +417,6 @@ export class CreditAccountWriter {
         slot.lastEventId = batch.events[batch.events.length - 1]!.id;
         slot.lastPosition = outcome.position.commit;
         if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
-        if (this.snapshots) {
-          batch.jobs.forEach((job, j) => {
-            const { events } = batch.outcomes[j]!;
-            if (job.key !== undefined && events.length > 0) slot.unsaved.push(job.key);
-            for (const event of events) if (event.type === 'CompanyRevealed') slot.unsavedWindows.push((event.data as CompanyRevealed['data']).companyId);
-          });
-        }
         this.settle(batch);
       } else {
         this.retryAfterConflict(batch);
@@ -490,7 +483,14 @@ export class CreditAccountWriter {
       for (const job of jobs) {
         const outcome = job.run(state, this.clock.now(), slot);
         batch.outcomes.push(outcome);
+        if (outcome.events.length === 0) continue;
         batch.events.push(...outcome.events);
+        // Noted when decided, not when stored: a snapshot stored meanwhile must not count these entries
+        // and windows as stored, nor let them leave memory. If the append fails, the state is reloaded and
+        // the notes start again from what that load puts in memory.
+        if (!this.snapshots) continue;
+        if (job.key !== undefined) slot.unsaved.push(job.key);
+        for (const event of outcome.events) if (event.type === 'CompanyRevealed') slot.unsavedWindows.push((event.data as CompanyRevealed['data']).companyId);
       }
     } catch (error) {
       // A decision or evolution threw: a bug, not a refusal. The state may be half-applied; drop it.
