@@ -50,7 +50,7 @@ export async function revealHeavyAccount(requests: number): Promise<BenchFigure[
     return [
       { bench: 'reveal_heavy_request_ms', value: Math.round(perRequest * 10) / 10, unit: 'ms', note: `a request revealing 1,000 new companies, the account holding ${windows} windows (snapshots on)` },
       { bench: 'reveal_heavy_longest_hold_ms', value: Math.round(longestMs), unit: 'ms', note: 'the longest the deciding thread went without a turn of its event loop meanwhile (other accounts wait that long)' },
-      { bench: 'reveal_heavy_first_after_restart_ms', value: Math.round(firstAfterRestart), unit: 'ms', note: `the first reveal after a restart, ${windows} windows loaded` },
+      { bench: 'reveal_heavy_first_after_restart_ms', value: Math.round(firstAfterRestart), unit: 'ms', note: `the first reveal after a restart, with ${windows} windows stored` },
     ];
   } finally {
     await snapshots.close();

@@ -15,6 +15,7 @@ import {
   CREDIT_ACCOUNT_SNAPSHOT_VERSION,
   idempotencyKeysRead,
   snapshotOf,
+  companiesRead,
   stateFromSnapshot,
   type CompanyWindows,
   type CreditAccountSnapshot,
@@ -99,12 +100,18 @@ describe('an account state restored from a snapshot', () => {
       for (const event of history) evolve(folded, event);
 
       const { snapshot, keys, windows } = stored(folded);
-      const restored = stateFromSnapshot(snapshot, windows);
+      const storedWindows = new Map(windows);
+      const restored = stateFromSnapshot(snapshot);
       for (const command of year.slice(k)) {
-        // What the write path does before deciding: fetch the entries the command reads that are not in memory.
+        // What the write path does before deciding: fetch the entries the command reads, and the windows
+        // of the companies it names, that are not in memory.
         for (const key of idempotencyKeysRead(command)) {
           const entry = keys.get(key);
           if (entry && !restored.idempotency.has(key)) restored.idempotency.set(key, entry);
+        }
+        for (const companyId of companiesRead(command)) {
+          const companyWindows = storedWindows.get(companyId);
+          if (companyWindows && !restored.windows.has(companyId)) restored.windows.set(companyId, [...companyWindows]);
         }
         expect(step(restored, command)).toStrictEqual(step(folded, command));
       }

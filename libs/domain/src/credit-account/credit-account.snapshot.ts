@@ -2,7 +2,7 @@ import type { CreditType, Lot } from '../lots/lot.js';
 import type { RevealWindow } from '../reveal-windows/reveal-window.js';
 import type { Instant } from '../shared/time.js';
 import type { CreditAccountCommand } from './credit-account.commands.js';
-import { idempotencyKeyOf } from './credit-account.commands.js';
+import { distinctCompanies, idempotencyKeyOf } from './credit-account.commands.js';
 import type {
   AutoRechargeRequest,
   AutoRechargeRule,
@@ -66,13 +66,13 @@ export function snapshotOf(state: CreditAccountState): CreditAccountSnapshot {
 export type CompanyWindows = readonly (readonly [companyId: string, windows: readonly RevealWindow[]])[];
 
 /**
- * The state a snapshot and the reveal windows stored with it describe, with no idempotency entries:
- * whoever restores it must fetch the entries a command reads (`idempotencyKeysRead`) before deciding it.
- * Copies the snapshot, so it (or the parsed JSON it came from) is never shared with the mutable state. The
- * windows are taken over as given, uncopied: there can be hundreds of thousands, and a store parses them
- * afresh for each load.
+ * The state a snapshot describes, with no idempotency entries and only the reveal windows given (by
+ * default none): whoever restores it must fetch the entries a command reads (`idempotencyKeysRead`) and
+ * the windows of the companies it names (`companiesRead`) before deciding it. Copies the snapshot, so it
+ * (or the parsed JSON it came from) is never shared with the mutable state. The windows are taken over
+ * as given, uncopied.
  */
-export function stateFromSnapshot(snapshot: CreditAccountSnapshot, windows: CompanyWindows): CreditAccountState {
+export function stateFromSnapshot(snapshot: CreditAccountSnapshot, windows: CompanyWindows = []): CreditAccountState {
   const lots = new Map<string, Lot>();
   for (const lot of snapshot.lots) lots.set(lot.purchaseId, { ...lot });
   const spendableOf = (ids: readonly string[]) =>
@@ -108,4 +108,9 @@ export function idempotencyKeysRead(command: CreditAccountCommand): readonly str
   const own = idempotencyKeyOf(command);
   // A refund checks the purchase it names.
   return command.type === 'RefundPurchase' ? [own, `purchase:${command.purchaseId}`] : [own];
+}
+
+/** Every company whose reveal windows `decide` and `answer` may read for this command. */
+export function companiesRead(command: CreditAccountCommand): readonly string[] {
+  return command.type === 'RevealCompanies' ? distinctCompanies(command.companyIds) : [];
 }

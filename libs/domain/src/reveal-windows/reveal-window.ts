@@ -33,3 +33,15 @@ export function windowCovering(windows: readonly RevealWindow[] | undefined, at:
   }
   return undefined;
 }
+
+/**
+ * A company's windows from two sources that may overlap: those stored beside a snapshot and those folded
+ * from the events after it (a snapshot stored since can hold some of the latter). A request opens at most
+ * one window per company, so the request id tells a window twice from two windows. Oldest first.
+ */
+export function mergeWindows(stored: readonly RevealWindow[], folded: readonly RevealWindow[]): RevealWindow[] {
+  const foldedRequests = new Set(folded.map((w) => w.requestId));
+  const merged = stored.filter((w) => !foldedRequests.has(w.requestId));
+  merged.push(...folded);
+  return merged.sort((a, b) => a.revealedAt - b.revealedAt);
+}

@@ -9,8 +9,6 @@ export interface StoredSnapshot {
   /** The id of the event at `revision`: a snapshot whose stream says otherwise is someone else's. */
   readonly eventId: string;
   readonly snapshot: CreditAccountSnapshot;
-  /** Every company's reveal windows as of the snapshot, from the rows stored with it. */
-  readonly windows: CompanyWindows;
 }
 
 /** A snapshot to store, its state already JSON: it is serialized when captured, as the state moves on. */
@@ -35,6 +33,11 @@ export interface EncodedSnapshot {
 export interface AccountSnapshots {
   load(accountId: string): StoredSnapshot | undefined;
   findEntry(accountId: string, key: string): IdempotencyEntry | undefined;
+  /**
+   * The reveal windows stored for these companies (a company without a row is left out). Each row holds
+   * every window its company opened up to the stored snapshot's revision, and none after it.
+   */
+  findWindows(accountId: string, companyIds: readonly string[]): CompanyWindows;
   /** Idempotency entries as of `revision` (JSON), written ahead of the snapshot that relies on them. */
   saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void>;
   /**

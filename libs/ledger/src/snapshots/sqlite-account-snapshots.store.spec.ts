@@ -12,7 +12,7 @@ describe.each([false, true])('SqliteAccountSnapshots, reveal windows (written by
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'ledger-snapshot-store-'));
-    snapshots = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread, windowsPerRead: 3 });
+    snapshots = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread });
   });
 
   afterEach(async () => {
@@ -22,32 +22,39 @@ describe.each([false, true])('SqliteAccountSnapshots, reveal windows (written by
 
   const save = (revision: bigint, windows: [string, RevealWindow[]][]) =>
     snapshots.saveSnapshot('acct', { revision, eventId: `e-${revision}`, state: JSON.stringify({ revision: String(revision) }), windows: windows.map(([c, w]) => [c, JSON.stringify(w)] as const) });
-  const loaded = () => new Map(snapshots.load('acct')!.windows);
+  const found = (companyIds: string[]) => new Map(snapshots.findWindows('acct', companyIds));
 
-  it('loads every company stored with the snapshots, read in slices, whatever its id', async () => {
+  it('finds the windows stored with the snapshots for the companies asked, whatever their ids', async () => {
     const companies = ['a', 'b"quoted"', 'c\\back', 'd,e]', 'é-unicode', 'f', 'g'];
     await save(10n, companies.slice(0, 4).map((c, i) => [c, [window(`r-${i}`, i)]]));
     // The next snapshot stores only what changed: a new window for one, three new companies.
     await save(20n, [['a', [window('r-0', 0), window('r-9', 9)]], ...companies.slice(4).map((c, i): [string, RevealWindow[]] => [c, [window(`s-${i}`, 100 + i)]])]);
-    const windows = loaded();
     expect(snapshots.load('acct')!.revision).toBe(20n);
+    const windows = found([...companies, 'never-revealed']);
     expect([...windows.keys()].sort()).toEqual([...companies].sort());
     expect(windows.get('a')).toEqual([window('r-0', 0), window('r-9', 9)]);
     expect(windows.get('d,e]')).toEqual([window('r-3', 3)]);
     expect(windows.get('g')).toEqual([window('s-2', 102)]);
+    // One company by itself, with and without a row.
+    expect(snapshots.findWindows('acct', ['c\\back'])).toEqual([['c\\back', [window('r-2', 2)]]]);
+    expect(snapshots.findWindows('acct', ['never-revealed'])).toEqual([]);
+    expect(snapshots.findWindows('other-account', ['a', 'g'])).toEqual([]);
+  });
+
+  it('finds more companies than one statement reads', async () => {
+    const companies = Array.from({ length: 12_001 }, (_, i) => `co-${i}`);
+    await save(30n, companies.map((c, i) => [c, [window(`r-${i}`, i)]]));
+    const windows = found(companies);
+    expect(windows.size).toBe(12_001);
+    expect(windows.get('co-12000')).toEqual([window('r-12000', 12_000)]);
   });
 
   it('lets a late snapshot give way without replacing the windows of a later one', async () => {
     await save(20n, [['a', [window('r-1', 1), window('r-2', 2)]]]);
     await save(10n, [['a', [window('r-1', 1)]], ['b', [window('r-0', 0)]]]);
     expect(snapshots.load('acct')!.revision).toBe(20n);
-    const windows = loaded();
+    const windows = found(['a', 'b']);
     expect(windows.get('a')).toEqual([window('r-1', 1), window('r-2', 2)]);
     expect(windows.get('b')).toEqual([window('r-0', 0)]);
-  });
-
-  it('loads a snapshot with no windows', async () => {
-    await save(5n, []);
-    expect(snapshots.load('acct')!.windows).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
+import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry, type RevealWindow } from '#domain';
 import { compiledWorkerScript } from '#event-store';
 import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
 import type { AccountSnapshots, EncodedSnapshot, StoredSnapshot } from './account-snapshots.port.js';
@@ -40,9 +40,10 @@ export interface SqliteAccountSnapshotsOptions {
    * as storing its events, and need not hold up the thread that decides commands.
    */
   readonly writeThread?: boolean;
-  /** Companies' reveal windows read per statement when an account is loaded (default 50,000). */
-  readonly windowsPerRead?: number;
 }
+
+/** Companies whose windows are read by one statement (a reveal names up to 1,000; a fold may name more). */
+const COMPANIES_PER_READ = 5_000;
 
 /**
  * Account snapshots in their own SQLite file beside the read models, whichever event store the ledger
@@ -67,20 +68,22 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
     private readonly db: BetterSqlite3.Database,
     private readonly version: number,
     writeThread: boolean,
-    private readonly windowsPerRead: number,
   ) {
     openSnapshotFile(db);
     this.statements = {
       load: db.prepare<[string, number], { revision: bigint; event_id: string; state: string }>(
         'SELECT revision, event_id, state FROM account_snapshots WHERE account_id = ? AND version = ?',
       ),
-      // JSON arrays built by SQLite, each parsed at once: a reveal-heavy account has a row for each of
-      // hundreds of thousands of companies, and a parse per row cost half as much again. In slices, so no
-      // string nears the longest SQLite or V8 make.
-      windows: db.prepare<[string, number, string, number], { json: string | null; rows: number; last: string | null }>(
-        `SELECT '[' || group_concat('[' || json_quote(company_id) || ',' || windows || ']') || ']' AS json, count(*) AS rows, max(company_id) AS last
-         FROM (SELECT company_id, windows FROM reveal_windows WHERE account_id = ? AND version = ? AND company_id > ? ORDER BY company_id LIMIT ?)`,
-      ),
+      windowsOf: db
+        .prepare<[string, number, string], string>('SELECT windows FROM reveal_windows WHERE account_id = ? AND version = ? AND company_id = ?')
+        .pluck(),
+      // One JSON array built by SQLite and parsed at once, rather than a row object and a parse per company.
+      windowsOfMany: db
+        .prepare<[string, number, string], string | null>(
+          `SELECT '[' || group_concat('[' || json_quote(company_id) || ',' || windows || ']') || ']' FROM reveal_windows
+           WHERE account_id = ? AND version = ? AND company_id IN (SELECT value FROM json_each(?))`,
+        )
+        .pluck(),
       findEntry: db
         .prepare<[string, number, string], string>('SELECT entry FROM idempotency_entries WHERE account_id = ? AND version = ? AND key = ?')
         .pluck(),
@@ -98,24 +101,25 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       new BetterSqlite3(file),
       options.version ?? CREDIT_ACCOUNT_SNAPSHOT_VERSION,
       options.writeThread ?? false,
-      options.windowsPerRead ?? 50_000,
     );
   }
 
   load(accountId: string): StoredSnapshot | undefined {
-    // One read transaction: the windows are those stored with the snapshot read (or before it).
-    return this.db.transaction(() => {
-      const row = this.statements.load.get(accountId, this.version);
-      if (!row) return undefined;
-      const windows: (CompanyWindows[number])[] = [];
-      for (let after = ''; ; ) {
-        const slice = this.statements.windows.get(accountId, this.version, after, this.windowsPerRead)!;
-        if (slice.json !== null) for (const entry of JSON.parse(slice.json) as CompanyWindows) windows.push(entry);
-        if (Number(slice.rows) < this.windowsPerRead || slice.last === null) break;
-        after = slice.last;
-      }
-      return { revision: row.revision, eventId: row.event_id, snapshot: JSON.parse(row.state) as CreditAccountSnapshot, windows };
-    }).deferred();
+    const row = this.statements.load.get(accountId, this.version);
+    return row && { revision: row.revision, eventId: row.event_id, snapshot: JSON.parse(row.state) as CreditAccountSnapshot };
+  }
+
+  findWindows(accountId: string, companyIds: readonly string[]): CompanyWindows {
+    if (companyIds.length === 1) {
+      const windows = this.statements.windowsOf.get(accountId, this.version, companyIds[0]!);
+      return windows === undefined ? [] : [[companyIds[0]!, JSON.parse(windows) as RevealWindow[]]];
+    }
+    const found: CompanyWindows[number][] = [];
+    for (let i = 0; i < companyIds.length; i += COMPANIES_PER_READ) {
+      const json = this.statements.windowsOfMany.get(accountId, this.version, JSON.stringify(companyIds.slice(i, i + COMPANIES_PER_READ)));
+      if (json) for (const entry of JSON.parse(json) as CompanyWindows) found.push(entry);
+    }
+    return found;
   }
 
   findEntry(accountId: string, key: string): IdempotencyEntry | undefined {

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { jest } from '@jest/globals';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LedgerError, type RecordChargeAnswer, type WebhookDispatchAnswer } from '#domain';
+import { LedgerError, type CreditAccountSnapshot, type RecordChargeAnswer, type RevealAnswer, type WebhookDispatchAnswer } from '#domain';
 import { collect, SqliteEventStore, type EventStore, type ReadStreamOptions } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
-import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
+import type { AccountSnapshots, EncodedSnapshot } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
@@ -49,6 +49,7 @@ function savingSnapshotsBy(snapshots: AccountSnapshots, saveSnapshot: AccountSna
   return {
     load: (accountId) => snapshots.load(accountId),
     findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
+    findWindows: (accountId, companyIds) => snapshots.findWindows(accountId, companyIds),
     saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
     saveSnapshot,
     storedKeys: (accountId) => snapshots.storedKeys(accountId),
@@ -168,9 +169,118 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       for (let r = 20; r < 25; r++) await restarted.execute(reveal(`rv-${r}`, r * 30, 30), context);
       await restarted.close();
       const third = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 100 });
+      // It holds the windows of the companies revealed after its snapshot (an event each), no others until
+      // a command names them: here all of them, all still open.
+      const head = (await collect(store.readStream('creditAccount-acct'))).length - 1;
+      expect((await windowsOf(third)).length).toBe(head - Number(snapshots.load('acct')!.revision));
+      expect((await third.execute(reveal('rv-all', 0, 750), context)).answer).toMatchObject({ creditsCharged: 0 });
       expect(await windowsOf(third)).toEqual(await windowsOf(folded));
       await third.close();
       await folded.close();
+    });
+  });
+
+  describe('the reveal windows of an account loaded from a snapshot', () => {
+    const DAY = 86_400_000;
+    const companyCredits: SubmittedCommand = { type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 100_000, paid: true, amountMinor: 100, currency: 'USD' };
+    const reveal = (requestId: string, companyIds: string[]): SubmittedCommand => ({ type: 'RevealCompanies', accountId: 'acct', requestId, companyIds, action: 'reveal', allowPartial: false });
+    const range = (first: number, count: number) => Array.from({ length: count }, (_, i) => `co-${first + i}`);
+    const windowsOf = (writer: CreditAccountWriter, companyIds?: string[]) =>
+      writer.read('acct', (state) => [...state.windows].filter(([c]) => !companyIds || companyIds.includes(c)).sort(([a], [b]) => a.localeCompare(b)));
+
+    it('are fetched for the companies a command names, not read with the snapshot', async () => {
+      const first = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 100 });
+      await first.execute(companyCredits, context);
+      await first.execute(purchase('acct', 1_000), context);
+      for (let r = 0; r < 20; r++) await first.execute(reveal(`rv-${r}`, range(r * 30, 30)), context);
+      // Charges after the reveals, so that the last snapshot comes after every reveal.
+      for (let i = 0; i < 250; i++) await first.execute(charge('acct', `c-${i}`), context);
+      await idle(first);
+      expect(snapshots.load('acct')!.revision).toBeGreaterThan(602n);
+
+      const fetches = jest.spyOn(snapshots, 'findWindows');
+      const restarted = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 100 });
+      await restarted.execute(charge('acct', 'after-restart'), context);
+      expect(fetches).not.toHaveBeenCalled();
+      expect(await windowsOf(restarted)).toEqual([]);
+      const answer = (await restarted.execute(reveal('rv-mixed', ['co-5', 'co-new', 'co-5', 'co-599']), context)).answer;
+      expect(fetches.mock.calls).toEqual([['acct', ['co-5', 'co-new', 'co-599']]]);
+      expect(answer).toMatchObject({ creditsCharged: 1, charged: [{ companyId: 'co-new' }], alreadyRevealed: [{ companyId: 'co-5' }, { companyId: 'co-599' }] });
+      // In memory now (one fetched, one charged): not fetched again.
+      await restarted.execute(reveal('rv-again', ['co-5', 'co-new']), context);
+      expect(fetches).toHaveBeenCalledTimes(1);
+      // The retry of a request from before the snapshot gets its original answer.
+      const folded = new CreditAccountWriter(store, clock);
+      expect(await restarted.execute(reveal('rv-3', range(90, 30)), context)).toEqual(await folded.execute(reveal('rv-3', range(90, 30)), context));
+      fetches.mockRestore();
+      await restarted.close();
+      await folded.close();
+    });
+
+    it('are merged with those folded after it, when a later snapshot stored them too', async () => {
+      const encoded: EncodedSnapshot[] = [];
+      const recording = savingSnapshotsBy(snapshots, (accountId, snapshot) => {
+        encoded.push(snapshot);
+        return snapshots.saveSnapshot(accountId, snapshot);
+      });
+      const first = new CreditAccountWriter(store, clock, { snapshots: recording, snapshotEvery: 40 });
+      await first.execute(companyCredits, context);
+      await first.execute(reveal('rv-0', range(0, 30)), context);
+      await first.execute(reveal('rv-1', range(30, 30)), context);
+      // Once the windows closed, the same companies revealed again open second windows.
+      now += 91 * DAY;
+      await first.execute(reveal('rv-2', range(0, 30)), context);
+      await first.execute(reveal('rv-3', range(30, 30)), context);
+      await idle(first);
+      expect(encoded.length).toBe(2);
+
+      // Loaded from the older snapshot, while the rows are as of the later one (another instance's, or one
+      // stored between the load and the fold): the second windows are both folded and stored.
+      const older = encoded[0]!;
+      const behind: AccountSnapshots = {
+        ...savingSnapshotsBy(snapshots, (accountId, snapshot) => snapshots.saveSnapshot(accountId, snapshot)),
+        load: () => ({ revision: older.revision, eventId: older.eventId, snapshot: JSON.parse(older.state) as CreditAccountSnapshot }),
+      };
+      const restarted = new CreditAccountWriter(store, clock, { snapshots: behind, snapshotEvery: 1_000 });
+      const folded = new CreditAccountWriter(store, clock);
+      const all = range(0, 60);
+      expect((await restarted.execute(reveal('rv-4', all), context)).answer).toMatchObject({ creditsCharged: 0 });
+      expect(await windowsOf(restarted)).toEqual(await windowsOf(folded, all));
+      expect((await windowsOf(restarted))[0]![1]).toHaveLength(2);
+      await restarted.close();
+      await folded.close();
+    });
+
+    it('leave memory past the limit once stored, including while later reveals are being stored, and stay free', async () => {
+      await store.close();
+      store = SqliteEventStore.open(join(dir, 'ledger.sqlite'), { appendThread: true });
+      const slow = savingSnapshotsBy(snapshots, async (accountId, snapshot) => {
+        await new Promise((resolve) => setTimeout(resolve, 15));
+        await snapshots.saveSnapshot(accountId, snapshot);
+      });
+      const writer = new CreditAccountWriter(store, clock, { snapshots: slow, snapshotEvery: 50, maxWindowsInMemory: 40 });
+      await writer.execute(companyCredits, context);
+      const waves: Promise<unknown>[] = [];
+      for (let w = 0; w < 20; w++) {
+        waves.push(Promise.all(Array.from({ length: 10 }, (_, r) => writer.execute(reveal(`rv-${w}-${r}`, range((w * 10 + r) * 5, 5)), context))));
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+      await Promise.all(waves);
+      const all = range(0, 1_000);
+      // Snapshots are stored in the background: wait (up to 5 s) for one to let windows leave.
+      let held = (await windowsOf(writer)).length;
+      for (const started = Date.now(); held === 1_000 && Date.now() - started < 5_000; held = (await windowsOf(writer)).length) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(held).toBeLessThan(1_000);
+      const balance = async (by: CreditAccountWriter) => ((await by.execute(reveal(`probe-${Math.random()}`, all), context)).answer as RevealAnswer);
+      const again = await balance(writer);
+      expect(again.creditsCharged).toBe(0);
+      expect(again.balances.company.available).toBe(100_000 - 1_000);
+      await writer.close();
+      const restarted = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 50 });
+      expect((await balance(restarted)).creditsCharged).toBe(0);
+      await restarted.close();
     });
   });
 
@@ -377,7 +487,8 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       // Each event revealed one company, so the snapshot at revision R is stored with R windows: those the
       // refused snapshot was to store are among them.
       const stored = snapshots.load('acct')!;
-      expect(stored.windows.length).toBe(Number(stored.revision));
+      const revealed = Array.from({ length: 900 }, (_, i) => `co-${i}`);
+      expect(snapshots.findWindows('acct', revealed).length).toBe(Number(stored.revision));
     });
   });
 
@@ -387,6 +498,7 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       const refusing: AccountSnapshots = {
         load: () => undefined,
         findEntry: () => undefined,
+        findWindows: () => [],
         // Past 1,000 attempts it gives in, so that a writer retrying in a loop fails this test, not hangs it.
         saveEntries: async () => {
           attempts += 1;

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import {
   answer,
+  companiesRead,
   creditAccountStream,
   decide,
   evolve,
   idempotencyKeyOf,
   idempotencyKeysRead,
   initialState,
+  mergeWindows,
   snapshotOf,
   stateFromSnapshot,
   type CompanyRevealed,
@@ -14,6 +16,7 @@ import {
   type CreditAccountCommand,
   type CreditAccountState,
   type Instant,
+  type RevealWindow,
 } from '#domain';
 import {
   StoreUnavailableError,
@@ -66,6 +69,11 @@ export interface WriterOptions {
    * stored ones leave memory and each new key costs an indexed lookup. Default 100,000.
    */
   readonly maxEntriesInMemory?: number;
+  /**
+   * Companies whose reveal windows an account keeps in memory once they are in the snapshot store;
+   * beyond it, the stored ones leave memory and a reveal naming one fetches it again. Default 20,000.
+   */
+  readonly maxWindowsInMemory?: number;
 }
 
 /** A policy check at decision time: an error refuses the command, undefined admits it. */
@@ -136,6 +144,12 @@ interface AccountSlot {
   unsaved: string[];
   /** Companies whose reveal windows changed since the last snapshot was captured: the next one stores them. */
   unsavedWindows: string[];
+  /**
+   * Some companies' reveal windows are in the snapshot store and not in memory (the account was loaded
+   * from a snapshot, or they left): a company missing from the state's windows is fetched before a
+   * command naming it is decided.
+   */
+  windowsElsewhere: boolean;
   snapshotting: boolean;
 }
 
@@ -201,6 +215,7 @@ export class CreditAccountWriter {
   private readonly snapshots: AccountSnapshots | undefined;
   private readonly snapshotEvery: bigint;
   private readonly maxEntriesInMemory: number;
+  private readonly maxWindowsInMemory: number;
   private readonly captured: CapturedSnapshot[] = [];
   private snapshotsRunning: Promise<void> | undefined;
 
@@ -217,6 +232,7 @@ export class CreditAccountWriter {
     this.snapshots = options.snapshots;
     this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
     this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
+    this.maxWindowsInMemory = options.maxWindowsInMemory ?? 20_000;
   }
 
   /**
@@ -228,6 +244,7 @@ export class CreditAccountWriter {
     const causationId = idempotencyKeyOf(command as CreditAccountCommand);
     return this.enqueue(command.accountId, (state, now, slot) => {
       if (slot.entriesElsewhere) this.fetchEntries(slot, slot.entriesElsewhere, state, command as CreditAccountCommand);
+      if (slot.windowsElsewhere) this.fetchWindows(slot, state, companiesRead(command as CreditAccountCommand));
       const known = state.idempotency.has(causationId);
       if (!known && admit) {
         const refusal = admit(now);
@@ -320,6 +337,7 @@ export class CreditAccountWriter {
         entriesElsewhere: undefined,
         unsaved: [],
         unsavedWindows: [],
+        windowsElsewhere: false,
         snapshotting: false,
       };
     }
@@ -596,6 +614,13 @@ export class CreditAccountWriter {
     } catch (error) {
       if (!(error instanceof StreamNotFoundError)) throw error;
     }
+    // Loaded from a snapshot, the companies revealed since have only their new windows in memory: each
+    // gets its stored ones too, before anything is decided.
+    if (from !== undefined && revealed.length > 0) {
+      for (const [companyId, stored] of this.snapshots!.findWindows(slot.accountId, [...new Set(revealed)])) {
+        state.windows.set(companyId, mergeWindows(stored, state.windows.get(companyId)!));
+      }
+    }
     slot.state = state;
     slot.revision = revision;
     slot.lastEventId = lastEventId;
@@ -604,6 +629,7 @@ export class CreditAccountWriter {
     // reveals, so after a fold from the first event these are every company's).
     slot.unsaved = [...state.idempotency.keys()];
     slot.unsavedWindows = revealed;
+    slot.windowsElsewhere = from !== undefined;
     if (from === undefined) {
       slot.entriesElsewhere = undefined;
       slot.snapshotRevision = undefined;
@@ -626,7 +652,9 @@ export class CreditAccountWriter {
         slot.lastEventId = recorded.id;
         slot.snapshotRevision = stored.revision;
         slot.entriesElsewhere = EntriesElsewhere.unknown();
-        await this.loadFrom(slot, stateFromSnapshot(stored.snapshot, stored.windows), stored.revision);
+        // Without its reveal windows: a reveal-heavy account has hundreds of thousands, and a command needs
+        // only those of the companies it names.
+        await this.loadFrom(slot, stateFromSnapshot(stored.snapshot), stored.revision);
         return true;
       }
     } catch (error) {
@@ -642,6 +670,22 @@ export class CreditAccountWriter {
       const entry = this.snapshots!.findEntry(slot.accountId, key);
       if (entry) state.idempotency.set(key, entry);
       elsewhere.lookedUp(() => this.snapshots!.storedKeys(slot.accountId));
+    }
+  }
+
+  /**
+   * Brings into memory the stored reveal windows of the companies a command names. A company with no
+   * row has none; it is looked up again next time unless a window opens for it (a lookup of a company
+   * without a row costs well under a microsecond, and most are then charged). A row can be ahead of the
+   * state (another instance's snapshot): a decision taken on it is refused by the store, whose stream is
+   * ahead too.
+   */
+  private fetchWindows(slot: AccountSlot, state: CreditAccountState, companies: readonly string[]): void {
+    let missing: string[] | undefined;
+    for (const companyId of companies) if (!state.windows.has(companyId)) (missing ??= []).push(companyId);
+    if (!missing) return;
+    for (const [companyId, windows] of this.snapshots!.findWindows(slot.accountId, missing)) {
+      state.windows.set(companyId, windows as RevealWindow[]);
     }
   }
 
@@ -706,6 +750,11 @@ export class CreditAccountWriter {
               state.idempotency.delete(key);
               elsewhere.left(key);
             }
+          }
+          if (state.windows.size > this.maxWindowsInMemory) {
+            const changed = new Set(slot.unsavedWindows);
+            for (const companyId of state.windows.keys()) if (!changed.has(companyId)) state.windows.delete(companyId);
+            slot.windowsElsewhere = true;
           }
         }
         slot.snapshotting = false;
