@@ -13,6 +13,7 @@ import { DispatchWebhookDto } from '../credit-accounts/webhook-dispatches/dispat
 import { UsageRangeDto } from '../usage/usage-range.js';
 import { DTO_VALIDATION, dtoErrors, passesDtoRules, withUnknownFields } from './dto-validation.js';
 import { dtoOf } from './validation.pipe.js';
+import { seededRandom } from '../../../../libs/ledger/src/testing/seeded-random.js';
 
 const instant = '2026-06-01T12:00:00.000Z';
 
@@ -53,17 +54,6 @@ function accepts(dto: object): boolean {
   return withUnknownFields(dto, validateSync(dto, DTO_VALIDATION)).length === 0;
 }
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function mutate(base: Record<string, unknown>, next: () => number): Record<string, unknown> {
   const body: Record<string, unknown> = { ...base };
   const keys = Object.keys(base);
@@ -82,7 +72,7 @@ describe('the DTO rules run directly', () => {
   it.each(VALID.map(([type, body]) => [type.name, type, body] as const))(
     'never pass a %s that class-validator would refuse, and pass those it accepts',
     (_name, type, base) => {
-      const next = random(0x5eed ^ type.name.length);
+      const next = seededRandom(0x5eed ^ type.name.length);
       const outcomes = { valid: 0, invalid: 0, compiled: passesDtoRules(Object.assign(new type(), base)) };
       for (let i = 0; i < 3_000; i++) {
         const dto = Object.assign(new type(), mutate(base, next));
@@ -133,7 +123,7 @@ describe('a DTO built by copying its fields', () => {
   it.each(VALID.map(([type, body]) => [type.name, type, body] as const))(
     'is what class-transformer builds for a %s, for every mutated body but fields named like inherited methods',
     (_name, type, base) => {
-      const next = random(0xba7c4 ^ type.name.length);
+      const next = seededRandom(0xba7c4 ^ type.name.length);
       for (let i = 0; i < 3_000; i++) {
         const raw = mutate(base, next);
         const copied = dtoOf(type, raw);
