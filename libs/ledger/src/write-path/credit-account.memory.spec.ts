@@ -37,10 +37,19 @@ function slowed(snapshots: AccountSnapshots, next: () => number, maxDelayMs: num
 /**
  * The writer with every memory bound tiny, so that accounts are evicted and reloaded, snapshots are taken
  * every few events and stored slowly while later commands are decided and appended, and idempotency
- * entries and reveal windows leave memory and are fetched again, all the time. Whatever the interleaving,
- * a retry gets its original answer and writes nothing, and no company is charged again inside its window.
+ * entries and reveal windows leave memory and are fetched again, all the time; with two instances on
+ * one store, each command and its retries go to either, and they conflict hundreds of times a run.
+ * Whatever the interleaving, each command writes once and every answer to it is the same, and no company
+ * is charged again inside its window.
  */
-describe.each([1, 2, 3])('CreditAccountWriter under tiny memory bounds (seed %i)', (seed) => {
+describe.each([
+  [1, 1],
+  [1, 2],
+  [1, 3],
+  [2, 4],
+  [2, 5],
+  [2, 6],
+])('CreditAccountWriter under tiny memory bounds (%i instance(s) on one store, seed %i)', (instances, seed) => {
   let dir: string;
 
   beforeEach(() => {
@@ -55,16 +64,18 @@ describe.each([1, 2, 3])('CreditAccountWriter under tiny memory bounds (seed %i)
     const next = seededRandom(seed);
     let now = Date.parse('2026-06-01T12:00:00.000Z');
     const clock: Clock = { now: () => now };
-    const store = SqliteEventStore.open(join(dir, 'ledger.sqlite'), { appendThread: true });
-    const snapshotFile = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread: true });
-    const snapshots = slowed(snapshotFile, next, 12);
-    const open = () =>
-      new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 15, maxEntriesInMemory: 8, maxWindowsInMemory: 6, maxCachedAccounts: 2 });
+    // Each instance has its own connections to the two files, as two processes would.
+    const stores = Array.from({ length: instances }, () => SqliteEventStore.open(join(dir, 'ledger.sqlite'), { appendThread: true }));
+    const snapshotFiles = Array.from({ length: instances }, () => SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread: true }));
+    const open = (i: number) =>
+      new CreditAccountWriter(stores[i]!, clock, { snapshots: slowed(snapshotFiles[i]!, next, 12), snapshotEvery: 15, maxEntriesInMemory: 8, maxWindowsInMemory: 6, maxCachedAccounts: 2 });
+    const store = stores[0]!;
 
     const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
     const sent: SubmittedCommand[] = [];
-    const first = new Map<SubmittedCommand, Execution>();
-    let writer = open();
+    const executions = new Map<SubmittedCommand, Execution[]>();
+    let writers = stores.map((_, i) => open(i));
+    let writer = writers[0]!;
     for (const accountId of ACCOUNTS) {
       for (const creditType of ['api', 'company'] as const) {
         await writer.execute({ type: 'PurchaseCredits', accountId, purchaseId: `${creditType}-credits`, creditType, credits: 1_000_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
@@ -90,15 +101,14 @@ describe.each([1, 2, 3])('CreditAccountWriter under tiny memory bounds (seed %i)
         // A third are retries of commands already sent (perhaps still in flight in this very wave).
         const command = sent.length > 0 && next() < 0.33 ? pick(sent) : fresh(n++);
         if (!sent.includes(command)) sent.push(command);
-        const by = writer;
         wave.push(
-          by.execute(command, context).then((execution) => {
-            const original = first.get(command);
-            if (!original) first.set(command, execution);
-            else if (!execution.replayed || JSON.stringify(execution.answer) !== JSON.stringify(original.answer)) {
-              throw new Error(`a retry of ${JSON.stringify(command)} was decided again: ${JSON.stringify(execution)} after ${JSON.stringify(original)}`);
-            }
-          }),
+          pick(writers)
+            .execute(command, context)
+            .then((execution) => {
+              const seen = executions.get(command) ?? [];
+              seen.push(execution);
+              executions.set(command, seen);
+            }),
         );
         if (next() < 0.2) await new Promise((resolve) => setTimeout(resolve, next() * 4));
       }
@@ -107,18 +117,24 @@ describe.each([1, 2, 3])('CreditAccountWriter under tiny memory bounds (seed %i)
       now += round % 8 === 7 ? 31 * DAY : 1_000;
       if (next() < 0.15) {
         // A restart: whatever was snapshotted is loaded, the rest folded.
-        await writer.close();
-        writer = open();
+        await Promise.all(writers.map((w) => w.close()));
+        writers = stores.map((_, i) => open(i));
       }
     }
 
-    // Every command again, after a last restart: each is a retry.
-    await writer.close();
-    writer = open();
+    // Each command wrote once, whichever instance took it and however often it was sent, and every
+    // execution got the same answer; after a last restart, each is a retry with that answer again.
+    await Promise.all(writers.map((w) => w.close()));
+    writer = open(0);
     for (const command of sent) {
+      const seen = executions.get(command)!;
+      const wrote = seen.filter((execution) => !execution.replayed).length;
+      if (wrote !== 1 || seen.some((execution) => JSON.stringify(execution.answer) !== JSON.stringify(seen[0]!.answer))) {
+        throw new Error(`${JSON.stringify(command)} was decided ${wrote} times: ${JSON.stringify(seen)}`);
+      }
       const again = await writer.execute(command, context);
       expect(again.replayed).toBe(true);
-      expect(again.answer).toEqual(first.get(command)!.answer);
+      expect(again.answer).toEqual(seen[0]!.answer);
     }
     await writer.close();
 
@@ -141,7 +157,7 @@ describe.each([1, 2, 3])('CreditAccountWriter under tiny memory bounds (seed %i)
       expect(new Set(requests).size).toBe(requests.length);
     }
     expect(reopened).toBeGreaterThan(0);
-    await snapshotFile.close();
-    await store.close();
+    for (const file of snapshotFiles) await file.close();
+    for (const each of stores) await each.close();
   });
 });

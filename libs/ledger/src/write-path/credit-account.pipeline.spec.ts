@@ -233,6 +233,37 @@ describe('CreditAccountWriter with group commits in flight at once', () => {
     });
   });
 
+  describe('when a refusal waits on an append that conflicts, and its own group is answered after the reload', () => {
+    it('is decided again on the reloaded account, not left waiting', async () => {
+      const slow = new SlowStore(store, 5);
+      const writer = new CreditAccountWriter(slow.asStore(), clock);
+      const other = new CreditAccountWriter(store, clock);
+      await writer.execute(purchase('acct', 10), context);
+      await writer.execute(purchase('elsewhere', 10), context);
+      const first = slow.calls + 1;
+      // Another writer gets to the account first: the first append conflicts, and its charge waits for a reload.
+      slow.beforeCall(first, async () => {
+        await other.execute(purchase('acct', 5, 'other-purchase'), context);
+      });
+      // The next group holds the refusal, decided on top of the first append, and another account's charge.
+      // It is answered only once the account was reloaded and the first charge's new append is in flight.
+      slow.beforeCall(first + 1, async () => {
+        while (slow.calls < first + 2) await new Promise((resolve) => setTimeout(resolve, 1));
+      });
+      const spendAll = writer.execute(charge('acct', 'all', 10), context);
+      while (slow.calls < first) await new Promise((resolve) => setImmediate(resolve));
+      const tooMuch = writer.execute(charge('acct', 'too-much', 11), context);
+      const charged = writer.execute(charge('elsewhere', 'e', 1), context);
+      const never = new Promise((resolve) => setTimeout(() => resolve('never answered'), 3_000));
+      // Decided again after the first charge, on the 15 credits the store holds: 5 are left, not 11.
+      await expect(Promise.race([tooMuch, never])).rejects.toMatchObject({ code: 'CREDITS_INSUFFICIENT', details: { available: 5 } });
+      expect(((await spendAll).answer as RecordChargeAnswer).balances.api.available).toBe(5);
+      await charged;
+      await writer.close();
+      await other.close();
+    });
+  });
+
   describe('when many accounts are charged through a slow store', () => {
     it('keeps every stream at its own contiguous revisions and every balance equal to its events', async () => {
       const slow = new SlowStore(store, 2);

@@ -546,7 +546,11 @@ export class CreditAccountWriter {
         return;
       }
       const { slot } = batch;
-      if (slot.inFlight > 0) {
+      // While the account waits for its appends in flight before it is reloaded, the commands wait with
+      // the others to decide again. It may be past that already: this is only called once the append of
+      // the group that decided them is answered, and by then the account can be reloaded, with new appends
+      // in flight. Left to wait then, they would never be decided again nor answered.
+      if (slot.doubtful && slot.inFlight > 0) {
         slot.retry.push(...batch.jobs);
       } else {
         slot.queue.unshift(...batch.jobs);
