@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CompanyRevealed } from '#domain';
+import { evolve, initialState, type CompanyRevealed } from '#domain';
 import { collect, SqliteEventStore } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
+import { decodeEvent } from '../events/event-codec.js';
 import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
 import { seededRandom } from '../testing/seeded-random.js';
@@ -11,6 +12,8 @@ import { testContext as context } from '../testing/writer-commands.js';
 import { CreditAccountWriter, type Execution, type SubmittedCommand } from './credit-account.writer.js';
 
 const ACCOUNTS = ['a', 'b', 'c', 'd'];
+/** Topped up by a few credits now and then: its commands are refused often, and retried after a top-up. */
+const POOR = 'poor';
 const COMPANIES = 80;
 const DAY = 86_400_000;
 
@@ -74,16 +77,24 @@ describe.each([
     const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
     const sent: SubmittedCommand[] = [];
     const executions = new Map<SubmittedCommand, Execution[]>();
+    // When each execution was sent and answered, in one count: a refusal sent after a success was answered
+    // would be a retry that forgot its key.
+    let clockTicks = 0;
+    const answered = new Map<SubmittedCommand, number[]>();
+    const refused = new Map<SubmittedCommand, number[]>();
     let writers = stores.map((_, i) => open(i));
     let writer = writers[0]!;
-    for (const accountId of ACCOUNTS) {
-      for (const creditType of ['api', 'company'] as const) {
-        await writer.execute({ type: 'PurchaseCredits', accountId, purchaseId: `${creditType}-credits`, creditType, credits: 1_000_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
-      }
-    }
+    const buy = (by: CreditAccountWriter, accountId: string, purchaseId: string, api: number, company: number) =>
+      Promise.all(
+        (['api', 'company'] as const).map((creditType) =>
+          by.execute({ type: 'PurchaseCredits', accountId, purchaseId: `${purchaseId}-${creditType}`, creditType, credits: creditType === 'api' ? api : company, paid: true, amountMinor: 100, currency: 'USD' }, context),
+        ),
+      );
+    for (const accountId of ACCOUNTS) await buy(writer, accountId, 'credits', 1_000_000, 1_000_000);
+    await buy(writer, POOR, 'credits', 30, 3);
 
     const fresh = (n: number): SubmittedCommand => {
-      const accountId = pick(ACCOUNTS);
+      const accountId = pick([...ACCOUNTS, POOR, POOR]);
       const kind = next();
       if (kind < 0.4) {
         return { type: 'ChargeRecords', accountId, requestId: `q-${n}`, endpoint: pick(['job_search', 'company_search', 'technographics'] as const), records: 1 + Math.floor(next() * 20), allowPartial: false };
@@ -101,17 +112,24 @@ describe.each([
         // A third are retries of commands already sent (perhaps still in flight in this very wave).
         const command = sent.length > 0 && next() < 0.33 ? pick(sent) : fresh(n++);
         if (!sent.includes(command)) sent.push(command);
+        const sentAt = clockTicks++;
         wave.push(
           pick(writers)
             .execute(command, context)
-            .then((execution) => {
-              const seen = executions.get(command) ?? [];
-              seen.push(execution);
-              executions.set(command, seen);
-            }),
+            .then(
+              (execution) => {
+                executions.set(command, [...(executions.get(command) ?? []), execution]);
+                answered.set(command, [...(answered.get(command) ?? []), clockTicks++]);
+              },
+              (error: unknown) => {
+                if ((error as { code?: string }).code !== 'CREDITS_INSUFFICIENT') throw error;
+                refused.set(command, [...(refused.get(command) ?? []), sentAt]);
+              },
+            ),
         );
         if (next() < 0.2) await new Promise((resolve) => setTimeout(resolve, next() * 4));
       }
+      if (next() < 0.4) wave.push(buy(pick(writers), POOR, `top-up-${round}`, 15, 2).then(() => undefined));
       await Promise.all(wave);
       // Now and then a month passes: windows close, and companies revealed again open new ones.
       now += round % 8 === 7 ? 31 * DAY : 1_000;
@@ -126,11 +144,19 @@ describe.each([
     // execution got the same answer; after a last restart, each is a retry with that answer again.
     await Promise.all(writers.map((w) => w.close()));
     writer = open(0);
+    let refusals = 0;
     for (const command of sent) {
-      const seen = executions.get(command)!;
+      refusals += refused.get(command)?.length ?? 0;
+      const seen = executions.get(command);
+      // Refused every time: nothing to compare (sent again now, it may be paid for).
+      if (!seen) continue;
       const wrote = seen.filter((execution) => !execution.replayed).length;
       if (wrote !== 1 || seen.some((execution) => JSON.stringify(execution.answer) !== JSON.stringify(seen[0]!.answer))) {
         throw new Error(`${JSON.stringify(command)} was decided ${wrote} times: ${JSON.stringify(seen)}`);
+      }
+      const firstAnswered = Math.min(...answered.get(command)!);
+      if ((refused.get(command) ?? []).some((sentAt) => sentAt > firstAnswered)) {
+        throw new Error(`${JSON.stringify(command)} was refused after it had been answered`);
       }
       const again = await writer.execute(command, context);
       expect(again.replayed).toBe(true);
@@ -138,10 +164,16 @@ describe.each([
     }
     await writer.close();
 
-    // A company is charged again only once its window closed; a request is charged once.
+    expect(refusals).toBeGreaterThan(0);
+
+    // A company is charged again only once its window closed; a request is charged once; no lot is
+    // overspent.
     let reopened = 0;
-    for (const accountId of ACCOUNTS) {
+    for (const accountId of [...ACCOUNTS, POOR]) {
       const events = await collect(store.readStream(`creditAccount-${accountId}`));
+      const state = initialState();
+      for (const event of events) evolve(state, decodeEvent(event));
+      for (const lot of state.lots.values()) expect(lot.remaining).toBeGreaterThanOrEqual(0);
       const lastCharged = new Map<string, number>();
       for (const event of events.filter((e) => e.type === 'CompanyRevealed')) {
         const { companyId, revealedAt } = event.data as CompanyRevealed['data'];
