@@ -80,6 +80,32 @@ const DEFAULT_APPEND_TIMEOUT_MS = 10_000;
 const DEFAULT_READ_TIMEOUT_MS = 30_000;
 const DEFAULT_MIN_RETRY_DELAY_MS = 100;
 const DEFAULT_MAX_RETRY_DELAY_MS = 5_000;
+/** How long a read its consumer left is still read from, so that its call can end (see `release`). */
+const RELEASE_MS = 1_000;
+
+/**
+ * Lets go of a read its consumer left before the end. The call is cancelled, and what the client gets
+ * until it ends is read and dropped. The client pipes the call into the stream it returns; destroying that
+ * stream leaves the call paused, and a call the server had finished (cancelling it then does nothing) never
+ * ends while its last messages are unread. The client's `dispose()`, in `close()`, waits for every call to
+ * end: it waited forever. After `RELEASE_MS` without an end, the stream is destroyed: by then the cancelled
+ * call has failed, which ends it.
+ */
+function release<T>(read: StreamingRead<T>, iterator: AsyncIterator<T>): void {
+  read.cancel().catch(ignore);
+  void (async () => {
+    try {
+      for (;;) {
+        const step = await withTimeout(iterator.next(), RELEASE_MS, () => new Error('the read did not end'));
+        if (step.done) return;
+      }
+    } catch {
+      // Not `iterator.return()`: it would wait for the `next()` still pending, which may never settle.
+      read.destroy();
+    }
+  })();
+}
+
 /** Beyond the append's deadline: time for the server's own "timed out" answer to arrive first. */
 const ANSWER_GRACE_MS = 2_000;
 /** Events per read of `$all`: `$all` is read in pages so that the system events it skips count for nothing. */
@@ -400,9 +426,8 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   /**
-   * The one event a read of at most one event finds, if any. The read is always taken to its end: one left
-   * after its event (the server has ended it, so cancelling does nothing) keeps its last message unread,
-   * and the client's `dispose()`, in `close()`, then waits for it forever.
+   * The one event a read of at most one event finds, if any. The read is taken to its end, one message
+   * more, rather than let go of (`release`), which costs a cancellation and a drain.
    */
   private async eventAt(streamId: string, options: ReadStreamOptions & { readonly maxCount: 1 }): Promise<RecordedEvent | undefined> {
     let found: RecordedEvent | undefined;
@@ -452,10 +477,7 @@ export class EventStoreDbEventStore implements EventStore {
         yield next.value;
       }
     } finally {
-      if (!finished) {
-        iterator.return?.().catch(ignore);
-        read.cancel().catch(ignore);
-      }
+      if (!finished) release(read, iterator);
     }
   }
 
