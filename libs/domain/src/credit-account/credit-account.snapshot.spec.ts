@@ -135,7 +135,8 @@ describe('an account state restored from a snapshot', () => {
     expect(state.windows.size).toBeGreaterThan(0);
     // The windows are kept apart, one row per company: a snapshot costs what changed, not every reveal.
     expect(snapshot).not.toHaveProperty('windows');
-    const restored = stateFromSnapshot(snapshot, windows);
+    const restored = stateFromSnapshot(snapshot);
+    for (const [companyId, companyWindows] of windows) restored.windows.set(companyId, [...companyWindows]);
     expect({ ...restored, idempotency: undefined }).toEqual({ ...state, idempotency: undefined });
     expect(restored.spendable.api.every((lot) => restored.lots.get(lot.purchaseId) === lot)).toBe(true);
   });

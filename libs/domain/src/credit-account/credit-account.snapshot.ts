@@ -66,13 +66,12 @@ export function snapshotOf(state: CreditAccountState): CreditAccountSnapshot {
 export type CompanyWindows = readonly (readonly [companyId: string, windows: readonly RevealWindow[]])[];
 
 /**
- * The state a snapshot describes, with no idempotency entries and only the reveal windows given (by
- * default none): whoever restores it must fetch the entries a command reads (`idempotencyKeysRead`) and
- * the windows of the companies it names (`companiesRead`) before deciding it. Copies the snapshot, so it
- * (or the parsed JSON it came from) is never shared with the mutable state. The windows are taken over
- * as given, uncopied.
+ * The state a snapshot describes, with no idempotency entries and no reveal windows: whoever restores it
+ * must fetch the entries a command reads (`idempotencyKeysRead`) and the windows of the companies it names
+ * (`companiesRead`) before deciding it. Copies the snapshot, so it (or the parsed JSON it came from) is
+ * never shared with the mutable state.
  */
-export function stateFromSnapshot(snapshot: CreditAccountSnapshot, windows: CompanyWindows = []): CreditAccountState {
+export function stateFromSnapshot(snapshot: CreditAccountSnapshot): CreditAccountState {
   const lots = new Map<string, Lot>();
   for (const lot of snapshot.lots) lots.set(lot.purchaseId, { ...lot });
   const spendableOf = (ids: readonly string[]) =>
@@ -87,7 +86,7 @@ export function stateFromSnapshot(snapshot: CreditAccountSnapshot, windows: Comp
     latestEventAt: snapshot.latestEventAt ?? undefined,
     spendable: { api: spendableOf(snapshot.spendable.api), company: spendableOf(snapshot.spendable.company) },
     lots,
-    windows: new Map(windows as [string, RevealWindow[]][]),
+    windows: new Map(),
     idempotency: new Map(),
     autoRecharge: {
       rules: copy(snapshot.autoRecharge.rules),
@@ -110,7 +109,9 @@ export function idempotencyKeysRead(command: CreditAccountCommand): readonly str
   return command.type === 'RefundPurchase' ? [own, `purchase:${command.purchaseId}`] : [own];
 }
 
+const NO_COMPANIES: readonly string[] = [];
+
 /** Every company whose reveal windows `decide` and `answer` may read for this command. */
 export function companiesRead(command: CreditAccountCommand): readonly string[] {
-  return command.type === 'RevealCompanies' ? distinctCompanies(command.companyIds) : [];
+  return command.type === 'RevealCompanies' ? distinctCompanies(command.companyIds) : NO_COMPANIES;
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry, type RevealWindow } from '#domain';
+import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
 import { compiledWorkerScript } from '#event-store';
 import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
 import type { AccountSnapshots, EncodedSnapshot, StoredSnapshot } from './account-snapshots.port.js';
@@ -74,9 +74,6 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       load: db.prepare<[string, number], { revision: bigint; event_id: string; state: string }>(
         'SELECT revision, event_id, state FROM account_snapshots WHERE account_id = ? AND version = ?',
       ),
-      windowsOf: db
-        .prepare<[string, number, string], string>('SELECT windows FROM reveal_windows WHERE account_id = ? AND version = ? AND company_id = ?')
-        .pluck(),
       // One JSON array built by SQLite and parsed at once, rather than a row object and a parse per company.
       windowsOfMany: db
         .prepare<[string, number, string], string | null>(
@@ -110,10 +107,6 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   }
 
   findWindows(accountId: string, companyIds: readonly string[]): CompanyWindows {
-    if (companyIds.length === 1) {
-      const windows = this.statements.windowsOf.get(accountId, this.version, companyIds[0]!);
-      return windows === undefined ? [] : [[companyIds[0]!, JSON.parse(windows) as RevealWindow[]]];
-    }
     const found: CompanyWindows[number][] = [];
     for (let i = 0; i < companyIds.length; i += COMPANIES_PER_READ) {
       const json = this.statements.windowsOfMany.get(accountId, this.version, JSON.stringify(companyIds.slice(i, i + COMPANIES_PER_READ)));

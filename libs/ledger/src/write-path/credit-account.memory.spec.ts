@@ -11,6 +11,7 @@ import { decodeEvent } from '../events/event-codec.js';
 import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
 import { seededRandom } from '../testing/seeded-random.js';
+import { snapshotsWith } from '../testing/snapshots-with.js';
 import { testContext as context } from '../testing/writer-commands.js';
 import { CreditAccountWriter, type Execution, type SubmittedCommand } from './credit-account.writer.js';
 
@@ -25,10 +26,7 @@ const DAY = 86_400_000;
 /** `snapshots` with every write delayed by up to `maxDelayMs`, as a busy disk or thread would. */
 function slowed(snapshots: AccountSnapshots, next: () => number, maxDelayMs: number): AccountSnapshots {
   const later = () => new Promise((resolve) => setTimeout(resolve, next() * maxDelayMs));
-  return {
-    load: (accountId) => snapshots.load(accountId),
-    findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
-    findWindows: (accountId, companyIds) => snapshots.findWindows(accountId, companyIds),
+  return snapshotsWith(snapshots, {
     saveEntries: async (accountId, revision, entries) => {
       await later();
       await snapshots.saveEntries(accountId, revision, entries);
@@ -37,9 +35,7 @@ function slowed(snapshots: AccountSnapshots, next: () => number, maxDelayMs: num
       await later();
       await snapshots.saveSnapshot(accountId, snapshot);
     },
-    storedKeys: (accountId) => snapshots.storedKeys(accountId),
-    close: async () => undefined,
-  };
+  });
 }
 
 /**

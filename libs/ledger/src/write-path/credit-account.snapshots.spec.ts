@@ -7,6 +7,7 @@ import { collect, SqliteEventStore, type EventStore, type ReadStreamOptions } fr
 import type { Clock } from '../clock/clock.port.js';
 import type { AccountSnapshots, EncodedSnapshot } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
+import { snapshotsWith } from '../testing/snapshots-with.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
 import { LOOKUPS_BEFORE_FILTER } from './entries-elsewhere.js';
@@ -42,19 +43,6 @@ async function leftMemory(writer: CreditAccountWriter, key: string): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   expect(state.idempotency.has(key)).toBe(false);
-}
-
-/** `snapshots` with its snapshot writes made by `saveSnapshot` instead (which may call it). */
-function savingSnapshotsBy(snapshots: AccountSnapshots, saveSnapshot: AccountSnapshots['saveSnapshot']): AccountSnapshots {
-  return {
-    load: (accountId) => snapshots.load(accountId),
-    findEntry: (accountId, key) => snapshots.findEntry(accountId, key),
-    findWindows: (accountId, companyIds) => snapshots.findWindows(accountId, companyIds),
-    saveEntries: (accountId, revision, entries) => snapshots.saveEntries(accountId, revision, entries),
-    saveSnapshot,
-    storedKeys: (accountId) => snapshots.storedKeys(accountId),
-    close: async () => undefined,
-  };
 }
 
 async function idle(writer: CreditAccountWriter): Promise<void> {
@@ -131,10 +119,12 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
 
     it('stores with each snapshot only the windows that changed, and a restart finds every one', async () => {
       const stored: { revision: bigint; windows: number }[] = [];
-      const spied = savingSnapshotsBy(snapshots, (accountId, snapshot) => {
-        stored.push({ revision: snapshot.revision, windows: snapshot.windows.length });
-        expect(snapshot.state).not.toContain('co-');
-        return snapshots.saveSnapshot(accountId, snapshot);
+      const spied = snapshotsWith(snapshots, {
+        saveSnapshot: (accountId, snapshot) => {
+          stored.push({ revision: snapshot.revision, windows: snapshot.windows.length });
+          expect(snapshot.state).not.toContain('co-');
+          return snapshots.saveSnapshot(accountId, snapshot);
+        },
       });
       const first = new CreditAccountWriter(store, clock, { snapshots: spied, snapshotEvery: 100 });
       await first.execute({ type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 100_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
@@ -219,9 +209,11 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
 
     it('are merged with those folded after it, when a later snapshot stored them too', async () => {
       const encoded: EncodedSnapshot[] = [];
-      const recording = savingSnapshotsBy(snapshots, (accountId, snapshot) => {
-        encoded.push(snapshot);
-        return snapshots.saveSnapshot(accountId, snapshot);
+      const recording = snapshotsWith(snapshots, {
+        saveSnapshot: (accountId, snapshot) => {
+          encoded.push(snapshot);
+          return snapshots.saveSnapshot(accountId, snapshot);
+        },
       });
       const first = new CreditAccountWriter(store, clock, { snapshots: recording, snapshotEvery: 40 });
       await first.execute(companyCredits, context);
@@ -237,10 +229,9 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       // Loaded from the older snapshot, while the rows are as of the later one (another instance's, or one
       // stored between the load and the fold): the second windows are both folded and stored.
       const older = encoded[0]!;
-      const behind: AccountSnapshots = {
-        ...savingSnapshotsBy(snapshots, (accountId, snapshot) => snapshots.saveSnapshot(accountId, snapshot)),
+      const behind = snapshotsWith(snapshots, {
         load: () => ({ revision: older.revision, eventId: older.eventId, snapshot: JSON.parse(older.state) as CreditAccountSnapshot }),
-      };
+      });
       const restarted = new CreditAccountWriter(store, clock, { snapshots: behind, snapshotEvery: 1_000 });
       const folded = new CreditAccountWriter(store, clock);
       const all = range(0, 60);
@@ -254,9 +245,11 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     it('leave memory past the limit once stored, including while later reveals are being stored, and stay free', async () => {
       await store.close();
       store = SqliteEventStore.open(join(dir, 'ledger.sqlite'), { appendThread: true });
-      const slow = savingSnapshotsBy(snapshots, async (accountId, snapshot) => {
-        await new Promise((resolve) => setTimeout(resolve, 15));
-        await snapshots.saveSnapshot(accountId, snapshot);
+      const slow = snapshotsWith(snapshots, {
+        saveSnapshot: async (accountId, snapshot) => {
+          await new Promise((resolve) => setTimeout(resolve, 15));
+          await snapshots.saveSnapshot(accountId, snapshot);
+        },
       });
       const writer = new CreditAccountWriter(store, clock, { snapshots: slow, snapshotEvery: 50, maxWindowsInMemory: 40 });
       await writer.execute(companyCredits, context);
@@ -317,9 +310,11 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
   describe('when entries leave memory while later commands of the account are still being stored', () => {
     it('keeps those commands\' entries: every retry is recognised and nothing is charged twice', async () => {
       // Storing a snapshot takes a while, and the account keeps deciding commands meanwhile.
-      const slow = savingSnapshotsBy(snapshots, async (accountId, snapshot) => {
-        await new Promise((resolve) => setTimeout(resolve, 15));
-        await snapshots.saveSnapshot(accountId, snapshot);
+      const slow = snapshotsWith(snapshots, {
+        saveSnapshot: async (accountId, snapshot) => {
+          await new Promise((resolve) => setTimeout(resolve, 15));
+          await snapshots.saveSnapshot(accountId, snapshot);
+        },
       });
       // Appends answered by a thread of their own, as in the app: some are in flight at any moment.
       await store.close();
@@ -465,13 +460,15 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     it('stores its windows with the next one', async () => {
       let refuse = true;
       let storedAfter = 0;
-      const once = savingSnapshotsBy(snapshots, async (accountId, snapshot) => {
-        if (refuse) {
-          refuse = false;
-          throw new Error('disk full');
-        }
-        await snapshots.saveSnapshot(accountId, snapshot);
-        storedAfter += 1;
+      const once = snapshotsWith(snapshots, {
+        saveSnapshot: async (accountId, snapshot) => {
+          if (refuse) {
+            refuse = false;
+            throw new Error('disk full');
+          }
+          await snapshots.saveSnapshot(accountId, snapshot);
+          storedAfter += 1;
+        },
       });
       const writer = new CreditAccountWriter(store, clock, { snapshots: once, snapshotEvery: 50 });
       await writer.execute({ type: 'PurchaseCredits', accountId: 'acct', purchaseId: 'co', creditType: 'company', credits: 1_000, paid: true, amountMinor: 100, currency: 'USD' }, context);
