@@ -147,6 +147,88 @@ describe('ProjectionEngine', () => {
     rebuilder.close();
     readModels.close();
   });
+
+  describe.each([
+    ['through a subscription', { readText: false }],
+    ['reading text', { readText: true, pollIntervalMs: 10 }],
+  ])('following %s', (_, mode) => {
+    it('follows again from the checkpoints of a table rebuilt up to an event it had passed', async () => {
+      await buy('a', 100);
+      await Promise.all(Array.from({ length: 10 }, () => charge('a', 1)));
+      const rebuiltUpTo = await head();
+      await Promise.all(Array.from({ length: 5 }, () => charge('a', 1)));
+      const file = join(dir, 'read-models.sqlite');
+      const readModels = SqliteReadModelStore.open(file);
+      const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, mode);
+      engine.start();
+      await engine.waitFor(await head());
+      expect(remaining(readModels, 'a')).toBe(85);
+
+      // Another process swaps in a rebuilt table whose last event is behind the one this engine applied.
+      const rebuilder = SqliteReadModelStore.open(file);
+      const upTo = (await collect(store.readAll())).map(toProjectedEvent).filter((e) => e !== undefined && e.position <= rebuiltUpTo);
+      await rebuilder.rebuild([balancesProjection as Projection<unknown>], (async function* () { yield upTo as never; })(), async () => []);
+      expect(readModels.active('balances')!.position).toBe(rebuiltUpTo);
+      expect(remaining(readModels, 'a')).toBe(90);
+
+      await charge('a', 1);
+      engine.wake();
+      await engine.waitFor(await head());
+      expect(remaining(readModels, 'a')).toBe(84);
+      await engine.stop();
+      rebuilder.close();
+      readModels.close();
+    });
+  });
+
+  describe('when commits come while it is caught up', () => {
+    it('lets them gather for gatherMs, then applies them as one batch', async () => {
+      await buy('a', 100);
+      const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+      const applied: bigint[] = [];
+      const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, gatherMs: 1_000, onApplied: (p) => applied.push(p) });
+      engine.start();
+      await engine.waitFor(await head());
+      for (let i = 0; i < 10; i++) {
+        await charge('a', 1);
+        engine.wake();
+      }
+      await engine.waitFor(await head());
+      expect(applied).toEqual([applied[0], await head()]);
+      expect(remaining(readModels, 'a')).toBe(90);
+      await engine.stop();
+      readModels.close();
+    });
+
+    it('applies each commit at once without gatherMs', async () => {
+      await buy('a', 100);
+      const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+      const applied: bigint[] = [];
+      const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, onApplied: (p) => applied.push(p) });
+      engine.start();
+      await engine.waitFor(await head());
+      for (let i = 0; i < 3; i++) {
+        await charge('a', 1);
+        engine.wake();
+        expect(await engine.waitFor(await head(), 1_000)).toBe(true);
+      }
+      expect(applied).toHaveLength(4);
+      await engine.stop();
+      readModels.close();
+    });
+
+    it('stops without waiting for the end of its gathering', async () => {
+      await buy('a', 100);
+      const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+      const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, gatherMs: 60_000 });
+      engine.start();
+      await engine.waitFor(await head());
+      const started = Date.now();
+      await engine.stop();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      readModels.close();
+    });
+  });
 });
 
 describe('an event read as text', () => {

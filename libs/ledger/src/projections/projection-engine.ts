@@ -94,6 +94,12 @@ export interface ProjectionEngineOptions {
    */
   readonly readText?: boolean;
   readonly pollIntervalMs?: number;
+  /**
+   * Reading text: once caught up, how long to let commits gather before reading again (0: read again at
+   * once). Under load every commit wakes the engine, and what a batch costs whatever its size (a
+   * transaction, the checkpoints, the message to the app) was paid per commit.
+   */
+  readonly gatherMs?: number;
 }
 
 /**
@@ -113,7 +119,9 @@ export class ProjectionEngine implements ProjectionFollower {
   private readonly onApplied: (position: bigint) => void;
   private readonly readText: boolean;
   private readonly pollIntervalMs: number;
+  private readonly gatherMs: number;
   private wakeUp: (() => void) | undefined;
+  private endGathering: (() => void) | undefined;
   private lastError: unknown;
 
   constructor(
@@ -128,6 +136,7 @@ export class ProjectionEngine implements ProjectionFollower {
     this.onApplied = options.onApplied ?? (() => undefined);
     this.readText = options.readText ?? false;
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.gatherMs = options.gatherMs ?? 0;
   }
 
   /** New events may be there: an engine reading text looks now rather than at its next poll. */
@@ -142,6 +151,7 @@ export class ProjectionEngine implements ProjectionFollower {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.endGathering?.();
     this.wake();
     await this.subscription?.close();
     await this.running;
@@ -239,7 +249,20 @@ export class ProjectionEngine implements ProjectionFollower {
       }
       if (!this.apply(batch, expected)) return;
       after = rows[rows.length - 1]!.position;
+      if (rows.length < this.batchSize && this.gatherMs > 0 && !this.stopped) await this.gather();
     }
+  }
+
+  /** Waits `gatherMs`, or until stopped. */
+  private async gather(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.gatherMs);
+      this.endGathering = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.endGathering = undefined;
   }
 
   /**
@@ -247,37 +270,32 @@ export class ProjectionEngine implements ProjectionFollower {
    * swapped in): then false, and the caller follows again from the new checkpoints.
    */
   private apply(batch: readonly ProjectedEvent[], expected: Map<string, bigint>): boolean {
-    if (!sameCheckpoints(expected, this.checkpoints())) return false;
-    this.readModels.applyBatch(this.projections, batch);
-    for (const projection of this.projections) {
-      expected.set(projection.name, this.readModels.active(projection.name)!.position);
+    const reached = this.readModels.applyBatch(this.projections, batch, expected);
+    if (!reached) return false;
+    let position: bigint | undefined;
+    for (const [name, p] of reached) {
+      expected.set(name, p);
+      if (position === undefined || p < position) position = p;
     }
     this.lastError = undefined;
-    this.notifyWaiters();
+    this.waiters.notify();
+    this.onApplied(position ?? -1n);
     return true;
   }
 
   private checkpoints(): Map<string, bigint> {
-    return new Map(this.projections.map((p) => [p.name, this.readModels.active(p.name)?.position ?? -1n]));
-  }
-
-  private notifyWaiters(): void {
-    this.waiters.notify();
-    this.onApplied(this.position());
+    const states = this.readModels.states();
+    return new Map(this.projections.map((p) => [p.name, states.get(p.name)?.position ?? -1n]));
   }
 }
 
 /** The position every one of `projections` has reached in `readModels` (-1n before the first event). */
 export function projectedPosition(readModels: SqliteReadModelStore, projections: readonly Projection<unknown>[]): bigint {
+  const states = readModels.states();
   let lowest: bigint | undefined;
   for (const projection of projections) {
-    const position = readModels.active(projection.name)?.position ?? -1n;
+    const position = states.get(projection.name)?.position ?? -1n;
     if (lowest === undefined || position < lowest) lowest = position;
   }
   return lowest ?? -1n;
-}
-
-function sameCheckpoints(a: ReadonlyMap<string, bigint>, b: ReadonlyMap<string, bigint>): boolean {
-  for (const [name, position] of a) if (b.get(name) !== position) return false;
-  return true;
 }

@@ -25,6 +25,7 @@ const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
   retryDelayMs: task.retryDelayMs,
   readText: true,
   pollIntervalMs: task.pollIntervalMs,
+  gatherMs: task.gatherMs,
   onError: (error) => post({ kind: 'error', message: error instanceof Error ? error.message : String(error) }),
   onApplied: (position) => post({ kind: 'applied', position }),
 });

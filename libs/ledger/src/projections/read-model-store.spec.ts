@@ -65,6 +65,17 @@ describe('SqliteReadModelStore following the store', () => {
     expect(events('a')).toEqual([1, 2, 3, 4]);
   });
 
+  it('returns the positions a batch reached, and writes nothing when a checkpoint is not the one expected', () => {
+    const projections = [tally as Projection<unknown>];
+    expect(store.applyBatch(projections, [event(1), event(2)], new Map([['tally', -1n]]))).toEqual(new Map([['tally', 2n]]));
+    // Another connection swapped in a table rebuilt up to 1 meanwhile: the caller must follow from there.
+    expect(store.applyBatch(projections, [event(3)], new Map([['tally', 1n]]))).toBeUndefined();
+    expect(events('a')).toEqual([1, 2]);
+    expect(store.active('tally')!.position).toBe(2n);
+    expect(store.applyBatch(projections, [event(3)], new Map([['tally', 2n]]))).toEqual(new Map([['tally', 3n]]));
+    expect(events('a')).toEqual([1, 2, 3]);
+  });
+
   it('forgets what it folded for a batch that failed', () => {
     store.applyBatch([tally as Projection<unknown>], [event(11), event(12)]);
     // Event 15 is folded into the document in memory before event 20 fails the batch.

@@ -38,6 +38,7 @@ type AnyProjection = Projection<unknown>;
 export class SqliteReadModelStore {
   private readonly statements = new Map<string, ReturnType<SqliteReadModelStore['prepareTable']>>();
   private readonly stateOf;
+  private readonly allStates;
   private readonly setState;
   private readonly dataVersion;
   /**
@@ -60,6 +61,9 @@ export class SqliteReadModelStore {
       name TEXT PRIMARY KEY, table_name TEXT NOT NULL, version INTEGER NOT NULL, position INTEGER NOT NULL)`);
     this.stateOf = db.prepare<[string], { table_name: string; version: bigint; position: bigint }>(
       'SELECT table_name, version, position FROM projection_state WHERE name = ?',
+    );
+    this.allStates = db.prepare<[], { name: string; table_name: string; version: bigint; position: bigint }>(
+      'SELECT name, table_name, version, position FROM projection_state',
     );
     this.setState = db.prepare<[string, string, number, bigint]>(
       `INSERT INTO projection_state (name, table_name, version, position) VALUES (?, ?, ?, ?)
@@ -100,6 +104,15 @@ export class SqliteReadModelStore {
   active(name: string): ActiveState | undefined {
     const row = this.stateOf.get(name);
     return row ? { table: row.table_name, version: Number(row.version), position: row.position } : undefined;
+  }
+
+  /** Every projection's active table and position, in one read. */
+  states(): Map<string, ActiveState> {
+    const states = new Map<string, ActiveState>();
+    for (const row of this.allStates.all()) {
+      states.set(row.name, { table: row.table_name, version: Number(row.version), position: row.position });
+    }
+    return states;
   }
 
   get<Doc>(projection: string, key: string): StoredDoc<Doc> | undefined {
@@ -146,21 +159,35 @@ export class SqliteReadModelStore {
       .map((row) => ({ key: row.key, doc: JSON.parse(row.doc) as Doc }));
   }
 
-  /** Applies a batch to every projection in one transaction, with each one's new position. */
-  applyBatch(projections: readonly AnyProjection[], events: readonly ProjectedEvent[]): void {
-    if (events.length === 0) return;
+  /**
+   * Applies a batch to every projection in one transaction, with each one's new position, and returns
+   * the positions. With `expected` (the positions the caller followed from), a projection whose stored
+   * position is not the expected one (a rebuilt table was swapped in meanwhile) makes it write nothing
+   * and return undefined.
+   */
+  applyBatch(
+    projections: readonly AnyProjection[],
+    events: readonly ProjectedEvent[],
+    expected?: ReadonlyMap<string, bigint>,
+  ): Map<string, bigint> | undefined {
     try {
-      this.db.transaction(() => {
+      const reached = this.db.transaction(() => {
         // Another connection (a replay, another instance) wrote since this one's last batch.
         if (this.dataVersion.get() !== this.liveDataVersion) this.liveDocs.clear();
+        const states = this.states();
+        if (expected && projections.some((p) => (states.get(p.name)?.position ?? -1n) !== expected.get(p.name))) return undefined;
+        const reached = new Map<string, bigint>();
+        const last = events.length === 0 ? -1n : events[events.length - 1]!.position;
         for (const projection of projections) {
-          const state = this.active(projection.name) ?? this.ensure(projection);
-          this.applyTo(projection, state.table, state.position, events);
-          const last = events[events.length - 1]!.position;
+          const state = states.get(projection.name) ?? this.ensure(projection);
+          if (events.length > 0) this.applyTo(projection, state.table, state.position, events);
           if (last > state.position) this.setState.run(projection.name, state.table, projection.version, last);
+          reached.set(projection.name, last > state.position ? last : state.position);
         }
+        return reached;
       }).immediate();
       this.liveDataVersion = this.dataVersion.get();
+      return reached;
     } catch (error) {
       // The documents in memory were folded for a batch that was not stored.
       this.liveDocs.clear();
