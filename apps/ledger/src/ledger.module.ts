@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -135,7 +134,7 @@ export class LedgerModule {
         { provide: LEDGER_CONFIG, useValue: options.config },
         ExpirySweepJob,
         // Beside the read models, whichever store holds the events: snapshots are derived data too.
-        { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(join(options.config.dataDir, 'account-snapshots.sqlite'), { writeThread: options.config.workerThreads }) },
+        { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(options.config.snapshotsFile, { writeThread: options.config.workerThreads }) },
         {
           provide: CreditAccountWriter,
           useFactory: (store: EventStore, clock: Clock, snapshots: SqliteAccountSnapshots) => new CreditAccountWriter(store, clock, { snapshots }),

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { SqliteEventStore, type EventStore } from '#event-store';
-import { accountsWithExpiredLots, CreditAccountWriter, LEDGER_PROJECTIONS, SqliteReadModelStore, sweepExpiries, systemClock } from '#ledger';
+import { accountsWithExpiredLots, CreditAccountWriter, LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore, sweepExpiries, systemClock } from '#ledger';
 import { catchUpReadModels } from './ledger-history.js';
 import { ConfigError, readConfig, type LedgerConfig } from '../config/ledger.config.js';
 import { replay } from './replay.command.js';
@@ -59,10 +59,12 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       case 'verify': {
-        const report = await verify(store, readModels, LEDGER_PROJECTIONS);
+        const snapshots = SqliteAccountSnapshots.open(config.snapshotsFile);
+        const report = await verify(store, readModels, LEDGER_PROJECTIONS, snapshots.storedRows()).finally(() => snapshots.close());
         for (const difference of report.differences) process.stdout.write(`DIFFERENCE ${difference}\n`);
+        const { events, accounts, documents, snapshots: checked, snapshotRows, foreignSnapshots } = report;
         process.stdout.write(
-          `${JSON.stringify({ command: 'verify', ok: report.differences.length === 0, events: report.events, accounts: report.accounts, documents: report.documents, differences: report.differences.length })}\n`,
+          `${JSON.stringify({ command: 'verify', ok: report.differences.length === 0, events, accounts, documents, snapshots: checked, snapshotRows, foreignSnapshots, differences: report.differences.length })}\n`,
         );
         return report.differences.length === 0 ? 0 : 1;
       }

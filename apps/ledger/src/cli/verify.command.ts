@@ -1,12 +1,18 @@
 import { canonicalJson, evolve, initialState, type CreditAccountState } from '#domain';
 import type { EventStore } from '#event-store';
-import { applyToDocs, type AccountBalanceDoc, type Projection, type SqliteReadModelStore, type StoredDoc } from '#ledger';
+import { applyToDocs, type AccountBalanceDoc, type Projection, type SqliteReadModelStore, type StoredAccountRows, type StoredDoc } from '#ledger';
 import { ledgerHistory } from './ledger-history.js';
+import { SnapshotChecks } from './snapshot-checks.js';
 
 export interface VerifyReport {
   readonly events: number;
   readonly accounts: number;
   readonly documents: number;
+  /** Account snapshots checked, and the idempotency-entry and reveal-window rows stored beside them. */
+  readonly snapshots: number;
+  readonly snapshotRows: number;
+  /** Snapshots of other history (another event at their revision), which the writer ignores. */
+  readonly foreignSnapshots: number;
   readonly differences: readonly string[];
 }
 
@@ -19,12 +25,15 @@ const MAX_LISTED = 200;
  * - every charge's allocations add up to the credits it charged; no request or webhook event was charged
  *   twice;
  * - every read model, up to its checkpoint, holds exactly the documents the events produce;
- * - every account's lots in the balances read model hold what the events leave in them.
+ * - every account's lots in the balances read model hold what the events leave in them;
+ * - every account snapshot the writer would load, and every idempotency entry and reveal window stored
+ *   beside it, holds what the events say at the revision it is as of (`snapshots`: the stored rows).
  */
 export async function verify(
   store: EventStore,
   readModels: SqliteReadModelStore,
   projections: readonly Projection<unknown>[],
+  snapshots: Iterable<StoredAccountRows> = [],
 ): Promise<VerifyReport> {
   const differences: string[] = [];
   const differ = (message: string) => {
@@ -36,6 +45,7 @@ export async function verify(
   const states = new Map<string, CreditAccountState>();
   const lastPositionOf = new Map<string, bigint>();
   const charged = new Set<string>();
+  const snapshotChecks = await SnapshotChecks.load(snapshots, store);
   let events = 0;
 
   for await (const batch of ledgerHistory(store)) {
@@ -50,6 +60,7 @@ export async function verify(
       } catch (error) {
         differ(`${where}: the events contradict the rules: ${error instanceof Error ? error.message : String(error)}`);
       }
+      snapshotChecks.check(accountId, revision, state, differ);
       lastPositionOf.set(accountId, position);
       if (event.type === 'RecordsReturned' || event.type === 'WebhookDispatched' || event.type === 'CompanyRevealed') {
         const allocated = event.data.allocations.reduce((sum, a) => sum + a.credits, 0);
@@ -68,6 +79,8 @@ export async function verify(
       });
     }
   }
+
+  snapshotChecks.finish(differ);
 
   let documents = 0;
   projections.forEach((projection, i) => {
@@ -104,5 +117,13 @@ export async function verify(
     }
   }
 
-  return { events, accounts: states.size, documents, differences };
+  return {
+    events,
+    accounts: states.size,
+    documents,
+    snapshots: snapshotChecks.snapshots,
+    snapshotRows: snapshotChecks.rows,
+    foreignSnapshots: snapshotChecks.foreign,
+    differences,
+  };
 }

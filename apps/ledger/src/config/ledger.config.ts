@@ -13,6 +13,8 @@ export interface LedgerConfig {
   readonly store: StoreConfig;
   /** The read models (projections), rebuildable from the events at any time. */
   readonly readModelsFile: string;
+  /** Account snapshots, beside the read models, whichever event store the ledger uses (derived data too). */
+  readonly snapshotsFile: string;
   /** Undefined when none are configured: an admin token is then generated in the data directory. */
   readonly apiTokens: readonly ApiTokenConfig[] | undefined;
   readonly bodyLimitBytes: number;
@@ -105,6 +107,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     dataDir,
     store,
     readModelsFile: resolve(dataDir, 'read-models.sqlite'),
+    snapshotsFile: resolve(dataDir, 'account-snapshots.sqlite'),
     apiTokens,
     bodyLimitBytes,
     linkSecret: env.LEDGER_LINK_SECRET || undefined,

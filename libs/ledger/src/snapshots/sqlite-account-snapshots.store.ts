@@ -42,6 +42,16 @@ export interface SqliteAccountSnapshotsOptions {
   readonly writeThread?: boolean;
 }
 
+/** An account's rows, as stored (JSON text), for `ledger verify`. */
+export interface StoredAccountRows {
+  readonly accountId: string;
+  readonly revision: bigint;
+  readonly eventId: string;
+  readonly state: string;
+  readonly entries: readonly { readonly key: string; readonly revision: bigint; readonly entry: string }[];
+  readonly windows: readonly { readonly companyId: string; readonly revision: bigint; readonly windows: string }[];
+}
+
 /** Companies whose windows are read by one statement (a reveal names up to 1,000; a fold may name more). */
 const COMPANIES_PER_READ = 5_000;
 
@@ -84,6 +94,15 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       findEntry: db
         .prepare<[string, number, string], string>('SELECT entry FROM idempotency_entries WHERE account_id = ? AND version = ? AND key = ?')
         .pluck(),
+      allSnapshots: db.prepare<[number], { account_id: string; revision: bigint; event_id: string; state: string }>(
+        'SELECT account_id, revision, event_id, state FROM account_snapshots WHERE version = ? ORDER BY account_id',
+      ),
+      entriesOf: db.prepare<[string, number], { key: string; revision: bigint; entry: string }>(
+        'SELECT key, revision, entry FROM idempotency_entries WHERE account_id = ? AND version = ?',
+      ),
+      windowsOf: db.prepare<[string, number], { company_id: string; revision: bigint; windows: string }>(
+        'SELECT company_id, revision, windows FROM reveal_windows WHERE account_id = ? AND version = ?',
+      ),
     };
     if (writeThread) {
       this.script = compiledWorkerScript(import.meta.url, 'account-snapshots.worker');
@@ -118,6 +137,23 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   findEntry(accountId: string, key: string): IdempotencyEntry | undefined {
     const entry = this.statements.findEntry.get(accountId, this.version, key);
     return entry === undefined ? undefined : (JSON.parse(entry) as IdempotencyEntry);
+  }
+
+  /**
+   * Every snapshot of this version, each with the idempotency entries and reveal windows stored for its
+   * account: what the writer may load instead of folding events, for `ledger verify` to check.
+   */
+  *storedRows(): Generator<StoredAccountRows> {
+    for (const row of this.statements.allSnapshots.all(this.version)) {
+      yield {
+        accountId: row.account_id,
+        revision: row.revision,
+        eventId: row.event_id,
+        state: row.state,
+        entries: this.statements.entriesOf.all(row.account_id, this.version),
+        windows: this.statements.windowsOf.all(row.account_id, this.version).map((w) => ({ companyId: w.company_id, revision: w.revision, windows: w.windows })),
+      };
+    }
   }
 
   async saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void> {
