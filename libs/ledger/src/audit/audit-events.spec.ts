@@ -193,5 +193,37 @@ describe('reading the ledger for audit', () => {
         expect.objectContaining({ accountId: 'b', remaining: 997, remainingValueMinor: 4985, expiryRecorded: false }),
       ]);
     });
+
+    it('the finance position is the same read as text, page after page, as through readAll', async () => {
+      // 300 more accounts: 1,810 events, past a page of text.
+      for (let i = 0; i < 300; i++) await write(`m-${i}`, historyFor(`m-${i}`, 5, JAN_1 + i * HOUR));
+      const withoutText = new Proxy(store, {
+        get: (target, property) => {
+          if (property === 'readAllText') return undefined;
+          const value = Reflect.get(target, property, target) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      for (const asOf of [JAN_1 - 1, JAN_1 + 100 * HOUR, JAN_1 + 400 * HOUR]) {
+        const text = await readFinancePosition(store, asOf);
+        const decoded = await readFinancePosition(withoutText, asOf);
+        expect(text.liability()).toEqual(decoded.liability());
+        expect(text.breakage()).toEqual(decoded.breakage());
+      }
+      // a's lot and every one of the 300 (b's has expired): the text was read to its end, and the event
+      // loop turned between its pages (the request thread serves charges meanwhile).
+      let turns = 0;
+      let ticking = true;
+      const tick = () => {
+        if (!ticking) return;
+        turns += 1;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      const position = await readFinancePosition(store, JAN_1 + 400 * HOUR);
+      ticking = false;
+      expect(position.liability().lots).toHaveLength(301);
+      expect(turns).toBeGreaterThan(0);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { creditAccountStream, instantOf, occurredAtOf } from '#domain';
 import { StreamNotFoundError, type EventStore } from '#event-store';
 import { decodeEvent } from '../events/event-codec.js';
 import { AccountStatementFold, type AccountStatement, type StatementPeriod } from './account-statement.js';
-import { ledgerEvents } from './audit-events.js';
+import { ledgerEventData } from './audit-events.js';
 import { FinancePositionFold } from './finance-position.js';
 
 /**
@@ -35,6 +35,6 @@ export async function readAccountStatement(
  */
 export async function readFinancePosition(store: EventStore, asOf: number): Promise<FinancePositionFold> {
   const fold = new FinancePositionFold(asOf);
-  for await (const { event } of ledgerEvents(store)) fold.add(event);
+  for await (const page of ledgerEventData(store)) for (const event of page) fold.add(event);
   return fold;
 }
