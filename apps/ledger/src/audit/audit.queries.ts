@@ -2,6 +2,8 @@ import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { accountNotFound, type Instant } from '#domain';
 import { EVENT_STORE, type EventStore, type Position } from '#event-store';
+import { LEDGER_CONFIG } from '../config/ledger-config.token.js';
+import type { LedgerConfig } from '../config/ledger.config.js';
 import {
   readAccountEvents,
   readAccountStatement,
@@ -93,10 +95,15 @@ export class GetFinancePositionQuery extends Query<LiabilityReport | BreakageRep
 
 @QueryHandler(GetFinancePositionQuery)
 export class GetFinancePositionHandler implements IQueryHandler<GetFinancePositionQuery> {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
+  ) {}
 
   async execute({ kind, asOf }: GetFinancePositionQuery): Promise<LiabilityReport | BreakageReport> {
-    const position = await readFinancePosition(this.store, asOf);
+    // The embedded store's events are folded in worker threads, off the thread that serves requests.
+    const eventsFile = this.config.store.kind === 'sqlite' ? this.config.store.file : undefined;
+    const position = await readFinancePosition(this.store, asOf, eventsFile === undefined ? {} : { eventsFile });
     return kind === 'liability' ? position.liability() : position.breakage();
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { creditAccountStream, type CreditAccountEvent } from '#domain';
+import { creditAccountStream, InconsistentHistoryError, type CreditAccountEvent } from '#domain';
 import { SqliteEventStore } from '#event-store';
 import { purchaseCredits, chargeRecords, at } from '../../../domain/src/testing/credit-account.fixtures.js';
 import { historyOf } from '../../../domain/src/testing/decider-specification.js';
@@ -17,6 +17,7 @@ import {
   type LedgerEventView,
 } from './audit-events.js';
 import { readAccountStatement, readFinancePosition } from './audit-reads.js';
+import { financePositionScript } from './finance-position.threads.js';
 
 const JAN_1 = at('2026-01-01T00:00:00.000Z');
 const HOUR = 3_600_000;
@@ -224,6 +225,44 @@ describe('reading the ledger for audit', () => {
       ticking = false;
       expect(position.liability().lots).toHaveLength(301);
       expect(turns).toBeGreaterThan(0);
+    });
+
+    it('the finance position folded in worker threads, a shard of accounts each, is the one folded here', async () => {
+      for (let i = 0; i < 300; i++) await write(`m-${i}`, historyFor(`m-${i}`, 5, JAN_1 + i * HOUR));
+      expect(financePositionScript()).toBeDefined(); // built: the threads run
+      // The threads read the file themselves: the thread asking reads nothing but the head.
+      const readsNothingHere = new Proxy(store, {
+        get: (target, property) => {
+          if (property === 'readAll' || property === 'readAllText') return () => { throw new Error('read in the thread asking'); };
+          const value = Reflect.get(target, property, target) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const all = await readFinancePosition(readsNothingHere, JAN_1 + 400 * HOUR, { eventsFile: store.file, threads: 2 });
+      expect(all.liability().lots).toHaveLength(301);
+      for (const asOf of [JAN_1 - 1, JAN_1 + 100 * HOUR, JAN_1 + 400 * HOUR]) {
+        const here = await readFinancePosition(store, asOf);
+        for (const threads of [1, 3]) {
+          const threaded = await readFinancePosition(store, asOf, { eventsFile: store.file, threads });
+          expect(threaded.liability()).toEqual(here.liability());
+          expect(threaded.breakage()).toEqual(here.breakage());
+        }
+      }
+    });
+
+    it('a history the rules never produce fails the same way in a thread as here', async () => {
+      const spent = historyFor('z', 1);
+      const charge = spent[1] as Extract<CreditAccountEvent, { type: 'RecordsReturned' }>;
+      // The same charge twice more than its lot holds: the fold finds the lot overdrawn.
+      const overdrawn = { ...charge, data: { ...charge.data, requestId: 'r-x', credits: 5000, allocations: [{ purchaseId: 'p', credits: 5000 }] } };
+      await write('z', [spent[0]!, overdrawn]);
+      const here = await readFinancePosition(store, JAN_1 + 400 * HOUR).catch((error: unknown) => error);
+      expect(here).toBeInstanceOf(InconsistentHistoryError);
+      for (const threads of [1, 2]) {
+        const threaded = await readFinancePosition(store, JAN_1 + 400 * HOUR, { eventsFile: store.file, threads }).catch((error: unknown) => error);
+        expect(threaded).toBeInstanceOf(InconsistentHistoryError);
+        expect((threaded as Error).message).toBe((here as Error).message);
+      }
     });
   });
 });

@@ -86,7 +86,8 @@ export function proratedValueMinor(amountMinor: number, part: number, whole: num
   return Number((2n * amount * BigInt(part) + w) / (2n * w));
 }
 
-interface FinanceLot {
+/** A lot as the fold follows it (exported only for folds that cross threads). */
+export interface FinanceLot {
   readonly accountId: string;
   readonly purchaseId: string;
   readonly creditType: CreditType;
@@ -205,6 +206,29 @@ export class FinancePositionFold {
         return;
       default:
         assertNever(event);
+    }
+  }
+
+  /** Every lot followed so far, for a fold of other accounts to take in (`absorb`). */
+  heldLots(): FinanceLot[] {
+    const held: FinanceLot[] = [];
+    for (const lots of this.accounts.values()) for (const lot of lots.values()) held.push(lot);
+    return held;
+  }
+
+  /**
+   * Takes in the lots of a fold over other accounts at the same instant (a shard of the ledger folded in
+   * another thread): each account's lots come from one fold only, since a lot's state needs all of its
+   * account's events.
+   */
+  absorb(lots: readonly FinanceLot[]): void {
+    const from = new Set<string>();
+    for (const lot of lots) {
+      if (!from.has(lot.accountId) && this.accounts.has(lot.accountId)) {
+        throw new Error(`Account ${lot.accountId} was folded twice: its lots cannot be merged`);
+      }
+      from.add(lot.accountId);
+      this.lotsOf(lot.accountId).set(lot.purchaseId, { ...lot });
     }
   }
 
