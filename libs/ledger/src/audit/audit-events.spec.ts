@@ -32,6 +32,17 @@ function historyFor(accountId: string, charges: number, start = JAN_1): CreditAc
   );
 }
 
+/** The store with some of its members replaced (`undefined`: as if it had none). */
+function storeWith(store: SqliteEventStore, replaced: Partial<Record<keyof SqliteEventStore, unknown>>): SqliteEventStore {
+  return new Proxy(store, {
+    get: (target, property) => {
+      if (Object.hasOwn(replaced, property)) return replaced[property as keyof SqliteEventStore];
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 describe('reading the ledger for audit', () => {
   let dir: string;
   let store: SqliteEventStore;
@@ -198,13 +209,7 @@ describe('reading the ledger for audit', () => {
     it('the finance position is the same read as text, page after page, as through readAll', async () => {
       // 300 more accounts: 1,810 events, past a page of text.
       for (let i = 0; i < 300; i++) await write(`m-${i}`, historyFor(`m-${i}`, 5, JAN_1 + i * HOUR));
-      const withoutText = new Proxy(store, {
-        get: (target, property) => {
-          if (property === 'readAllText') return undefined;
-          const value = Reflect.get(target, property, target) as unknown;
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
+      const withoutText = storeWith(store, { readAllText: undefined });
       for (const asOf of [JAN_1 - 1, JAN_1 + 100 * HOUR, JAN_1 + 400 * HOUR]) {
         const text = await readFinancePosition(store, asOf);
         const decoded = await readFinancePosition(withoutText, asOf);
@@ -231,13 +236,10 @@ describe('reading the ledger for audit', () => {
       for (let i = 0; i < 300; i++) await write(`m-${i}`, historyFor(`m-${i}`, 5, JAN_1 + i * HOUR));
       expect(financePositionScript()).toBeDefined(); // built: the threads run
       // The threads read the file themselves: the thread asking reads nothing but the head.
-      const readsNothingHere = new Proxy(store, {
-        get: (target, property) => {
-          if (property === 'readAll' || property === 'readAllText') return () => { throw new Error('read in the thread asking'); };
-          const value = Reflect.get(target, property, target) as unknown;
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
+      const refuse = () => {
+        throw new Error('read in the thread asking');
+      };
+      const readsNothingHere = storeWith(store, { readAll: refuse, readAllText: refuse });
       const all = await readFinancePosition(readsNothingHere, JAN_1 + 400 * HOUR, { eventsFile: store.file, threads: 2 });
       expect(all.liability().lots).toHaveLength(301);
       for (const asOf of [JAN_1 - 1, JAN_1 + 100 * HOUR, JAN_1 + 400 * HOUR]) {
