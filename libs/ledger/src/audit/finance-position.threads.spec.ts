@@ -22,7 +22,7 @@ describe('folds in threads', () => {
   async function heard(run: () => Promise<unknown>): Promise<string[]> {
     const channel = new BroadcastChannel('finance-fold-spec');
     const messages: string[] = [];
-    channel.onmessage = (event) => messages.push((event as MessageEvent<[string, number]>).data.join(' '));
+    channel.onmessage = (event) => messages.push(((event as MessageEvent).data as [string, number]).join(' '));
     try {
       await run();
       await new Promise((resolve) => setTimeout(resolve, 50));
