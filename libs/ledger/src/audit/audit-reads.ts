@@ -4,7 +4,8 @@ import { decodeEvent } from '../events/event-codec.js';
 import { AccountStatementFold, type AccountStatement, type StatementPeriod } from './account-statement.js';
 import { ledgerEventData } from './audit-events.js';
 import { FinancePositionFold } from './finance-position.js';
-import { defaultFinanceThreads, financePositionScript, foldFinancePositionInThreads } from './finance-position.threads.js';
+import { defaultRebuildThreads } from '../projections/parallel-rebuild.js';
+import { financePositionScript, foldFinancePositionInThreads } from './finance-position.threads.js';
 
 /**
  * An account's statement, folded from its stream. Within an account events are in time order, so the
@@ -35,8 +36,8 @@ export async function readAccountStatement(
  * event after `asOf` does not mean every later one is after it too. The fold skips those itself.
  *
  * With `eventsFile` (the embedded store's file, which worker threads can open), the events up to the
- * head as it is now are folded in worker threads, a shard of accounts each (`foldFinancePositionInThreads`);
- * otherwise, or before a build, here.
+ * head as it is now are folded in worker threads, a shard of accounts each (`foldFinancePositionInThreads`),
+ * as many as a replay uses; otherwise, or before a build, here.
  */
 export async function readFinancePosition(
   store: EventStore,
@@ -47,7 +48,7 @@ export async function readFinancePosition(
   if (script && options.eventsFile !== undefined) {
     const head = await store.headPosition();
     if (!head) return new FinancePositionFold(asOf);
-    return foldFinancePositionInThreads(script, { eventsFile: options.eventsFile, asOf, upTo: head.commit, threads: options.threads ?? defaultFinanceThreads() });
+    return foldFinancePositionInThreads(script, { eventsFile: options.eventsFile, asOf, upTo: head.commit, threads: options.threads ?? defaultRebuildThreads() });
   }
   const fold = new FinancePositionFold(asOf);
   for await (const page of ledgerEventData(store)) for (const event of page) fold.add(event);

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InconsistentHistoryError, type Instant } from '#domain';
 import { compiledWorkerScript } from '#event-store';
@@ -16,11 +15,6 @@ export interface FinanceShardTask {
 export type FinanceShardMessage =
   | { readonly kind: 'done'; readonly lots: readonly FinanceLot[] }
   | { readonly kind: 'failed'; readonly inconsistent: boolean; readonly message: string };
-
-/** Threads a finance fold uses by default, as a replay does. */
-export function defaultFinanceThreads(): number {
-  return Math.min(availableParallelism(), 4);
-}
 
 /** The compiled module of a shard's thread, or undefined when there is none to run (no build). */
 export function financePositionScript(): URL | undefined {

@@ -5,7 +5,8 @@ import { decodeEventText } from '../events/event-codec.js';
 import { FinancePositionFold } from './finance-position.js';
 import type { FinanceShardMessage, FinanceShardTask } from './finance-position.threads.js';
 
-/** One thread of a finance fold: every event of its shard of streams, read as text. */
+// One thread of a finance fold: every event of its shard of streams, read as text, a page at a time.
+
 const PAGE = 5_000;
 
 async function run(task: FinanceShardTask): Promise<FinanceShardMessage> {
