@@ -2,12 +2,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { accountIdOfStream, InconsistentHistoryError } from '#domain';
 import { SqliteEventStore } from '#event-store';
 import { decodeEventText } from '../events/event-codec.js';
+import { REPLAY_PAGE_ROWS } from '../projections/parallel-rebuild.js';
 import { FinancePositionFold } from './finance-position.js';
 import type { FinanceShardMessage, FinanceShardTask } from './finance-position.threads.js';
 
 // One thread of a finance fold: every event of its shard of streams, read as text, a page at a time.
 
-const PAGE = 5_000;
+const PAGE = REPLAY_PAGE_ROWS;
 
 async function run(task: FinanceShardTask): Promise<FinanceShardMessage> {
   const store = SqliteEventStore.open(task.eventsFile);
