@@ -169,6 +169,18 @@ export interface EventStore {
    */
   readAllText?(after: bigint, limit: number): Promise<readonly StoredEventText[]>;
 
+  /**
+   * Optional bulk read of one stream: up to `limit` of its events from `fromRevision` (inclusive), forwards,
+   * undecoded; none when the stream has no such event (it need not exist).
+   */
+  readStreamText?(streamId: string, fromRevision: bigint, limit: number): Promise<readonly StoredEventText[]>;
+
+  /**
+   * Optional: the ids of the streams whose id starts with `prefix`, each once, in id order. Adapters offer
+   * it where they can list streams without reading their events (for a verification account by account).
+   */
+  streamIds?(prefix: string): Promise<readonly string[]>;
+
   /** The position of the last event in the store, or undefined when the store is empty. */
   headPosition(): Promise<Position | undefined>;
 

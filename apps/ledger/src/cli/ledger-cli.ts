@@ -60,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       case 'verify': {
         const snapshots = SqliteAccountSnapshots.open(config.snapshotsFile);
-        const report = await verify(store, readModels, LEDGER_PROJECTIONS, snapshots.storedRows()).finally(() => snapshots.close());
+        const report = await verify(store, readModels, LEDGER_PROJECTIONS, snapshots, { snapshotsFile: config.snapshotsFile }).finally(() => snapshots.close());
         for (const difference of report.differences) process.stdout.write(`DIFFERENCE ${difference}\n`);
         const { events, accounts, documents, snapshots: checked, snapshotRows, foreignSnapshots } = report;
         process.stdout.write(

@@ -1,4 +1,5 @@
-import { collect, positionOf, type EventStore } from '#event-store';
+import { creditAccountStream } from '#domain';
+import { collect, positionOf, StreamNotFoundError, type EventStore } from '#event-store';
 import { projectStoredEvent, toProjectedEvent, type ProjectedEvent, type Projection, type SqliteReadModelStore } from '#ledger';
 
 export const PAGE_SIZE = 5000;
@@ -43,6 +44,37 @@ export async function* ledgerHistory(store: EventStore, after = -1n): AsyncGener
     position = page.last;
     if (page.exhausted) return;
   }
+}
+
+/**
+ * One account's events in revision order, in pages: read as text where the store offers it (decoding
+ * metadata only when asked for), else decoded. Nothing when the account has no event.
+ */
+export async function* accountHistory(store: EventStore, accountId: string): AsyncGenerator<ProjectedEvent[]> {
+  const streamId = creditAccountStream(accountId);
+  if (store.readStreamText) {
+    for (let from = 0n; ; ) {
+      const rows = await store.readStreamText(streamId, from, PAGE_SIZE);
+      const events: ProjectedEvent[] = [];
+      for (const row of rows) events.push(projectStoredEvent(row)!);
+      if (events.length > 0) yield events;
+      if (rows.length < PAGE_SIZE) return;
+      from = rows[rows.length - 1]!.revision + 1n;
+    }
+  }
+  let page: ProjectedEvent[] = [];
+  try {
+    for await (const recorded of store.readStream(streamId)) {
+      page.push(toProjectedEvent(recorded)!);
+      if (page.length === PAGE_SIZE) {
+        yield page;
+        page = [];
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof StreamNotFoundError)) throw error;
+  }
+  if (page.length > 0) yield page;
 }
 
 /** Brings read models up to the end of the store, for tools that run without the app's engine. */

@@ -8,16 +8,17 @@ interface RowsAt {
   readonly windows: { readonly companyId: string; readonly windows: string }[];
 }
 
-interface AccountChecks {
-  readonly revision: bigint;
-  readonly state: string;
-  readonly rowsAt: Map<bigint, RowsAt>;
-}
-
 const SHOWN = 300;
 
 function shown(json: string): string {
   return json.length <= SHOWN ? json : `${json.slice(0, SHOWN)}…`;
+}
+
+/** Where `verify` finds what the writer may load instead of folding an account's events. */
+export interface StoredSnapshotRows {
+  /** The accounts with a snapshot. */
+  snapshotAccountIds(): Iterable<string>;
+  storedRowsOf(accountId: string): StoredAccountRows | undefined;
 }
 
 /**
@@ -25,36 +26,21 @@ function shown(json: string): string {
  * snapshot at its revision, and each idempotency entry and reveal-window row stored beside it at the
  * revision that row is as of. A snapshot whose stream has another event at its revision belongs to other
  * history (another store behind the same data directory); the writer ignores it, and so does this check,
- * which counts it apart.
+ * which counts it apart. One account at a time: `forAccount`, then its `check` after each event.
  */
 export class SnapshotChecks {
-  private readonly accounts = new Map<string, AccountChecks>();
+  private checkedSnapshots = 0;
   private checkedRows = 0;
   private foreignSnapshots = 0;
 
-  static async load(rows: Iterable<StoredAccountRows>, store: EventStore): Promise<SnapshotChecks> {
-    const checks = new SnapshotChecks();
-    for (const account of rows) {
-      if (!(await checks.isOfThisHistory(store, account))) {
-        checks.foreignSnapshots += 1;
-        continue;
-      }
-      const rowsAt = new Map<bigint, RowsAt>();
-      const at = (revision: bigint) => {
-        let found = rowsAt.get(revision);
-        if (!found) rowsAt.set(revision, (found = { entries: [], windows: [] }));
-        return found;
-      };
-      for (const { key, revision, entry } of account.entries) at(revision).entries.push({ key, entry });
-      for (const { companyId, revision, windows } of account.windows) at(revision).windows.push({ companyId, windows });
-      checks.accounts.set(account.accountId, { revision: account.revision, state: account.state, rowsAt });
-    }
-    return checks;
-  }
+  constructor(
+    private readonly source: StoredSnapshotRows,
+    private readonly store: EventStore,
+  ) {}
 
   /** Snapshots checked. */
   get snapshots(): number {
-    return this.accounts.size;
+    return this.checkedSnapshots;
   }
 
   /** Snapshots of other history, which the writer ignores. */
@@ -67,24 +53,72 @@ export class SnapshotChecks {
     return this.checkedRows;
   }
 
+  /** The checks of one account's stored rows; undefined when it has none of this history. */
+  async forAccount(accountId: string): Promise<AccountSnapshotCheck | undefined> {
+    const account = this.source.storedRowsOf(accountId);
+    if (!account) return undefined;
+    if (!(await this.isOfThisHistory(account))) {
+      this.foreignSnapshots += 1;
+      return undefined;
+    }
+    this.checkedSnapshots += 1;
+    return new AccountSnapshotCheck(account, () => (this.checkedRows += 1));
+  }
+
+  /** Counts the snapshots of accounts `verified` does not hold: their streams have no event here. */
+  countUnverified(verified: ReadonlySet<string>): void {
+    for (const accountId of this.source.snapshotAccountIds()) if (!verified.has(accountId)) this.foreignSnapshots += 1;
+  }
+
+  private async isOfThisHistory(account: StoredAccountRows): Promise<boolean> {
+    try {
+      for await (const event of this.store.readStream(creditAccountStream(account.accountId), { fromRevision: account.revision, maxCount: 1 })) {
+        return event.revision === account.revision && event.id === account.eventId;
+      }
+      return false;
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return false;
+      throw error;
+    }
+  }
+}
+
+export class AccountSnapshotCheck {
+  private readonly revision: bigint;
+  private readonly state: string;
+  private readonly rowsAt = new Map<bigint, RowsAt>();
+
+  constructor(
+    private readonly account: StoredAccountRows,
+    private readonly countRow: () => void,
+  ) {
+    this.revision = account.revision;
+    this.state = account.state;
+    const at = (revision: bigint) => {
+      let found = this.rowsAt.get(revision);
+      if (!found) this.rowsAt.set(revision, (found = { entries: [], windows: [] }));
+      return found;
+    };
+    for (const { key, revision, entry } of account.entries) at(revision).entries.push({ key, entry });
+    for (const { companyId, revision, windows } of account.windows) at(revision).windows.push({ companyId, windows });
+  }
+
   /** After `state` has folded the account's event at `revision`. */
-  check(accountId: string, revision: bigint, state: CreditAccountState, differ: (message: string) => void): void {
-    const account = this.accounts.get(accountId);
-    if (!account) return;
-    const where = `snapshot[${accountId}]@${revision}`;
-    if (revision === account.revision) {
-      const stored = JSON.parse(account.state) as CreditAccountSnapshot;
+  check(revision: bigint, state: CreditAccountState, differ: (message: string) => void): void {
+    const where = `snapshot[${this.account.accountId}]@${revision}`;
+    if (revision === this.revision) {
+      const stored = JSON.parse(this.state) as CreditAccountSnapshot;
       const folded = snapshotOf(state);
       const differing = (Object.keys(folded) as (keyof CreditAccountSnapshot)[]).filter(
         (field) => canonicalJson(stored[field]) !== canonicalJson(folded[field]),
       );
       if (differing.length > 0) differ(`${where}: the stored state differs from the events in ${differing.join(', ')}`);
     }
-    const rows = account.rowsAt.get(revision);
+    const rows = this.rowsAt.get(revision);
     if (!rows) return;
-    account.rowsAt.delete(revision);
+    this.rowsAt.delete(revision);
     for (const { key, entry } of rows.entries) {
-      this.checkedRows += 1;
+      this.countRow();
       const folded = state.idempotency.get(key);
       const stored = canonicalJson(JSON.parse(entry));
       if (!folded) differ(`${where}: idempotency entry ${key} is stored, but the events hold no such key`);
@@ -93,31 +127,17 @@ export class SnapshotChecks {
       }
     }
     for (const { companyId, windows } of rows.windows) {
-      this.checkedRows += 1;
+      this.countRow();
       const stored = canonicalJson(JSON.parse(windows));
       const folded = canonicalJson(state.windows.get(companyId) ?? []);
       if (folded !== stored) differ(`${where}: the reveal windows of ${companyId} are stored as ${shown(stored)} but the events say ${shown(folded)}`);
     }
   }
 
-  /** Rows as of revisions the account's stream does not have. */
+  /** After the account's last event: rows as of revisions its stream does not have. */
   finish(differ: (message: string) => void): void {
-    for (const [accountId, account] of this.accounts) {
-      for (const [revision, rows] of account.rowsAt) {
-        differ(`snapshot[${accountId}]: ${rows.entries.length + rows.windows.length} rows are stored as of revision ${revision}, which its stream does not have`);
-      }
-    }
-  }
-
-  private async isOfThisHistory(store: EventStore, account: StoredAccountRows): Promise<boolean> {
-    try {
-      for await (const event of store.readStream(creditAccountStream(account.accountId), { fromRevision: account.revision, maxCount: 1 })) {
-        return event.revision === account.revision && event.id === account.eventId;
-      }
-      return false;
-    } catch (error) {
-      if (error instanceof StreamNotFoundError) return false;
-      throw error;
+    for (const [revision, rows] of this.rowsAt) {
+      differ(`snapshot[${this.account.accountId}]: ${rows.entries.length + rows.windows.length} rows are stored as of revision ${revision}, which its stream does not have`);
     }
   }
 }

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteEventStore } from '#event-store';
+import { collect, SqliteEventStore, type EventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore, type Clock, type SubmittedCommand } from '#ledger';
+import { catchUpReadModels } from './ledger-history.js';
 import { verify } from './verify.command.js';
 
 const context = { correlationId: 'corr-1', actor: 'test-suite' };
@@ -51,7 +52,7 @@ describe('ledger verify, on the account snapshots the writer loads', () => {
   async function verified() {
     const snapshots = SqliteAccountSnapshots.open(snapshotsFile);
     try {
-      return await verify(store, readModels, LEDGER_PROJECTIONS, snapshots.storedRows());
+      return await verify(store, readModels, LEDGER_PROJECTIONS, snapshots);
     } finally {
       await snapshots.close();
     }
@@ -111,4 +112,156 @@ describe('ledger verify, on the account snapshots the writer loads', () => {
     expect(report.snapshots).toBe(0);
     expect(report.foreignSnapshots).toBe(1);
   });
+
+  it('counts a snapshot of an account with no stream here as one of other history', async () => {
+    tamper(`INSERT INTO account_snapshots SELECT 'ghost', version, revision, event_id, state FROM account_snapshots`);
+    const report = await verified();
+    expect(report).toMatchObject({ differences: [], accounts: 1, snapshots: 1, foreignSnapshots: 1 });
+    expect(report.snapshotRows).toBeGreaterThan(60);
+  });
 });
+
+describe('ledger verify, on the read models, account by account', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  let readModels: SqliteReadModelStore;
+  let now: number;
+  let writer: CreditAccountWriter;
+  let writerSnapshots: SqliteAccountSnapshots;
+  let snapshotsFile: string;
+  const accounts = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-verify-rm-'));
+    store = SqliteEventStore.open(join(dir, 'ledger.sqlite'));
+    readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    now = Date.parse('2026-03-01T09:00:00.000Z');
+    snapshotsFile = join(dir, 'account-snapshots.sqlite');
+    writerSnapshots = SqliteAccountSnapshots.open(snapshotsFile);
+    writer = new CreditAccountWriter(store, { now: () => now }, { snapshots: writerSnapshots, snapshotEvery: 10 });
+    // Every projection gets documents: balances, usage, reveal windows, activity, auto recharges, alerts.
+    for (const [n, accountId] of accounts.entries()) {
+      const run = (command: SubmittedCommand) => writer.execute(command, context);
+      await run({ type: 'PurchaseCredits', accountId, purchaseId: 'api-1', creditType: 'api', credits: 100 + n, paid: true, amountMinor: 100, currency: 'USD' });
+      await run({ type: 'PurchaseCredits', accountId, purchaseId: 'co-1', creditType: 'company', credits: 50, paid: true, amountMinor: 100, currency: 'USD' });
+      await run({ type: 'SetAutoRechargeRule', accountId, creditType: 'api', threshold: 100, credits: 500, enabled: true, setBy: 'ops' });
+      await run({ type: 'SetBalanceAlerts', accountId, creditType: 'api', consumedPercents: [50], setBy: 'ops' });
+      for (let i = 0; i < 12; i++) {
+        await run({ type: 'ChargeRecords', accountId, requestId: `r-${i}`, endpoint: i % 2 ? 'company_search' : 'job_search', records: 1 + ((i + n) % 5), allowPartial: true });
+        if (i % 4 === 0) await run({ type: 'DispatchWebhook', accountId, webhookEventId: `e-${i}`, webhookId: 'hook', recordType: 'job' });
+        if (i % 3 === 0) await run({ type: 'RevealCompanies', accountId, requestId: `v-${i}`, companyIds: [`c-${i % 4}`, `c-${n}`], action: 'reveal', allowPartial: false });
+        now += 7 * 3_600_000;
+      }
+    }
+    await catchUpReadModels(store, readModels, LEDGER_PROJECTIONS);
+  });
+
+  afterEach(async () => {
+    await writer.close();
+    await writerSnapshots.close();
+    readModels.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function readModelSql(projection: string, sql: (table: string) => string): void {
+    const db = new Database(join(dir, 'read-models.sqlite'));
+    try {
+      const { table_name: table } = db.prepare('SELECT table_name FROM projection_state WHERE name = ?').get(projection) as { table_name: string };
+      expect(db.prepare(sql(table)).run().changes).toBeGreaterThan(0);
+    } finally {
+      db.close();
+    }
+  }
+
+  const sorted = (report: { differences: readonly string[] }) => [...report.differences].sort();
+
+  it('finds every document the events produce, and only those, in the read models', async () => {
+    const report = await verify(store, readModels, LEDGER_PROJECTIONS);
+    expect(report.differences).toEqual([]);
+    expect(report.accounts).toBe(accounts.length);
+    expect(report.events).toBe((await collect(store.readAll())).length);
+    const rows = LEDGER_PROJECTIONS.map((p) => [...readModels.keys(p.name)].length);
+    expect(Object.fromEntries(LEDGER_PROJECTIONS.map((p, i) => [p.name, rows[i]! > 0]))).toEqual(Object.fromEntries(LEDGER_PROJECTIONS.map((p) => [p.name, true])));
+    expect(report.documents).toBe(rows.reduce((a, b) => a + b, 0));
+  });
+
+  it('lists a document missing from a read model, one no event produces, and one that says otherwise', async () => {
+    readModelSql('usage', (table) => `DELETE FROM "${table}" WHERE key = (SELECT min(key) FROM "${table}" WHERE key LIKE 'globex|%')`);
+    readModelSql('reveal_windows', (table) => `INSERT INTO "${table}" (key, position, doc) SELECT 'nobody|c-9', position, doc FROM "${table}" LIMIT 1`);
+    readModelSql('account_activity', (table) => `UPDATE "${table}" SET doc = json_set(doc, '$.credits', 12345) WHERE key = (SELECT max(key) FROM "${table}" WHERE key LIKE 'hooli|%')`);
+    const differences = sorted(await verify(store, readModels, LEDGER_PROJECTIONS));
+    expect(differences).toEqual([
+      expect.stringMatching(/^account_activity\[hooli\|.*\]: read model .*12345.* but the events say /),
+      'reveal_windows[nobody|c-9]: in the read model but no event produces it',
+      expect.stringMatching(/^usage\[globex\|.*\]: missing from the read model$/),
+    ]);
+  });
+
+  it('takes a document stored with its keys in another order for the same document', async () => {
+    readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_remove(doc, '$.accountId') || '' WHERE key = 'stark'`);
+    readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_set(doc, '$.accountId', 'stark') WHERE key = 'stark'`);
+    expect((await verify(store, readModels, LEDGER_PROJECTIONS)).differences).toEqual([]);
+  });
+
+  it('expects in the read models only the events up to their checkpoints', async () => {
+    await writer.execute({ type: 'ChargeRecords', accountId: 'acme', requestId: 'late', endpoint: 'job_search', records: 3, allowPartial: false }, context);
+    await writer.execute({ type: 'PurchaseCredits', accountId: 'newcomer', purchaseId: 'p', creditType: 'api', credits: 5, paid: false, expiresAt: now + 1e9 }, context);
+    const report = await verify(store, readModels, LEDGER_PROJECTIONS);
+    expect(report.differences).toEqual([]);
+    expect(report.accounts).toBe(accounts.length + 1);
+  });
+
+  it('gives the same report in several threads, in this one, and through reads that decode every event', async () => {
+    await writer.close();
+    readModelSql('usage', (table) => `DELETE FROM "${table}" WHERE key LIKE 'umbrella|%'`);
+    readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_set(doc, '$.lots[0].remaining', 1) WHERE key IN ('acme', 'initech')`);
+    readModelSql('balance_alerts', (table) => `INSERT INTO "${table}" (key, position, doc) SELECT '99999999999999999999', position, doc FROM "${table}" LIMIT 1`);
+    const snapshots = SqliteAccountSnapshots.open(snapshotsFile);
+    const snapshotsDb = new Database(snapshotsFile);
+    snapshotsDb.exec(`UPDATE account_snapshots SET state = json_set(state, '$.lots[0].remaining', 7) WHERE account_id = 'hooli';
+      UPDATE idempotency_entries SET entry = json_set(entry, '$.creditsCharged', 999) WHERE account_id = 'globex' AND key = 'request:r-1';
+      INSERT INTO account_snapshots SELECT 'ghost', version, revision, event_id, state FROM account_snapshots WHERE account_id = 'stark';
+      UPDATE account_snapshots SET event_id = '00000000-0000-4000-8000-000000000000' WHERE account_id = 'acme';`);
+    snapshotsDb.close();
+    try {
+      // Through a store whose own reads of the streams fail: the threads read them.
+      const unreadable = () => {
+        throw new Error('read in this thread');
+      };
+      const inThreads = await verify(storeWith(store, { readStream: unreadable, readStreamText: unreadable }), readModels, LEDGER_PROJECTIONS, snapshots, {
+        threads: 3,
+        snapshotsFile,
+      });
+      const here = await verify(store, readModels, LEDGER_PROJECTIONS, snapshots, { threads: 1 });
+      const decoding = storeWith(store, { streamIds: undefined, readStreamText: undefined });
+      const decoded = await verify(decoding, readModels, LEDGER_PROJECTIONS, snapshots, { threads: 1 });
+      expect(here.differences.length).toBeGreaterThan(6);
+      expect(here.differences).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^balances\[acme\]: lot \S+ shows 1 remaining, the events leave \d+$/),
+          expect.stringMatching(/^snapshot\[hooli\]@/),
+          expect.stringMatching(/^snapshot\[globex\]@\d+: idempotency entry request:r-1/),
+        ]),
+      );
+      expect(here).toMatchObject({ snapshots: accounts.length - 1, foreignSnapshots: 2 });
+      for (const report of [inThreads, decoded]) {
+        expect(sorted(report)).toEqual(sorted(here));
+        expect({ ...report, differences: [] }).toEqual({ ...here, differences: [] });
+      }
+    } finally {
+      await snapshots.close();
+    }
+  });
+});
+
+/** The store with some of its members replaced (`undefined`: a store that does not offer them). */
+function storeWith(store: SqliteEventStore, replaced: Partial<Record<keyof SqliteEventStore, unknown>>): EventStore {
+  return new Proxy(store, {
+    get: (target, property) => {
+      if (Object.hasOwn(replaced, property)) return replaced[property as keyof SqliteEventStore];
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

@@ -1,8 +1,9 @@
-import { canonicalJson, evolve, initialState, type CreditAccountState } from '#domain';
-import type { EventStore } from '#event-store';
-import { applyToDocs, type AccountBalanceDoc, type Projection, type SqliteReadModelStore, type StoredAccountRows, type StoredDoc } from '#ledger';
-import { ledgerHistory } from './ledger-history.js';
-import { SnapshotChecks } from './snapshot-checks.js';
+import { Worker } from 'node:worker_threads';
+import { accountIdOfStream } from '#domain';
+import { compiledWorkerScript, sharedWithThreads, SqliteEventStore, type EventStore } from '#event-store';
+import { canRebuildInParallel, defaultRebuildThreads, LEDGER_STREAM_PREFIX, type Projection, type SqliteReadModelStore } from '#ledger';
+import { AccountVerifier, DifferenceList, type VerifiedAccounts } from './account-verifier.js';
+import { SnapshotChecks, type StoredSnapshotRows } from './snapshot-checks.js';
 
 export interface VerifyReport {
   readonly events: number;
@@ -16,7 +17,24 @@ export interface VerifyReport {
   readonly differences: readonly string[];
 }
 
-const MAX_LISTED = 200;
+export interface VerifyOptions {
+  /** Threads to verify in (embedded store, built), `defaultRebuildThreads()` unless given; 1: this thread. */
+  readonly threads?: number;
+  /** The file of `snapshots`, for threads to open. Without it, snapshots are checked in this thread. */
+  readonly snapshotsFile?: string;
+}
+
+export interface VerifyShardTask {
+  readonly eventsFile: string;
+  readonly readModelsFile: string;
+  readonly snapshotsFile: string | undefined;
+  readonly projections: readonly string[];
+  readonly checkpoints: readonly bigint[];
+  readonly balancesAt: bigint;
+  readonly accounts: readonly string[];
+}
+
+export type VerifyShardMessage = { readonly kind: 'done'; readonly verified: VerifiedAccounts } | { readonly kind: 'failed'; readonly message: string };
 
 /**
  * Replays the whole history in memory and proves that what the ledger shows equals what the events say:
@@ -28,102 +46,97 @@ const MAX_LISTED = 200;
  * - every account's lots in the balances read model hold what the events leave in them;
  * - every account snapshot the writer would load, and every idempotency entry and reveal window stored
  *   beside it, holds what the events say at the revision it is as of (`snapshots`: the stored rows).
+ *
+ * It goes account by account, reading each one's stream: every projection's documents belong to one
+ * account, so an account's documents are complete once its stream is folded, and are compared then. What
+ * it holds at once is one account's state and documents, and the keys of every document the events
+ * produce (to find the documents they do not), not the history. On the embedded store the accounts are
+ * shared out between worker threads.
  */
 export async function verify(
   store: EventStore,
   readModels: SqliteReadModelStore,
   projections: readonly Projection<unknown>[],
-  snapshots: Iterable<StoredAccountRows> = [],
+  snapshots?: StoredSnapshotRows,
+  options: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const differences: string[] = [];
-  const differ = (message: string) => {
-    if (differences.length < MAX_LISTED) differences.push(message);
-    else if (differences.length === MAX_LISTED) differences.push('… more differences not listed');
-  };
   const checkpoints = projections.map((p) => readModels.active(p.name)?.position ?? -1n);
-  const docs = projections.map(() => new Map<string, StoredDoc<unknown> | undefined>());
-  const states = new Map<string, CreditAccountState>();
-  const lastPositionOf = new Map<string, bigint>();
-  const charged = new Set<string>();
-  const snapshotChecks = await SnapshotChecks.load(snapshots, store);
-  let events = 0;
-
-  for await (const batch of ledgerHistory(store)) {
-    for (const projected of batch) {
-      events += 1;
-      const { accountId, event, position, revision } = projected;
-      const where = `${accountId}@${revision} (${event.type})`;
-      let state = states.get(accountId);
-      if (!state) states.set(accountId, (state = initialState()));
-      try {
-        evolve(state, event);
-      } catch (error) {
-        differ(`${where}: the events contradict the rules: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      snapshotChecks.check(accountId, revision, state, differ);
-      lastPositionOf.set(accountId, position);
-      if (event.type === 'RecordsReturned' || event.type === 'WebhookDispatched' || event.type === 'CompanyRevealed') {
-        const allocated = event.data.allocations.reduce((sum, a) => sum + a.credits, 0);
-        if (allocated !== event.data.credits) differ(`${where}: allocations add up to ${allocated}, not ${event.data.credits}`);
-        const key =
-          event.type === 'RecordsReturned'
-            ? `request:${event.data.requestId}`
-            : event.type === 'WebhookDispatched'
-              ? `webhook:${event.data.webhookEventId}`
-              : `reveal:${event.data.requestId}:${event.data.companyId}`;
-        if (charged.has(`${accountId}|${key}`)) differ(`${where}: ${key} was charged twice`);
-        charged.add(`${accountId}|${key}`);
-      }
-      projections.forEach((projection, i) => {
-        if (position <= checkpoints[i]!) applyToDocs(projection, docs[i]!, projected);
-      });
-    }
+  const balancesAt = readModels.active('balances')?.position ?? -1n;
+  const accounts = await ledgerAccounts(store);
+  const threads = Math.min(options.threads ?? defaultRebuildThreads(), accounts.length);
+  const script = compiledWorkerScript(import.meta.url, 'verify.worker');
+  let parts: readonly VerifiedAccounts[];
+  if (
+    threads > 1 &&
+    script &&
+    store instanceof SqliteEventStore &&
+    sharedWithThreads(store.file) &&
+    sharedWithThreads(readModels.file) &&
+    (snapshots === undefined || options.snapshotsFile !== undefined) &&
+    canRebuildInParallel(projections)
+  ) {
+    const task = { eventsFile: store.file, readModelsFile: readModels.file, snapshotsFile: snapshots && options.snapshotsFile, projections: projections.map((p) => p.name), checkpoints, balancesAt };
+    // Taken in turn, so that a run of large accounts next to each other in id order is shared out too.
+    const shares = Array.from({ length: threads }, (_, shard) => accounts.filter((_, i) => i % threads === shard));
+    parts = await Promise.all(shares.map((share) => verifyInThread(script, { ...task, accounts: share })));
+  } else {
+    const verifier = new AccountVerifier(store, readModels, projections, checkpoints, balancesAt, snapshots && new SnapshotChecks(snapshots, store));
+    for (const accountId of accounts) await verifier.verify(accountId);
+    parts = [verifier.result()];
   }
 
-  snapshotChecks.finish(differ);
+  const differences = new DifferenceList();
+  for (const part of parts) differences.addAll(part.differences);
+  let foreignSnapshots = parts.reduce((sum, part) => sum + part.foreignSnapshots, 0);
+  // Snapshots of accounts without a stream here belong to other history too.
+  if (snapshots) {
+    const verified = new Set(accounts);
+    for (const accountId of snapshots.snapshotAccountIds()) if (!verified.has(accountId)) foreignSnapshots += 1;
+  }
 
   let documents = 0;
   projections.forEach((projection, i) => {
-    const expected = docs[i]!;
-    const seen = new Set<string>();
-    for (const { key, doc, indexed } of readModels.entries<unknown>(projection.name)) {
+    const produced = new Set(parts.flatMap((part) => part.produced[i]!));
+    for (const key of readModels.keys(projection.name)) {
       documents += 1;
-      seen.add(key);
-      const want = expected.get(key);
-      if (!want) differ(`${projection.name}[${key}]: in the read model but no event produces it`);
-      else if (canonicalJson(want.doc) !== canonicalJson(doc)) {
-        differ(`${projection.name}[${key}]: read model ${canonicalJson(doc)} but the events say ${canonicalJson(want.doc)}`);
-      }
-      // The index is what queries like the expiry sweep's read instead of the documents.
-      const wantIndexed = projection.indexOf ? (projection.indexOf(doc) ?? null) : undefined;
-      if (indexed !== wantIndexed) differ(`${projection.name}[${key}]: indexed at ${indexed} but its document says ${wantIndexed}`);
-    }
-    for (const [key, want] of expected) {
-      if (want && !seen.has(key)) differ(`${projection.name}[${key}]: missing from the read model`);
+      if (!produced.has(key)) differences.add(`${projection.name}[${key}]: in the read model but no event produces it`);
     }
   });
 
-  const balancesAt = readModels.active('balances')?.position ?? -1n;
-  for (const [accountId, state] of states) {
-    if ((lastPositionOf.get(accountId) ?? -1n) > balancesAt) continue; // the read model has not reached it yet
-    const doc = readModels.get<AccountBalanceDoc>('balances', accountId)?.doc;
-    for (const lot of state.lots.values()) {
-      const shown = doc?.lots.find((l) => l.purchaseId === lot.purchaseId);
-      if (!shown) differ(`balances[${accountId}]: lot ${lot.purchaseId} is missing`);
-      else if (shown.remaining !== lot.remaining) {
-        differ(`balances[${accountId}]: lot ${lot.purchaseId} shows ${shown.remaining} remaining, the events leave ${lot.remaining}`);
-      }
-      if (lot.remaining < 0) differ(`${accountId}: lot ${lot.purchaseId} is below zero (${lot.remaining})`);
-    }
-  }
-
   return {
-    events,
-    accounts: states.size,
+    events: parts.reduce((sum, part) => sum + part.events, 0),
+    accounts: accounts.length,
     documents,
-    snapshots: snapshotChecks.snapshots,
-    snapshotRows: snapshotChecks.rows,
-    foreignSnapshots: snapshotChecks.foreign,
-    differences,
+    snapshots: parts.reduce((sum, part) => sum + part.snapshots, 0),
+    snapshotRows: parts.reduce((sum, part) => sum + part.snapshotRows, 0),
+    foreignSnapshots,
+    differences: differences.listed,
   };
+}
+
+function verifyInThread(script: URL, task: VerifyShardTask): Promise<VerifiedAccounts> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: task });
+    let verified: VerifiedAccounts | undefined;
+    worker.on('message', (message: VerifyShardMessage) => {
+      if (message.kind === 'done') verified = message.verified;
+      else reject(new Error(`a verification thread failed: ${message.message}`));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => (verified ? resolve(verified) : reject(new Error(`a verification thread exited with ${code}`))));
+  });
+}
+
+/**
+ * The ledger's accounts, from the store's list of streams where it has one, or else from one read of
+ * `$all`: every account with at least one event, each once.
+ */
+export async function ledgerAccounts(store: EventStore): Promise<readonly string[]> {
+  if (store.streamIds) return (await store.streamIds(LEDGER_STREAM_PREFIX)).map((streamId) => accountIdOfStream(streamId)!);
+  const accounts = new Set<string>();
+  for await (const recorded of store.readAll()) {
+    const accountId = accountIdOfStream(recorded.streamId);
+    if (accountId !== undefined) accounts.add(accountId);
+  }
+  return [...accounts];
 }

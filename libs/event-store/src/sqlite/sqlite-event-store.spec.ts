@@ -98,6 +98,45 @@ describe('SqliteEventStore', () => {
         expect(read.map((e) => e.position).sort((a, b) => (a < b ? -1 : 1))).toEqual(all.slice(0, 50).map((e) => e.position));
       }
     });
+
+    it("reads one stream's events as text, a page at a time from a revision, as the decoded read gives them", async () => {
+      const store = open();
+      for (let i = 0; i < 30; i++) {
+        await store.appendToStream(i % 3 === 0 ? 'other' : 'mine', [{ ...newEvent(), metadata: { n: i } }], { expectedRevision: 'any' });
+      }
+      const decoded = await collect(store.readStream('mine'));
+      const read = [];
+      for (let from = 0n; ; ) {
+        const page = await store.readStreamText('mine', from, 7);
+        read.push(...page);
+        if (page.length < 7) break;
+        from = page[page.length - 1]!.revision + 1n;
+      }
+      expect(read.map((e) => [e.streamId, e.revision, e.position, e.type, JSON.parse(e.data), JSON.parse(e.metadata!)])).toEqual(
+        decoded.map((e) => [e.streamId, e.revision, e.position.commit, e.type, e.data, e.metadata]),
+      );
+      expect((await store.readStreamText('mine', 15n, 100)).map((e) => e.revision)).toEqual([15n, 16n, 17n, 18n, 19n]);
+      expect(await store.readStreamText('missing', 0n, 10)).toEqual([]);
+    });
+
+    it('lists the streams with a prefix, each once and in id order, whatever their events', async () => {
+      const store = open();
+      // Ids next to the prefix on both sides ('creditAccount' and 'creditAccount.' sort around it).
+      const streams = ['creditAccount-b', 'creditAccount', 'creditAccount-a', 'creditAccount.x', 'creditAccount-', 'a', 'creditAccount-é', 'creditAccount-b2'];
+      for (let i = 0; i < 40; i++) await store.appendToStream(streams[(i * 3) % streams.length]!, [newEvent()], { expectedRevision: 'any' });
+      expect(await store.streamIds('creditAccount-')).toEqual(['creditAccount-', 'creditAccount-a', 'creditAccount-b', 'creditAccount-b2', 'creditAccount-é']);
+      expect(await store.streamIds('creditAccount')).toEqual([
+        'creditAccount',
+        'creditAccount-',
+        'creditAccount-a',
+        'creditAccount-b',
+        'creditAccount-b2',
+        'creditAccount-é',
+        'creditAccount.x',
+      ]);
+      expect(await store.streamIds('')).toEqual([...new Set(streams)].sort());
+      expect(await store.streamIds('nothing-')).toEqual([]);
+    });
   });
 
   describe('two instances on the same file', () => {

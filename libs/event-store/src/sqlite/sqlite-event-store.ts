@@ -58,6 +58,8 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const SYNCHRONOUS_LEVELS = ['off', 'normal', 'full', 'extra'] as const;
 /** Rows per read: bounds the memory of a read of a huge stream, and the time one query holds the thread. */
 const PAGE_SIZE = 1000;
+/** Stream ids listed between two turns of the event loop (one index seek each). */
+const STREAM_IDS_PER_TURN = 10_000;
 const MAX_INT64 = 2n ** 63n - 1n;
 
 /**
@@ -169,6 +171,26 @@ export class SqliteEventStore implements EventStore {
     return this.guard(() => this.sql.allAfterText.all(after, limit).map(toStoredEventText));
   }
 
+  async readStreamText(streamId: string, fromRevision: bigint, limit: number): Promise<readonly StoredEventText[]> {
+    this.assertOpen();
+    return this.guard(() => this.sql.streamForwardsText.all(streamId, fromRevision, limit).map(toStoredEventText));
+  }
+
+  async streamIds(prefix: string): Promise<readonly string[]> {
+    // One seek of the (stream_id, stream_revision) index a stream, from one stream's first entry to the
+    // next's: reading every entry of the index would cost one step an event.
+    const ids: string[] = [];
+    let id = this.guard(() => this.sql.firstStreamIdFrom.get(prefix));
+    while (id !== undefined && id.startsWith(prefix)) {
+      ids.push(id);
+      if (ids.length % STREAM_IDS_PER_TURN === 0) await yieldToEventLoop();
+      this.assertOpen();
+      const after = id;
+      id = this.guard(() => this.sql.nextStreamIdAfter.get(after));
+    }
+    return ids;
+  }
+
   /**
    * `readAllText` for one of `shards` disjoint groups of streams, up to `upTo` (inclusive): a replay split
    * over threads gives each thread every event of its streams, in order. The groups come from the stream
@@ -274,6 +296,8 @@ export class SqliteEventStore implements EventStore {
 function prepareStatements(db: BetterSqlite3.Database) {
   return {
     streamExists: db.prepare<[string], bigint>('SELECT 1 FROM events WHERE stream_id = ? LIMIT 1').pluck(),
+    firstStreamIdFrom: db.prepare<[string], string>('SELECT stream_id FROM events WHERE stream_id >= ? ORDER BY stream_id LIMIT 1').pluck(),
+    nextStreamIdAfter: db.prepare<[string], string>('SELECT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT 1').pluck(),
     streamForwards: db.prepare<[string, bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
        WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
@@ -282,6 +306,11 @@ function prepareStatements(db: BetterSqlite3.Database) {
       `SELECT ${EVENT_COLUMNS} FROM events
        WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
     ).raw(),
+    streamForwardsText: db
+      .prepare<[string, bigint, number], EventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS} FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+      )
+      .raw(),
     allAfter: db.prepare<[bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
     ).raw(),

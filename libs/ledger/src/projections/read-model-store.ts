@@ -239,6 +239,27 @@ export class SqliteReadModelStore {
     for (const row of rows) yield { key: row.key, doc: JSON.parse(row.doc) as Doc, position: row.position, indexed: indexedIn(row) };
   }
 
+  /**
+   * Reads a projection's documents by key from the table active now, as stored (JSON text), with the
+   * value the row holds in the index as `entries` gives it; undefined when the projection has no table yet.
+   */
+  lookup(projection: string): ((key: string) => { docText: string; position: bigint; indexed: number | null | undefined } | undefined) | undefined {
+    const state = this.active(projection);
+    if (!state) return undefined;
+    const { get } = this.statementsFor(state.table);
+    return (key) => {
+      const row = get.get(key);
+      return row && { docText: row.doc, position: row.position, indexed: indexedIn(row) };
+    };
+  }
+
+  /** Every key of a projection's documents, in key order. */
+  *keys(projection: string): Generator<string> {
+    const state = this.active(projection);
+    if (!state) return;
+    yield* this.db.prepare<[], string>(`SELECT key FROM "${state.table}" ORDER BY key`).pluck().iterate();
+  }
+
   private applyTo(projection: AnyProjection, table: string, after: bigint, events: readonly ProjectedEvent[]): void {
     const statements = this.statementsFor(table);
     const docs = new Map<string, StoredDoc<unknown> | undefined>();

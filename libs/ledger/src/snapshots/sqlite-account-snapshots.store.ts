@@ -94,9 +94,7 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
       findEntry: db
         .prepare<[string, number, string], string>('SELECT entry FROM idempotency_entries WHERE account_id = ? AND version = ? AND key = ?')
         .pluck(),
-      allSnapshots: db.prepare<[number], { account_id: string; revision: bigint; event_id: string; state: string }>(
-        'SELECT account_id, revision, event_id, state FROM account_snapshots WHERE version = ? ORDER BY account_id',
-      ),
+      accountIds: db.prepare<[number], string>('SELECT account_id FROM account_snapshots WHERE version = ? ORDER BY account_id').pluck(),
       entriesOf: db.prepare<[string, number], { key: string; revision: bigint; entry: string }>(
         'SELECT key, revision, entry FROM idempotency_entries WHERE account_id = ? AND version = ?',
       ),
@@ -139,21 +137,26 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
     return entry === undefined ? undefined : (JSON.parse(entry) as IdempotencyEntry);
   }
 
+  /** The accounts with a snapshot of this version, in id order. */
+  snapshotAccountIds(): string[] {
+    return this.statements.accountIds.all(this.version);
+  }
+
   /**
-   * Every snapshot of this version, each with the idempotency entries and reveal windows stored for its
-   * account: what the writer may load instead of folding events, for `ledger verify` to check.
+   * An account's snapshot of this version with the idempotency entries and reveal windows stored beside
+   * it: what the writer may load instead of folding its events, for `ledger verify` to check.
    */
-  *storedRows(): Generator<StoredAccountRows> {
-    for (const row of this.statements.allSnapshots.all(this.version)) {
-      yield {
-        accountId: row.account_id,
-        revision: row.revision,
-        eventId: row.event_id,
-        state: row.state,
-        entries: this.statements.entriesOf.all(row.account_id, this.version),
-        windows: this.statements.windowsOf.all(row.account_id, this.version).map((w) => ({ companyId: w.company_id, revision: w.revision, windows: w.windows })),
-      };
-    }
+  storedRowsOf(accountId: string): StoredAccountRows | undefined {
+    const row = this.statements.load.get(accountId, this.version);
+    if (!row) return undefined;
+    return {
+      accountId,
+      revision: row.revision,
+      eventId: row.event_id,
+      state: row.state,
+      entries: this.statements.entriesOf.all(accountId, this.version),
+      windows: this.statements.windowsOf.all(accountId, this.version).map((w) => ({ companyId: w.company_id, revision: w.revision, windows: w.windows })),
+    };
   }
 
   async saveEntries(accountId: string, revision: bigint, entries: readonly (readonly [string, string])[]): Promise<void> {
