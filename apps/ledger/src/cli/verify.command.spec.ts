@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { collect, SqliteEventStore, type EventStore } from '#event-store';
+import { collect, SqliteEventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore, type Clock, type SubmittedCommand } from '#ledger';
+import { storeWith } from '../../../../libs/ledger/src/testing/store-with.js';
 import { catchUpReadModels } from './ledger-history.js';
 import { verify } from './verify.command.js';
 
@@ -255,13 +256,3 @@ describe('ledger verify, on the read models, account by account', () => {
   });
 });
 
-/** The store with some of its members replaced (`undefined`: a store that does not offer them). */
-function storeWith(store: SqliteEventStore, replaced: Partial<Record<keyof SqliteEventStore, unknown>>): EventStore {
-  return new Proxy(store, {
-    get: (target, property) => {
-      if (Object.hasOwn(replaced, property)) return replaced[property as keyof SqliteEventStore];
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}

@@ -18,6 +18,7 @@ import {
 } from './audit-events.js';
 import { readAccountStatement, readFinancePosition } from './audit-reads.js';
 import { financePositionScript } from './finance-position.threads.js';
+import { storeWith } from '../testing/store-with.js';
 
 const JAN_1 = at('2026-01-01T00:00:00.000Z');
 const HOUR = 3_600_000;
@@ -30,17 +31,6 @@ function historyFor(accountId: string, charges: number, start = JAN_1): CreditAc
       accountId,
     })),
   );
-}
-
-/** The store with some of its members replaced (`undefined`: as if it had none). */
-function storeWith(store: SqliteEventStore, replaced: Partial<Record<keyof SqliteEventStore, unknown>>): SqliteEventStore {
-  return new Proxy(store, {
-    get: (target, property) => {
-      if (Object.hasOwn(replaced, property)) return replaced[property as keyof SqliteEventStore];
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }
 
 describe('reading the ledger for audit', () => {
