@@ -43,7 +43,7 @@ export class AccountVerifier {
   private readonly balances;
   private readonly produced: Set<string>[];
   private readonly differ = (message: string) => this.differences.add(message);
-  private events = 0;
+  private eventsFolded = 0;
 
   constructor(
     private readonly store: EventStore,
@@ -69,7 +69,7 @@ export class AccountVerifier {
     let last = -1n;
     for await (const page of accountHistory(this.store, accountId)) {
       for (const projected of page) {
-        this.events += 1;
+        this.eventsFolded += 1;
         const { event, position, revision } = projected;
         const where = `${accountId}@${revision} (${event.type})`;
         try {
@@ -101,10 +101,15 @@ export class AccountVerifier {
     if (last <= this.balancesAt) this.compareLots(accountId, state.lots.values());
   }
 
+  /** Events folded so far. */
+  get events(): number {
+    return this.eventsFolded;
+  }
+
   /** What was found so far. */
   result(): VerifiedAccounts {
     return {
-      events: this.events,
+      events: this.eventsFolded,
       snapshots: this.snapshotChecks?.snapshots ?? 0,
       snapshotRows: this.snapshotChecks?.rows ?? 0,
       foreignSnapshots: this.snapshotChecks?.foreign ?? 0,

@@ -5,7 +5,8 @@ import { catchUpReadModels } from './ledger-history.js';
 import { ConfigError, readConfig, type LedgerConfig } from '../config/ledger.config.js';
 import { replay } from './replay.command.js';
 import { exportLedger, type ExportFormat } from './export.command.js';
-import { verify } from './verify.command.js';
+import { progressReporter } from './progress.js';
+import { verify, type VerifyProgress } from './verify.command.js';
 
 const USAGE = `usage: npm run ledger -- <command> [options]   (same environment variables as the app)
 
@@ -60,7 +61,16 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       case 'verify': {
         const snapshots = SqliteAccountSnapshots.open(config.snapshotsFile);
-        const report = await verify(store, readModels, LEDGER_PROJECTIONS, snapshots, { snapshotsFile: config.snapshotsFile }).finally(() => snapshots.close());
+        // The bar counts accounts: verification goes account by account.
+        let progress: ReturnType<typeof progressReporter> | undefined;
+        const onProgress = ({ accounts, of, events }: VerifyProgress) => {
+          progress ??= progressReporter(process.stderr, 'verify', 0n, BigInt(of));
+          progress.update(events, BigInt(accounts));
+        };
+        const report = await verify(store, readModels, LEDGER_PROJECTIONS, snapshots, { snapshotsFile: config.snapshotsFile, onProgress }).finally(() =>
+          snapshots.close(),
+        );
+        progress?.done(report.events, BigInt(report.accounts));
         for (const difference of report.differences) process.stdout.write(`DIFFERENCE ${difference}\n`);
         const { events, accounts, documents, snapshots: checked, snapshotRows, foreignSnapshots } = report;
         process.stdout.write(

@@ -6,7 +6,7 @@ import { collect, SqliteEventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore, type Clock, type SubmittedCommand } from '#ledger';
 import { storeWith } from '../../../../libs/ledger/src/testing/store-with.js';
 import { catchUpReadModels } from './ledger-history.js';
-import { verify } from './verify.command.js';
+import { verify, type VerifyProgress } from './verify.command.js';
 
 const context = { correlationId: 'corr-1', actor: 'test-suite' };
 
@@ -211,6 +211,18 @@ describe('ledger verify, on the read models, account by account', () => {
     const report = await verify(store, readModels, LEDGER_PROJECTIONS);
     expect(report.differences).toEqual([]);
     expect(report.accounts).toBe(accounts.length + 1);
+  });
+
+  it('tells how far it has gone, in accounts and events, up to all of them', async () => {
+    for (const threads of [1, 3]) {
+      const told: VerifyProgress[] = [];
+      const report = await verify(store, readModels, LEDGER_PROJECTIONS, undefined, { threads, onProgress: (progress) => told.push(progress) });
+      expect(told.at(-1)).toEqual({ accounts: accounts.length, of: accounts.length, events: report.events });
+      for (const [i, progress] of told.entries()) {
+        expect(progress.of).toBe(accounts.length);
+        if (i > 0) expect(progress.accounts).toBeGreaterThanOrEqual(told[i - 1]!.accounts);
+      }
+    }
   });
 
   it('gives the same report in several threads, in this one, and through reads that decode every event', async () => {

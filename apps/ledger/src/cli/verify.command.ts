@@ -22,6 +22,14 @@ export interface VerifyOptions {
   readonly threads?: number;
   /** The file of `snapshots`, for threads to open. Without it, snapshots are checked in this thread. */
   readonly snapshotsFile?: string;
+  /** Told, now and then and at the end, how many of the accounts are verified and with how many events. */
+  readonly onProgress?: (progress: VerifyProgress) => void;
+}
+
+export interface VerifyProgress {
+  readonly accounts: number;
+  readonly of: number;
+  readonly events: number;
 }
 
 export interface VerifyShardTask {
@@ -34,7 +42,10 @@ export interface VerifyShardTask {
   readonly accounts: readonly string[];
 }
 
-export type VerifyShardMessage = { readonly kind: 'done'; readonly verified: VerifiedAccounts } | { readonly kind: 'failed'; readonly message: string };
+export type VerifyShardMessage =
+  | { readonly kind: 'progress'; readonly accounts: number; readonly events: number }
+  | { readonly kind: 'done'; readonly verified: VerifiedAccounts }
+  | { readonly kind: 'failed'; readonly message: string };
 
 /**
  * Replays the whole history in memory and proves that what the ledger shows equals what the events say:
@@ -65,6 +76,7 @@ export async function verify(
   const accounts = await ledgerAccounts(store);
   const threads = Math.min(options.threads ?? defaultRebuildThreads(), accounts.length);
   const script = compiledWorkerScript(import.meta.url, 'verify.worker');
+  const progress = progressOf(accounts.length, options.onProgress);
   let parts: readonly VerifiedAccounts[];
   if (
     threads > 1 &&
@@ -78,10 +90,22 @@ export async function verify(
     const task = { eventsFile: store.file, readModelsFile: readModels.file, snapshotsFile: snapshots && options.snapshotsFile, projections: projections.map((p) => p.name), checkpoints, balancesAt };
     // Taken in turn, so that a run of large accounts next to each other in id order is shared out too.
     const shares = Array.from({ length: threads }, (_, shard) => accounts.filter((_, i) => i % threads === shard));
-    parts = await Promise.all(shares.map((share) => verifyInThread(script, { ...task, accounts: share })));
+    const done = shares.map(() => ({ accounts: 0, events: 0 }));
+    const report = () => progress.update(done.reduce((sum, d) => sum + d.accounts, 0), done.reduce((sum, d) => sum + d.events, 0));
+    parts = await Promise.all(
+      shares.map((share, shard) =>
+        verifyInThread(script, { ...task, accounts: share }, (accounts, events) => {
+          done[shard] = { accounts, events };
+          report();
+        }),
+      ),
+    );
   } else {
     const verifier = new AccountVerifier(store, readModels, projections, checkpoints, balancesAt, snapshots && new SnapshotChecks(snapshots, store));
-    for (const accountId of accounts) await verifier.verify(accountId);
+    for (const [i, accountId] of accounts.entries()) {
+      await verifier.verify(accountId);
+      progress.update(i + 1, verifier.events);
+    }
     parts = [verifier.result()];
   }
 
@@ -103,8 +127,10 @@ export async function verify(
     }
   });
 
+  const events = parts.reduce((sum, part) => sum + part.events, 0);
+  progress.done(events);
   return {
-    events: parts.reduce((sum, part) => sum + part.events, 0),
+    events,
     accounts: accounts.length,
     documents,
     snapshots: parts.reduce((sum, part) => sum + part.snapshots, 0),
@@ -114,12 +140,31 @@ export async function verify(
   };
 }
 
-function verifyInThread(script: URL, task: VerifyShardTask): Promise<VerifiedAccounts> {
+/** Progress at most every `PROGRESS_MS`, and at the end. */
+function progressOf(of: number, onProgress: ((progress: VerifyProgress) => void) | undefined) {
+  let told = 0;
+  return {
+    update(accounts: number, events: number): void {
+      const now = Date.now();
+      if (!onProgress || now - told < PROGRESS_MS) return;
+      told = now;
+      onProgress({ accounts, of, events });
+    },
+    done(events: number): void {
+      onProgress?.({ accounts: of, of, events });
+    },
+  };
+}
+
+export const PROGRESS_MS = 100;
+
+function verifyInThread(script: URL, task: VerifyShardTask, onProgress: (accounts: number, events: number) => void): Promise<VerifiedAccounts> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(script, { workerData: task });
     let verified: VerifiedAccounts | undefined;
     worker.on('message', (message: VerifyShardMessage) => {
-      if (message.kind === 'done') verified = message.verified;
+      if (message.kind === 'progress') onProgress(message.accounts, message.events);
+      else if (message.kind === 'done') verified = message.verified;
       else reject(new Error(`a verification thread failed: ${message.message}`));
     });
     worker.once('error', reject);

@@ -3,7 +3,7 @@ import { SqliteEventStore } from '#event-store';
 import { LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore } from '#ledger';
 import { AccountVerifier } from './account-verifier.js';
 import { SnapshotChecks } from './snapshot-checks.js';
-import type { VerifyShardMessage, VerifyShardTask } from './verify.command.js';
+import { PROGRESS_MS, type VerifyShardMessage, type VerifyShardTask } from './verify.command.js';
 
 // One thread of a verification: the accounts it is given, each folded and compared as `verify` does.
 
@@ -15,7 +15,13 @@ async function run(task: VerifyShardTask): Promise<VerifyShardMessage> {
     const projections = task.projections.map((name) => LEDGER_PROJECTIONS.find((p) => p.name === name)!);
     const checks = snapshots && new SnapshotChecks(snapshots, store);
     const verifier = new AccountVerifier(store, readModels, projections, task.checkpoints, task.balancesAt, checks);
-    for (const accountId of task.accounts) await verifier.verify(accountId);
+    let told = 0;
+    for (const [i, accountId] of task.accounts.entries()) {
+      await verifier.verify(accountId);
+      if (Date.now() - told < PROGRESS_MS) continue;
+      told = Date.now();
+      parentPort!.postMessage({ kind: 'progress', accounts: i + 1, events: verifier.events } satisfies VerifyShardMessage);
+    }
     return { kind: 'done', verified: verifier.result() };
   } catch (error) {
     return { kind: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
