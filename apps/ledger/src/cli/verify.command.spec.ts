@@ -213,6 +213,16 @@ describe('ledger verify, on the read models, account by account', () => {
     expect(report.accounts).toBe(accounts.length + 1);
   });
 
+  it('fails when one of its threads cannot go on', async () => {
+    const snapshots = SqliteAccountSnapshots.open(snapshotsFile);
+    try {
+      const unopenable = join(dir, 'no-such-directory', 'account-snapshots.sqlite');
+      await expect(verify(store, readModels, LEDGER_PROJECTIONS, snapshots, { threads: 2, snapshotsFile: unopenable })).rejects.toThrow(/a verification thread|directory does not exist|unable to open/);
+    } finally {
+      await snapshots.close();
+    }
+  });
+
   it('tells how far it has gone, in accounts and events, up to all of them', async () => {
     for (const threads of [1, 3]) {
       const told: VerifyProgress[] = [];

@@ -88,18 +88,7 @@ export async function verify(
     canRebuildInParallel(projections)
   ) {
     const task = { eventsFile: store.file, readModelsFile: readModels.file, snapshotsFile: snapshots && options.snapshotsFile, projections: projections.map((p) => p.name), checkpoints, balancesAt };
-    // Taken in turn, so that a run of large accounts next to each other in id order is shared out too.
-    const shares = Array.from({ length: threads }, (_, shard) => accounts.filter((_, i) => i % threads === shard));
-    const done = shares.map(() => ({ accounts: 0, events: 0 }));
-    const report = () => progress.update(done.reduce((sum, d) => sum + d.accounts, 0), done.reduce((sum, d) => sum + d.events, 0));
-    parts = await Promise.all(
-      shares.map((share, shard) =>
-        verifyInThread(script, { ...task, accounts: share }, (accounts, events) => {
-          done[shard] = { accounts, events };
-          report();
-        }),
-      ),
-    );
+    parts = await verifyInThreads(script, task, accounts, threads, progress);
   } else {
     const verifier = new AccountVerifier(store, readModels, projections, checkpoints, balancesAt, snapshots && new SnapshotChecks(snapshots, store));
     for (const [i, accountId] of accounts.entries()) {
@@ -158,18 +147,44 @@ function progressOf(of: number, onProgress: ((progress: VerifyProgress) => void)
 
 export const PROGRESS_MS = 100;
 
-function verifyInThread(script: URL, task: VerifyShardTask, onProgress: (accounts: number, events: number) => void): Promise<VerifiedAccounts> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: task });
-    let verified: VerifiedAccounts | undefined;
-    worker.on('message', (message: VerifyShardMessage) => {
-      if (message.kind === 'progress') onProgress(message.accounts, message.events);
-      else if (message.kind === 'done') verified = message.verified;
-      else reject(new Error(`a verification thread failed: ${message.message}`));
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => (verified ? resolve(verified) : reject(new Error(`a verification thread exited with ${code}`))));
-  });
+/**
+ * The accounts shared out, in turn, between `threads` worker threads (so that a run of large accounts next
+ * to each other in id order is shared out too), each verifying its share with connections of its own.
+ */
+async function verifyInThreads(
+  script: URL,
+  task: Omit<VerifyShardTask, 'accounts'>,
+  accounts: readonly string[],
+  threads: number,
+  progress: ReturnType<typeof progressOf>,
+): Promise<VerifiedAccounts[]> {
+  const shares = Array.from({ length: threads }, (_, shard) => accounts.filter((_, i) => i % threads === shard));
+  const done = shares.map(() => ({ accounts: 0, events: 0 }));
+  const workers: Worker[] = [];
+  try {
+    return await Promise.all(
+      shares.map(
+        (share, shard) =>
+          new Promise<VerifiedAccounts>((resolve, reject) => {
+            const worker = new Worker(script, { workerData: { ...task, accounts: share } satisfies VerifyShardTask });
+            workers.push(worker);
+            let verified: VerifiedAccounts | undefined;
+            worker.on('message', (message: VerifyShardMessage) => {
+              if (message.kind === 'progress') {
+                done[shard] = message;
+                progress.update(done.reduce((sum, d) => sum + d.accounts, 0), done.reduce((sum, d) => sum + d.events, 0));
+              } else if (message.kind === 'done') verified = message.verified;
+              else reject(new Error(`a verification thread failed: ${message.message}`));
+            });
+            worker.once('error', reject);
+            worker.once('exit', (code) => (verified ? resolve(verified) : reject(new Error(`a verification thread exited with ${code}`))));
+          }),
+      ),
+    );
+  } finally {
+    // One that failed leaves the others nothing to do.
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
 }
 
 /**
