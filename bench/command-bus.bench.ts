@@ -81,6 +81,41 @@ export function hotAccountBench(options: ChargeBenchOptions): Promise<BenchFigur
   });
 }
 
+/**
+ * The CPU a charge costs the whole process (every thread) at a steady `rate`, for one account that first
+ * bought and spent `lots` small lots and then draws on one large lot. At a steady rate each commit is its
+ * own projection batch, so whatever a charge rewrites in proportion to the account's history shows here.
+ */
+export function longHistoryCpuPerCharge(options: { readonly lots: number; readonly rate: number; readonly seconds: number }): Promise<number> {
+  return withLedger({}, async (bus) => {
+    const small = (i: number) =>
+      bus.execute(new PurchaseCreditsCommand('long', { purchaseId: `lot-${i}`, creditType: 'api', credits: 10, amountMinor: 10, currency: 'USD' }, principal, randomUUID()));
+    await drive(options.lots, 1_000, small);
+    // Ten credits a charge: each spends one small lot to nothing.
+    await drive(options.lots, 1_000, (i) =>
+      bus.execute(new ChargeRecordsCommand('long', { requestId: `spend-${i}`, endpoint: 'job_search', records: 10 }, principal, randomUUID())),
+    );
+    await buy(bus, 'long', 1_000_000_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the projections catch up with the setup
+    const cpu = process.cpuUsage();
+    const sent: Promise<unknown>[] = [];
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const due = Math.min(options.rate * options.seconds, Math.floor(((Date.now() - started) / 1000) * options.rate));
+        while (sent.length < due) sent.push(chargeOne(bus, 'long', sent.length));
+        if (sent.length === options.rate * options.seconds) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 5);
+    });
+    await Promise.all(sent);
+    const used = process.cpuUsage(cpu);
+    return Math.round((used.user + used.system) / sent.length);
+  });
+}
+
 /** The same spread uniformly over `accounts` accounts, each bought first. */
 export function manyAccountsBench(options: ChargeBenchOptions & { readonly accounts: number }): Promise<BenchFigure> {
   return withLedger(options.env, async (bus) => {

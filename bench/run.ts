@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { BenchFigure } from './bench-figure.js';
-import { hotAccountBench, manyAccountsBench } from './command-bus.bench.js';
+import { hotAccountBench, longHistoryCpuPerCharge, manyAccountsBench } from './command-bus.bench.js';
 import { httpLoad } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
 import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
@@ -77,6 +77,16 @@ async function main() {
   figures.push(rawSqlite());
   figures.push(await hotAccountBench({ env: {}, charges: SIZES.hotCharges, inFlight: SIZES.inFlight, suffix: '', setup: 'fsync per group commit' }));
   figures.push(await manyAccountsBench({ env: {}, charges: SIZES.manyCharges, accounts: SIZES.accounts, inFlight: SIZES.inFlight, suffix: '', setup: 'fsync per group commit' }));
+  const history = { lots: quick ? 1_000 : 10_000, rate: 2_000, seconds: quick ? 2 : 5 };
+  figures.push(
+    { bench: 'fresh_account_cpu_per_charge', value: await longHistoryCpuPerCharge({ ...history, lots: 0 }), unit: 'µs', note: `CPU of every thread a charge, at a steady ${history.rate.toLocaleString('en')}/s, one account` },
+    {
+      bench: 'long_history_account_cpu_per_charge',
+      value: await longHistoryCpuPerCharge(history),
+      unit: 'µs',
+      note: `the same, the account having bought and spent ${history.lots.toLocaleString('en')} lots first`,
+    },
+  );
   figures.push(...(await replayBench(quick ? REPLAY_SIZES.quick : REPLAY_SIZES.full)));
   figures.push(await hotAccountWithoutProjections(SIZES.hotCharges, SIZES.inFlight));
   figures.push(...(await coldStart(quick ? 100_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));

@@ -139,17 +139,24 @@ export class AccountVerifier {
     }
   }
 
-  /** The account's lots in the balances read model, which has reached its last event. */
+  /**
+   * The account's open lots in the balances read model, which has reached its last event: each lot the
+   * events leave credits in, with what they leave, and no other.
+   */
   private compareLots(accountId: string, lots: Iterable<{ readonly purchaseId: string; readonly remaining: number }>): void {
     const row = this.balances?.(accountId);
-    const doc = row && (JSON.parse(row.docText) as AccountBalanceDoc);
+    const shown = new Map((row ? (JSON.parse(row.docText) as AccountBalanceDoc).lots : []).map((lot) => [lot.purchaseId, lot.remaining]));
     for (const lot of lots) {
-      const shown = doc?.lots.find((l) => l.purchaseId === lot.purchaseId);
-      if (!shown) this.differ(`balances[${accountId}]: lot ${lot.purchaseId} is missing`);
-      else if (shown.remaining !== lot.remaining) {
-        this.differ(`balances[${accountId}]: lot ${lot.purchaseId} shows ${shown.remaining} remaining, the events leave ${lot.remaining}`);
-      }
       if (lot.remaining < 0) this.differ(`${accountId}: lot ${lot.purchaseId} is below zero (${lot.remaining})`);
+      const remaining = shown.get(lot.purchaseId);
+      shown.delete(lot.purchaseId);
+      if (lot.remaining <= 0) {
+        if (remaining !== undefined) this.differ(`balances[${accountId}]: lot ${lot.purchaseId} shows ${remaining} remaining, the events leave none`);
+      } else if (remaining === undefined) this.differ(`balances[${accountId}]: lot ${lot.purchaseId} is missing`);
+      else if (remaining !== lot.remaining) {
+        this.differ(`balances[${accountId}]: lot ${lot.purchaseId} shows ${remaining} remaining, the events leave ${lot.remaining}`);
+      }
     }
+    for (const purchaseId of shown.keys()) this.differ(`balances[${accountId}]: lot ${purchaseId} is shown, but the events made no such lot`);
   }
 }

@@ -199,6 +199,15 @@ describe('ledger verify, on the read models, account by account', () => {
     ]);
   });
 
+  it('lists a lot the balances show that the events never made or left nothing in', async () => {
+    readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_insert(doc, '$.lots[#]', json_object('purchaseId', 'phantom', 'remaining', 5)) WHERE key = 'initech'`);
+    const differences = sorted(await verify(store, readModels, LEDGER_PROJECTIONS));
+    expect(differences).toEqual([
+      'balances[initech]: lot phantom is shown, but the events made no such lot',
+      expect.stringMatching(/^balances\[initech\]: read model .*phantom.* but the events say /),
+    ]);
+  });
+
   it('takes a document stored with its keys in another order for the same document', async () => {
     readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_remove(doc, '$.accountId') || '' WHERE key = 'stark'`);
     readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_set(doc, '$.accountId', 'stark') WHERE key = 'stark'`);

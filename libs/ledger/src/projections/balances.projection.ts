@@ -21,9 +21,14 @@ export interface LotDoc {
 }
 
 /**
- * An account's lots (its purchase history) and what is left of each. Key: the account id. Indexed by the
- * next instant an expiry is due (the soonest expiry of a lot with credits left), so the expiry sweep reads
- * only the accounts with something to record.
+ * An account's open lots, those with credits left, and what is left of each. Key: the account id. Indexed
+ * by the next instant an expiry is due (the soonest expiry of a lot with credits left), so the expiry sweep
+ * reads only the accounts with something to record.
+ *
+ * A lot leaves the document when nothing is left of it (spent, its expiry recorded, refunded): every charge
+ * rewrites the document, so it must not grow with the account's history. The purchase history is the
+ * `purchases` read model's. Until version 4 every lot stayed: an account with 10,000 spent lots took
+ * 22,604 charges a second against 47,635 without them (docs/benchmarks.md).
  */
 export interface AccountBalanceDoc {
   readonly accountId: string;
@@ -36,7 +41,7 @@ type MutableBalance = { accountId: string; lots: Mutable<LotDoc>[] };
 
 export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjection<AccountBalanceDoc>({
   name: 'balances',
-  version: 3,
+  version: 4,
   keysOf: (e) => [e.accountId],
   copy: (doc) => ({ ...doc, lots: doc.lots.map((lot) => ({ ...lot })) }),
   indexOf: nextExpiryDue,
@@ -71,13 +76,13 @@ export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjecti
           lot.remaining -= event.data.credits;
           lot.expired += event.data.credits;
         }
-        return current;
+        return withoutClosedLots(current);
       case 'PurchaseRefunded':
         for (const lot of lotsOf(current, event.data.purchaseId)) {
           lot.remaining = 0;
           lot.refunded = true;
         }
-        return current;
+        return withoutClosedLots(current);
       case 'CreditsAdjusted': {
         const d = event.data;
         if (d.credits < 0) return spend(current, d.allocations ?? []);
@@ -122,9 +127,20 @@ export function nextExpiryDue(doc: AccountBalanceDoc): number | undefined {
 }
 
 function spend(doc: MutableBalance, allocations: readonly { purchaseId: string; credits: number }[]): MutableBalance {
+  let closed = false;
   for (const { purchaseId, credits } of allocations) {
-    for (const lot of doc.lots) if (lot.purchaseId === purchaseId) lot.remaining -= credits;
+    for (const lot of doc.lots) {
+      if (lot.purchaseId !== purchaseId) continue;
+      lot.remaining -= credits;
+      closed ||= lot.remaining <= 0;
+    }
   }
+  return closed ? withoutClosedLots(doc) : doc;
+}
+
+/** The document without the lots nothing is left of. */
+function withoutClosedLots(doc: MutableBalance): MutableBalance {
+  doc.lots = doc.lots.filter((lot) => lot.remaining > 0);
   return doc;
 }
 

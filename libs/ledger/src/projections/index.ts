@@ -5,6 +5,7 @@ import { usageProjection } from './usage.projection.js';
 import { autoRechargesProjection } from './auto-recharges.projection.js';
 import { balanceAlertsProjection } from './balance-alerts.projection.js';
 import { accountActivityProjection } from './account-activity.projection.js';
+import { purchasesProjection } from './purchases.projection.js';
 
 export * from './projection.js';
 export * from './read-model-store.js';
@@ -17,6 +18,7 @@ export * from './usage.projection.js';
 export * from './auto-recharges.projection.js';
 export * from './balance-alerts.projection.js';
 export * from './account-activity.projection.js';
+export * from './purchases.projection.js';
 
 /** Every read model the ledger keeps. */
 export const LEDGER_PROJECTIONS: readonly Projection<unknown>[] = [
@@ -26,4 +28,5 @@ export const LEDGER_PROJECTIONS: readonly Projection<unknown>[] = [
   autoRechargesProjection as Projection<unknown>,
   balanceAlertsProjection as Projection<unknown>,
   accountActivityProjection as Projection<unknown>,
+  purchasesProjection as Projection<unknown>,
 ];

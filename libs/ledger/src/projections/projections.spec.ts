@@ -14,6 +14,7 @@ import { usageBucketKey, usageProjection } from './usage.projection.js';
 import { autoRechargesProjection } from './auto-recharges.projection.js';
 import { balanceAlertsProjection } from './balance-alerts.projection.js';
 import { accountActivityProjection } from './account-activity.projection.js';
+import { purchaseKey, purchasesProjection } from './purchases.projection.js';
 
 const T0 = Date.parse('2026-03-01T09:00:00.000Z');
 const MIN = 60_000;
@@ -64,6 +65,7 @@ describe.each([
   ['auto recharges', autoRechargesProjection],
   ['balance alerts', balanceAlertsProjection],
   ['account activity', accountActivityProjection],
+  ['purchases', purchasesProjection],
 ] as const)('the %s projection', (_name, projection) => {
   it('gives the same read model when the same events are applied twice', () => {
     const events = history(A, commands);
@@ -85,13 +87,28 @@ describe.each([
 describe('what the read models say', () => {
   const events = history(A, commands);
 
-  it('balances: each lot with what is left of it, in purchase order', () => {
+  it('balances: each open lot with what is left of it, in purchase order', () => {
     const balance = docs(balancesProjection, events).get(A)!;
     expect(balance.lots.map((l) => [l.purchaseId, l.remaining])).toEqual([
       ['p-api', 100 - 12 - 5 - 1],
       ['p-co', 10 - 2],
     ]);
     expect(balance.lots[0]).toMatchObject({ paid: true, amountMinor: 1000, currency: 'USD' });
+  });
+
+  it('balances: a lot spent to nothing leaves the document, the next one spent stays', () => {
+    const spent = history(A, [
+      { type: 'PurchaseCredits', accountId: A, occurredAt: T0, purchaseId: 'small', creditType: 'api', credits: 5, paid: true, amountMinor: 50, currency: 'USD' },
+      { type: 'PurchaseCredits', accountId: A, occurredAt: T0 + MIN, purchaseId: 'large', creditType: 'api', credits: 100, paid: true, amountMinor: 900, currency: 'USD' },
+      { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 2 * MIN, requestId: 'r-1', endpoint: 'job_search', records: 3, allowPartial: false },
+      { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 3 * MIN, requestId: 'r-2', endpoint: 'job_search', records: 4, allowPartial: false },
+    ]);
+    expect(docs(balancesProjection, spent.slice(0, 3)).get(A)!.lots.map((l) => [l.purchaseId, l.remaining])).toEqual([
+      ['small', 2],
+      ['large', 100],
+    ]);
+    expect(docs(balancesProjection, spent).get(A)!.lots.map((l) => [l.purchaseId, l.remaining])).toEqual([['large', 98]]);
+    expect(docs(purchasesProjection, spent).size).toBe(2);
   });
 
   it('reveal windows: the latest window of each company, and how often it was charged', () => {
@@ -173,6 +190,17 @@ describe('folding in place (what the engine and replays do)', () => {
   it('covers expiries, refunds and adjustments', () => {
     const types = new Set(events.map((e) => e.event.type));
     for (const type of ['PurchaseRefunded', 'CreditsAdjusted', 'CreditsExpired', 'RevealServedFree', 'WebhookDispatched'] as const) expect(types).toContain(type);
+  });
+
+  it('keeps in the balances only the lots with credits left, and every lot in the purchase history', () => {
+    // The trial expired (its remainder recorded) and the refunded purchase went back.
+    expect(docs(balancesProjection, events).get(A)!.lots.map((lot) => lot.purchaseId)).toEqual(['p-api', 'adjustment:adj-1']);
+    const purchases = docs(purchasesProjection, events);
+    expect([...purchases.keys()].sort()).toEqual(['p-api', 'p-co', 'p-refund', 'adjustment:adj-1'].map((id) => purchaseKey(A, id)).sort());
+    expect(purchases.get(purchaseKey(A, 'p-refund'))).toMatchObject({ refunded: true, paid: true, amountMinor: 70, credits: 7 });
+    expect(purchases.get(purchaseKey(A, 'adjustment:adj-1'))).toMatchObject({ source: 'adjustment', reason: 'goodwill', credits: 30, paid: false });
+    expect(purchases.get(purchaseKey(A, 'p-api'))).toMatchObject({ invoiceId: 'inv-1', position: events[0]!.position.toString() });
+    expect(purchases.get(purchaseKey(A, 'p-co'))!.refunded).toBeUndefined();
   });
 
   describe.each([

@@ -1,5 +1,6 @@
 import { DAY_MS, iso, type Instant } from '#domain';
 import type { AccountBalanceDoc, LotDoc } from '../projections/balances.projection.js';
+import { purchasesEnd, purchasesStart, type PurchaseDoc } from '../projections/purchases.projection.js';
 import type { SqliteReadModelStore } from '../projections/read-model-store.js';
 import type { UsageBucketDoc } from '../projections/usage.projection.js';
 import type { ActivityDoc } from '../projections/account-activity.projection.js';
@@ -186,8 +187,11 @@ export function usageReport(
         ...(doc.credits !== undefined ? { credits: doc.credits } : {}),
         summary: doc.summary,
       })),
-    purchases: [...balance.lots]
-      .reverse()
+    // Newest first.
+    purchases: readModels
+      .range<PurchaseDoc>('purchases', purchasesStart(accountId), purchasesEnd(accountId))
+      .map(({ doc }) => doc)
+      .sort((a, b) => Number(BigInt(b.position) - BigInt(a.position)))
       .map((lot) => ({
         purchaseId: lot.purchaseId,
         creditType: lot.creditType,
