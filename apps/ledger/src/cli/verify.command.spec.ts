@@ -200,11 +200,19 @@ describe('ledger verify, on the read models, account by account', () => {
   });
 
   it('lists a lot the balances show that the events never made or left nothing in', async () => {
+    // A trial lot drawn on first, and spent to nothing: it leaves the balances.
+    await writer.execute({ type: 'PurchaseCredits', accountId: 'stark', purchaseId: 'tiny', creditType: 'api', credits: 1, paid: false, expiresAt: now + 86_400_000 }, context);
+    await writer.execute({ type: 'ChargeRecords', accountId: 'stark', requestId: 'spends-tiny', endpoint: 'job_search', records: 1, allowPartial: false }, context);
+    await catchUpReadModels(store, readModels, LEDGER_PROJECTIONS);
+    expect((await verify(store, readModels, LEDGER_PROJECTIONS)).differences).toEqual([]);
     readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_insert(doc, '$.lots[#]', json_object('purchaseId', 'phantom', 'remaining', 5)) WHERE key = 'initech'`);
+    readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_insert(doc, '$.lots[#]', json_object('purchaseId', 'tiny', 'remaining', 1)) WHERE key = 'stark'`);
     const differences = sorted(await verify(store, readModels, LEDGER_PROJECTIONS));
     expect(differences).toEqual([
       'balances[initech]: lot phantom is shown, but the events made no such lot',
       expect.stringMatching(/^balances\[initech\]: read model .*phantom.* but the events say /),
+      'balances[stark]: lot tiny shows 1 remaining, the events leave none',
+      expect.stringMatching(/^balances\[stark\]: read model .*tiny.* but the events say /),
     ]);
   });
 
