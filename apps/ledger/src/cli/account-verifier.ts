@@ -141,7 +141,7 @@ export class AccountVerifier {
 
   /**
    * The account's open lots in the balances read model, which has reached its last event: each lot the
-   * events leave credits in, with what they leave, and no other.
+   * events leave credits in (the state holds no other), with what they leave, and no other.
    */
   private compareLots(accountId: string, lots: Iterable<{ readonly purchaseId: string; readonly remaining: number }>): void {
     const row = this.balances?.(accountId);
@@ -150,13 +150,13 @@ export class AccountVerifier {
       if (lot.remaining < 0) this.differ(`${accountId}: lot ${lot.purchaseId} is below zero (${lot.remaining})`);
       const remaining = shown.get(lot.purchaseId);
       shown.delete(lot.purchaseId);
-      if (lot.remaining <= 0) {
-        if (remaining !== undefined) this.differ(`balances[${accountId}]: lot ${lot.purchaseId} shows ${remaining} remaining, the events leave none`);
-      } else if (remaining === undefined) this.differ(`balances[${accountId}]: lot ${lot.purchaseId} is missing`);
+      if (remaining === undefined) this.differ(`balances[${accountId}]: lot ${lot.purchaseId} is missing`);
       else if (remaining !== lot.remaining) {
         this.differ(`balances[${accountId}]: lot ${lot.purchaseId} shows ${remaining} remaining, the events leave ${lot.remaining}`);
       }
     }
-    for (const purchaseId of shown.keys()) this.differ(`balances[${accountId}]: lot ${purchaseId} is shown, but the events made no such lot`);
+    for (const [purchaseId, remaining] of shown) {
+      this.differ(`balances[${accountId}]: lot ${purchaseId} shows ${remaining} remaining, the events leave no credits in such a lot`);
+    }
   }
 }

@@ -209,9 +209,9 @@ describe('ledger verify, on the read models, account by account', () => {
     readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_insert(doc, '$.lots[#]', json_object('purchaseId', 'tiny', 'remaining', 1)) WHERE key = 'stark'`);
     const differences = sorted(await verify(store, readModels, LEDGER_PROJECTIONS));
     expect(differences).toEqual([
-      'balances[initech]: lot phantom is shown, but the events made no such lot',
+      'balances[initech]: lot phantom shows 5 remaining, the events leave no credits in such a lot',
       expect.stringMatching(/^balances\[initech\]: read model .*phantom.* but the events say /),
-      'balances[stark]: lot tiny shows 1 remaining, the events leave none',
+      'balances[stark]: lot tiny shows 1 remaining, the events leave no credits in such a lot',
       expect.stringMatching(/^balances\[stark\]: read model .*tiny.* but the events say /),
     ]);
   });

@@ -23,7 +23,7 @@ import {
   refundNotAllowed,
   type InvalidField,
 } from '../shared/ledger-error.js';
-import { DAY_MS, iso, type Instant } from '../shared/time.js';
+import { DAY_MS, instantOf, iso, type Instant } from '../shared/time.js';
 import {
   distinctCompanies,
   idempotencyKeyOf,
@@ -37,7 +37,7 @@ import {
   type SetAutoRechargeRule,
   type FailAutoRecharge,
 } from './credit-account.commands.js';
-import type { BalanceAlertRaised, CompanyRevealed, CreditAccountEvent, CreditsExpired } from './credit-account.events.js';
+import type { BalanceAlertRaised, CompanyRevealed, CreditAccountEvent, CreditsExpired, CreditsPurchased } from './credit-account.events.js';
 import { monthKey, type CreditAccountState } from './credit-account.state.js';
 import { canonicalJson, fingerprintOfCanonical } from '../shared/fingerprint.js';
 
@@ -635,15 +635,28 @@ function withBalanceAlerts(command: CreditAccountCommand, state: CreditAccountSt
   return alerts.length === 0 ? decision : { ...decision, events: [...decision.events, ...alerts] };
 }
 
+function closedLot(purchase: CreditsPurchased['data']): Pick<Lot, 'paid' | 'credits' | 'remaining' | 'expiresAt' | 'purchasedAt' | 'creditType'> {
+  return {
+    paid: purchase.paid,
+    credits: purchase.credits,
+    remaining: 0,
+    expiresAt: instantOf(purchase.expiresAt),
+    purchasedAt: instantOf(purchase.purchasedAt),
+    creditType: purchase.creditType,
+  };
+}
+
 /** How long after a purchase it may still be refunded (rule 11). */
 export const REFUND_WINDOW_DAYS = 90;
 
 // Rule 11: only a paid purchase none of whose credits were used, within 90 days; the lot leaves the balance.
 function decideRefund(command: RefundPurchase, state: CreditAccountState, print: string): Decision {
   const at = command.occurredAt;
-  const lot = state.lots.get(command.purchaseId);
   const purchase = state.idempotency.get(`purchase:${command.purchaseId}`);
-  if (!lot || purchase?.kind !== 'purchase') return refuse(purchaseNotFound(command.purchaseId));
+  if (purchase?.kind !== 'purchase') return refuse(purchaseNotFound(command.purchaseId));
+  // A lot nothing is left of has left the state: it is what its purchase says, all of it gone. (A refunded
+  // one never gets here: a second refund of a purchase has the first one's idempotency key.)
+  const lot = state.lots.get(command.purchaseId) ?? closedLot(purchase.purchase);
   const id = command.purchaseId;
   if (!lot.paid) return refuse(refundNotAllowed(id, 'not_paid', `${id} was not paid for: there is nothing to refund`));
   if (lot.expiresAt <= at) return refuse(refundNotAllowed(id, 'already_expired', `${id} has expired`));

@@ -138,7 +138,12 @@ export interface CreditAccountState {
   latestEventAt: Instant | undefined;
   /** Lots that still have spendable credits, in spending order (rule 4). */
   readonly spendable: Record<CreditType, Lot[]>;
-  /** Every lot ever purchased, spent or not, by purchase id. */
+  /**
+   * The lots with credits left, by purchase id (spendable or not yet recorded as expired). A lot leaves
+   * when nothing is left of it (spent, its expiry recorded, refunded): the state, and every snapshot of it,
+   * must not grow with the account's history. A refund's refusal for such a lot is told from its purchase's
+   * idempotency entry.
+   */
   readonly lots: Map<string, Lot>;
   /** Every reveal window of each company, oldest first. */
   readonly windows: Map<string, RevealWindow[]>;
@@ -296,7 +301,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       }
       lot.remaining -= d.credits;
       lot.expired += d.credits;
-      if (lot.remaining === 0) removeSpendable(state.spendable[lot.creditType], lot);
+      if (lot.remaining === 0) close(state, lot);
       state.latestEventAt = instantOf(d.expiredAt);
       return state;
     }
@@ -308,7 +313,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       }
       lot.remaining = 0;
       lot.refunded = true;
-      removeSpendable(state.spendable[lot.creditType], lot);
+      close(state, lot);
       const at = instantOf(d.refundedAt);
       state.latestEventAt = at;
       state.idempotency.set(`refund:${d.purchaseId}`, { kind: 'refund', fingerprint: d.fingerprint, refund: d, balances: balancesAt(state, at) });
@@ -453,11 +458,14 @@ function spend(state: CreditAccountState, creditType: CreditType, allocations: r
       );
     }
     lot.remaining -= credits;
-    if (lot.remaining === 0) removeSpendable(state.spendable[creditType], lot);
+    if (lot.remaining === 0) close(state, lot);
   }
 }
 
-function removeSpendable(lots: Lot[], lot: Lot): void {
-  const index = lots.indexOf(lot);
-  if (index >= 0) lots.splice(index, 1);
+/** A lot nothing is left of leaves the state. */
+function close(state: CreditAccountState, lot: Lot): void {
+  const spendable = state.spendable[lot.creditType];
+  const index = spendable.indexOf(lot);
+  if (index >= 0) spendable.splice(index, 1);
+  state.lots.delete(lot.purchaseId);
 }

@@ -67,6 +67,23 @@ describe('refunds (rule 11)', () => {
     });
   });
 
+  describe('when every credit was used (the lot has left the state)', () => {
+    const spent = historyOf(pack, chargeRecords({ requestId: 'r', endpoint: 'job_search', records: 100, occurredAt: BOUGHT + 1000 }));
+
+    it('is refused, saying all of them were used, as for any lot used', () => {
+      const when = given(spent).when(refund(daysAfter(BOUGHT, 1)));
+      expect(when.stateAfter().lots.has('pack')).toBe(false);
+      when.thenRefuses('REFUND_NOT_ALLOWED', { reason: 'credits_consumed', consumed: 100 });
+    });
+
+    it('is refused as expired after its expiry, and as not paid for when it was a trial', () => {
+      given(spent).when(refund(daysAfter(BOUGHT, 400))).thenRefuses('REFUND_NOT_ALLOWED', { reason: 'already_expired' });
+      const trial = purchaseCredits({ purchaseId: 'pack', credits: 5, paid: false, source: 'trial', expiresAt: daysAfter(BOUGHT, 30), occurredAt: BOUGHT });
+      const spentTrial = historyOf(trial, chargeRecords({ requestId: 'r', endpoint: 'job_search', records: 5, occurredAt: BOUGHT + 1000 }));
+      given(spentTrial).when(refund(BOUGHT + 2000)).thenRefuses('REFUND_NOT_ALLOWED', { reason: 'not_paid' });
+    });
+  });
+
   describe('when the 90 days have passed', () => {
     it('is refused on day 91, and allowed at exactly 90 days', () => {
       given(historyOf(pack))

@@ -269,12 +269,14 @@ describe('the liability and the breakage', () => {
           for (const event of ledger.filter((e) => e.data.accountId === accountId)) {
             if (instantOf(occurredAtOf(event)) > asOf) break;
             evolve(replay, event);
+            // A lot whose expiry is recorded has nothing left: it is gone from the state, and broke what expired.
+            if (event.type === 'CreditsExpired' && event.data.paid) broken.set(event.data.purchaseId, event.data.credits);
           }
           for (const lot of replay.lots.values()) {
             if (!lot.paid) continue;
             if (isUsableAt(lot, asOf)) liable.set(lot.purchaseId, lot.remaining);
-            // What the lot held when it expired, whether or not CreditsExpired was recorded by then.
-            else if (lot.expiresAt <= asOf && lot.remaining + lot.expired > 0) broken.set(lot.purchaseId, lot.remaining + lot.expired);
+            // What the lot held when it expired, its expiry not yet recorded.
+            else if (lot.expiresAt <= asOf) broken.set(lot.purchaseId, lot.remaining);
           }
         }
         const position = fold(asOf, ...ledger);
