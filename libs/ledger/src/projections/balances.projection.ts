@@ -1,4 +1,4 @@
-import { assertNever, type CreditType, type LotSource } from '#domain';
+import { assertNever, type CreditsPurchased, type CreditType, type LotSource } from '#domain';
 import { inPlaceProjection, type ProjectedEvent, type Projection } from './projection.js';
 
 export interface LotDoc {
@@ -49,21 +49,7 @@ export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjecti
     const current = (doc ?? { accountId, lots: [] }) as MutableBalance;
     switch (event.type) {
       case 'CreditsPurchased': {
-        const d = event.data;
-        const lot: LotDoc = {
-          purchaseId: d.purchaseId,
-          creditType: d.creditType,
-          credits: d.credits,
-          remaining: d.credits,
-          expired: 0,
-          paid: d.paid,
-          source: d.source,
-          purchasedAt: d.purchasedAt,
-          expiresAt: d.expiresAt,
-          ...(d.amountMinor !== undefined ? { amountMinor: d.amountMinor } : {}),
-          ...(d.currency !== undefined ? { currency: d.currency } : {}),
-          ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
-        };
+        const lot: LotDoc = { ...purchasedLot(event.data), remaining: event.data.credits, expired: 0 };
         current.lots.push(lot);
         return current;
       }
@@ -114,6 +100,22 @@ export const balancesProjection: Projection<AccountBalanceDoc> = inPlaceProjecti
     }
   },
 });
+
+/** What a purchase says of its lot, as the balances and the purchase history show it. */
+export function purchasedLot(d: CreditsPurchased['data']): Omit<LotDoc, 'remaining' | 'expired'> {
+  return {
+    purchaseId: d.purchaseId,
+    creditType: d.creditType,
+    credits: d.credits,
+    paid: d.paid,
+    source: d.source,
+    purchasedAt: d.purchasedAt,
+    expiresAt: d.expiresAt,
+    ...(d.amountMinor !== undefined ? { amountMinor: d.amountMinor } : {}),
+    ...(d.currency !== undefined ? { currency: d.currency } : {}),
+    ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
+  };
+}
 
 /** When the soonest expiry of a lot with credits left falls (ms), if any lot has credits left. */
 export function nextExpiryDue(doc: AccountBalanceDoc): number | undefined {

@@ -1,4 +1,4 @@
-import { assertNever, type CreditType, type LotSource } from '#domain';
+import { purchasedLot, type LotDoc } from './balances.projection.js';
 import type { ProjectedEvent, Projection } from './projection.js';
 
 /**
@@ -6,22 +6,8 @@ import type { ProjectedEvent, Projection } from './projection.js';
  * `<accountId>|<purchaseId>`. Written when the lot is made and when it is refunded, never by a charge:
  * what is left of the lots still open is the balances read model's.
  */
-export interface PurchaseDoc {
+export interface PurchaseDoc extends Omit<LotDoc, 'remaining' | 'expired'> {
   readonly accountId: string;
-  readonly purchaseId: string;
-  readonly creditType: CreditType;
-  readonly credits: number;
-  readonly paid: boolean;
-  readonly source: LotSource;
-  readonly purchasedAt: string;
-  readonly expiresAt: string;
-  readonly amountMinor?: number;
-  readonly currency?: string;
-  readonly invoiceId?: string;
-  /** For an admin's grant. */
-  readonly reason?: string;
-  /** The purchase was refunded (rule 11). */
-  readonly refunded?: boolean;
   /** The global position of the event that made the lot: the history's order. */
   readonly position: string;
 }
@@ -54,57 +40,25 @@ export const purchasesProjection: Projection<PurchaseDoc> = {
         return [];
     }
   },
+  // Only the events `keysOf` names reach it: a purchase or a grant makes the lot, a refund marks it.
   evolve(doc, { event, accountId, position }: ProjectedEvent) {
-    switch (event.type) {
-      case 'CreditsPurchased': {
-        const d = event.data;
-        return {
-          accountId,
-          purchaseId: d.purchaseId,
-          creditType: d.creditType,
-          credits: d.credits,
-          paid: d.paid,
-          source: d.source,
-          purchasedAt: d.purchasedAt,
-          expiresAt: d.expiresAt,
-          ...(d.amountMinor !== undefined ? { amountMinor: d.amountMinor } : {}),
-          ...(d.currency !== undefined ? { currency: d.currency } : {}),
-          ...(d.invoiceId !== undefined ? { invoiceId: d.invoiceId } : {}),
-          position: position.toString(),
-        };
-      }
-      case 'CreditsAdjusted': {
-        const d = event.data;
-        return {
-          accountId,
-          purchaseId: d.lotId!,
-          creditType: d.creditType,
-          credits: d.credits,
-          paid: false,
-          source: 'adjustment',
-          purchasedAt: d.adjustedAt,
-          expiresAt: d.expiresAt!,
-          reason: d.reason,
-          position: position.toString(),
-        };
-      }
-      case 'PurchaseRefunded':
-        return doc && { ...doc, refunded: true };
-      case 'CompanyRevealed':
-      case 'RecordsReturned':
-      case 'WebhookDispatched':
-      case 'CreditsExpired':
-      case 'RevealServedFree':
-      case 'WebhookNotTriggered':
-      case 'AutoRechargeRuleSet':
-      case 'AutoRechargeRuleRemoved':
-      case 'AutoRechargeRequested':
-      case 'AutoRechargeFailed':
-      case 'BalanceAlertRulesSet':
-      case 'BalanceAlertRaised':
-        return doc;
-      default:
-        return assertNever(event);
+    if (event.type === 'CreditsPurchased') return { accountId, ...purchasedLot(event.data), position: position.toString() };
+    if (event.type === 'CreditsAdjusted' && event.data.credits > 0) {
+      const d = event.data;
+      return {
+        accountId,
+        purchaseId: d.lotId!,
+        creditType: d.creditType,
+        credits: d.credits,
+        paid: false,
+        source: 'adjustment',
+        purchasedAt: d.adjustedAt,
+        expiresAt: d.expiresAt!,
+        reason: d.reason,
+        position: position.toString(),
+      };
     }
+    if (event.type === 'PurchaseRefunded') return doc && { ...doc, refunded: true };
+    return doc;
   },
 };
