@@ -27,7 +27,7 @@ export const CREDIT_ACCOUNT_SNAPSHOT_VERSION = 3;
 export interface CreditAccountSnapshot {
   readonly exists: boolean;
   readonly latestEventAt: Instant | null;
-  /** Every lot ever purchased, in the order they were added. */
+  /** The lots with credits left (`CreditAccountState.lots`), in the order they were added. */
   readonly lots: readonly Lot[];
   /** Purchase ids of the spendable lots, in spending order. */
   readonly spendable: Readonly<Record<CreditType, readonly string[]>>;
