@@ -6,9 +6,11 @@ export function progressReporter(stream: NodeJS.WriteStream, label: string, firs
   const started = Date.now();
   let lastDraw = 0;
   const span = head > first ? Number(head - first) : 1;
+  // A terminal redraws one line; anything else (a log) keeps every line written.
+  const every = stream.isTTY ? TERMINAL_REDRAW_MS : LOG_LINE_MS;
   const draw = (events: number, position: bigint, final = false) => {
     const now = Date.now();
-    if (!final && now - lastDraw < 100) return;
+    if (!final && now - lastDraw < every) return;
     lastDraw = now;
     const seconds = Math.max((now - started) / 1000, 0.001);
     const ratio = Math.min(1, Math.max(0, Number(position - first) / span));
@@ -23,3 +25,6 @@ export function progressReporter(stream: NodeJS.WriteStream, label: string, firs
   };
   return { update: (events: number, position: bigint) => draw(events, position), done: (events: number, position: bigint) => draw(events, position, true) };
 }
+
+const TERMINAL_REDRAW_MS = 100;
+const LOG_LINE_MS = 2_000;
