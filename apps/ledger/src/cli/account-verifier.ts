@@ -7,17 +7,26 @@ import type { SnapshotChecks } from './snapshot-checks.js';
 /** Differences listed at most; the rest are counted as one line. */
 export const MAX_LISTED = 200;
 
-/** Differences, the first `MAX_LISTED` of them, and a last line when there were more. */
+/** Differences, the first `MAX_LISTED` of them, and how many more there were. */
 export class DifferenceList {
   readonly listed: string[] = [];
+  /** Differences found past the first `MAX_LISTED`. */
+  unlisted = 0;
 
   add(message: string): void {
     if (this.listed.length < MAX_LISTED) this.listed.push(message);
-    else if (this.listed.length === MAX_LISTED) this.listed.push('… more differences not listed');
+    else this.unlisted += 1;
   }
 
-  addAll(messages: readonly string[]): void {
-    for (const message of messages) this.add(message);
+  /** Another list's differences, after these. */
+  addAll(other: { readonly differences: readonly string[]; readonly unlisted: number }): void {
+    for (const message of other.differences) this.add(message);
+    this.unlisted += other.unlisted;
+  }
+
+  /** What to show: the listed ones, and a last line when there were more. */
+  lines(): string[] {
+    return this.unlisted === 0 ? this.listed : [...this.listed, '… more differences not listed'];
   }
 }
 
@@ -28,6 +37,8 @@ export interface VerifiedAccounts {
   readonly snapshotRows: number;
   readonly foreignSnapshots: number;
   readonly differences: readonly string[];
+  /** Differences found past the first `MAX_LISTED`. */
+  readonly unlisted: number;
   /** For each projection, the keys of the documents the events produce, to find those they do not. */
   readonly produced: readonly (readonly string[])[];
 }
@@ -38,7 +49,7 @@ export interface VerifiedAccounts {
  * from its events up to each projection's checkpoint, with the read models.
  */
 export class AccountVerifier {
-  readonly differences = new DifferenceList();
+  private readonly differences = new DifferenceList();
   private readonly stored;
   private readonly balances;
   private readonly produced: Set<string>[];
@@ -114,6 +125,7 @@ export class AccountVerifier {
       snapshotRows: this.snapshotChecks?.rows ?? 0,
       foreignSnapshots: this.snapshotChecks?.foreign ?? 0,
       differences: this.differences.listed,
+      unlisted: this.differences.unlisted,
       produced: this.produced.map((keys) => [...keys]),
     };
   }

@@ -84,16 +84,12 @@ export class SnapshotChecks {
 }
 
 export class AccountSnapshotCheck {
-  private readonly revision: bigint;
-  private readonly state: string;
   private readonly rowsAt = new Map<bigint, RowsAt>();
 
   constructor(
     private readonly account: StoredAccountRows,
     private readonly countRow: () => void,
   ) {
-    this.revision = account.revision;
-    this.state = account.state;
     const at = (revision: bigint) => {
       let found = this.rowsAt.get(revision);
       if (!found) this.rowsAt.set(revision, (found = { entries: [], windows: [] }));
@@ -106,8 +102,8 @@ export class AccountSnapshotCheck {
   /** After `state` has folded the account's event at `revision`. */
   check(revision: bigint, state: CreditAccountState, differ: (message: string) => void): void {
     const where = `snapshot[${this.account.accountId}]@${revision}`;
-    if (revision === this.revision) {
-      const stored = JSON.parse(this.state) as CreditAccountSnapshot;
+    if (revision === this.account.revision) {
+      const stored = JSON.parse(this.account.state) as CreditAccountSnapshot;
       const folded = snapshotOf(state);
       const differing = (Object.keys(folded) as (keyof CreditAccountSnapshot)[]).filter(
         (field) => canonicalJson(stored[field]) !== canonicalJson(folded[field]),
