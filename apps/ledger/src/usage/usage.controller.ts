@@ -13,6 +13,7 @@ import { USAGE_PAGE_LINKS, UsagePageLinks } from './usage-page-links.js';
 import { resolveUsageRange, UsageRangeDto } from './usage-range.js';
 import { usageReportCsv } from './usage-report.csv.js';
 import { GetUsageQuery } from './usage.query.js';
+import { GetBalanceQuery } from '../credit-accounts/balance/balance.query.js';
 import { OptionalField } from '../credit-accounts/shared/validation.js';
 
 export class UsagePageQueryDto extends UsageRangeDto {
@@ -62,8 +63,9 @@ export class UsageController {
   @Post('v1/accounts/:accountId/usage-page-links')
   @RequireScope('ledger:read')
   async link(@Param('accountId', AccountIdPipe) accountId: string, @Req() request: AuthenticatedRequest) {
-    // Fails with 404 for an account with no history, before any link exists for it.
-    await this.queries.execute(new GetUsageQuery(accountId, resolveUsageRange({}, this.clock.now())));
+    // Fails with 404 for an account with no history, before any link exists for it (from its balances:
+    // a whole usage report was read to learn only that).
+    await this.queries.execute(new GetBalanceQuery(accountId, undefined));
     // Behind a proxy the Host the ledger sees is not the one people open: LEDGER_PUBLIC_URL says which.
     const base = this.config.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`;
     return { accountId, ...this.links.sign(accountId, base) };

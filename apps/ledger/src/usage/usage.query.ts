@@ -23,7 +23,7 @@ export class GetUsageHandler implements IQueryHandler<GetUsageQuery> {
 
   async execute({ accountId, range }: GetUsageQuery): Promise<UsageReport> {
     await this.consistency.catchUp(accountId);
-    const report = usageReport(this.readModels, accountId, range, this.clock.now());
+    const report = await usageReport(this.readModels, accountId, range, this.clock.now());
     if (!report) throw accountNotFound(accountId);
     return report;
   }

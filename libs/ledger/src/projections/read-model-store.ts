@@ -401,6 +401,29 @@ export async function readAllPages<Entry extends IndexedKey>(readPage: (limit: n
   }
 }
 
+
+/**
+ * The documents of `readModels.range(projection, from, to)`, `pageSize` at a time in key order, with a
+ * turn of the event loop between pages: a busy account's year of usage is 35,000 documents, and the
+ * thread that reads them also answers requests. Each page is read as the table stands when it is read.
+ */
+export async function* rangeInPages<Doc>(
+  readModels: SqliteReadModelStore,
+  projection: string,
+  from: string,
+  to: string,
+  pageSize = 1_000,
+): AsyncGenerator<readonly { key: string; doc: Doc }[]> {
+  let next = from;
+  for (;;) {
+    const page = readModels.range<Doc>(projection, next, to, pageSize);
+    if (page.length > 0) yield page;
+    if (page.length < pageSize) return;
+    // The smallest key after the last one read.
+    next = `${page[page.length - 1]!.key}\u0000`;
+    await yieldToEventLoop();
+  }
+}
 function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
   return row ? { doc: JSON.parse(row.doc) as Doc, position: row.position } : undefined;
 }

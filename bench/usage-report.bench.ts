@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DAY_MS, type RecordEndpoint } from '#domain';
+import { SqliteEventStore } from '#event-store';
+import { CreditAccountWriter, LEDGER_PROJECTIONS, ProjectionEngine, SqliteReadModelStore, systemClock, usageReport } from '#ledger';
+import type { BenchFigure } from './bench-figure.js';
+import { withLongestHold } from './longest-hold.js';
+
+const context = { correlationId: 'bench', actor: 'bench' };
+const QUARTER_MS = 15 * 60_000;
+const ENDPOINTS: readonly RecordEndpoint[] = ['job_search', 'company_search', 'technographics'];
+
+/**
+ * The usage page of a busy account, for the longest range it takes: `days` days with a charge in every
+ * 15-minute bucket (35,136 buckets for a year), seven users and three API keys. How long the report
+ * takes, and the longest it holds the thread that also answers requests.
+ */
+export async function usageReportOfBusyAccount(days: number): Promise<BenchFigure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-usage-'));
+  const store = SqliteEventStore.open(join(dir, 'events.sqlite'));
+  const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+  try {
+    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    const first = today - days * DAY_MS;
+    const writer = new CreditAccountWriter(store, systemClock);
+    await writer.execute(
+      { type: 'PurchaseCredits', accountId: 'busy', occurredAt: first, purchaseId: 'grant', creditType: 'api', credits: 1_000_000_000, paid: false, expiresAt: today + 365 * DAY_MS },
+      context,
+    );
+    const buckets = days * 96;
+    for (let i = 0; i < buckets; i += 2_000) {
+      await Promise.all(
+        Array.from({ length: Math.min(2_000, buckets - i) }, (_, j) =>
+          writer.execute(
+            {
+              type: 'ChargeRecords',
+              accountId: 'busy',
+              occurredAt: first + (i + j) * QUARTER_MS + 60_000,
+              requestId: `rq-${i + j}`,
+              endpoint: ENDPOINTS[(i + j) % 3]!,
+              records: 1 + ((i + j) % 5),
+              allowPartial: false,
+              userId: `u-${(i + j) % 7}`,
+              apiKeyId: `key-${(i + j) % 3}`,
+            },
+            context,
+          ),
+        ),
+      );
+    }
+    await writer.close();
+    const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, batchSize: 5_000 });
+    engine.start();
+    const head = (await store.headPosition())!.commit;
+    while (engine.position() < head) await new Promise((resolve) => setTimeout(resolve, 50));
+    await engine.stop();
+
+    const iso = (at: number) => new Date(at).toISOString().slice(0, 10);
+    const range = { from: iso(first), to: iso(today - DAY_MS), timezone: 'America/New_York' };
+    await usageReport(readModels, 'busy', range, Date.now()); // warm
+    const started = performance.now();
+    const { result, longestMs } = await withLongestHold(() => usageReport(readModels, 'busy', range, Date.now()));
+    const ms = performance.now() - started;
+    if (!result || result.totals.requests < buckets - 2 * 96) throw new Error('the usage report missed requests');
+    return [
+      { bench: 'usage_report_busy_account_ms', value: Math.round(ms), unit: 'ms', note: `GET …/usage for ${days} days of an account charged in every 15-minute bucket (${buckets.toLocaleString('en')} buckets)` },
+      { bench: 'usage_report_longest_hold_ms', value: Math.round(longestMs * 10) / 10, unit: 'ms', note: 'the longest the request thread went without a turn of its event loop meanwhile' },
+    ];
+  } finally {
+    readModels.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
