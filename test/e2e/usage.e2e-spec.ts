@@ -114,6 +114,8 @@ describe.each(STORE_MODES)('the usage page (%s store)', (mode) => {
     const tooLong = await reader.get(`${base}/usage?from=2020-01-01&to=2024-01-01`);
     expect(tooLong.status).toBe(400);
     expect((await reader.get('/v1/accounts/nobody/usage')).status).toBe(404);
+    const noLink = await reader.post('/v1/accounts/nobody/usage-page-links', {});
+    expect([noLink.status, noLink.body.code]).toEqual([404, 'ACCOUNT_NOT_FOUND']);
   });
 
   it('serves the page through a signed link: the chart has a bar group per day, and a new range redraws it', async () => {
