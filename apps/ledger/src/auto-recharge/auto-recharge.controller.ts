@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, Inject, Param, Post, Put, Query, Req, Re
 import { CommandBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
 import { accountNotFound, autoRechargeRuleAnswer, CREDIT_TYPES, type AutoRechargeFailureAnswer, type CreditType } from '#domain';
-import { CreditAccountWriter, READ_MODELS, readAllPages, type AutoRechargeDoc, type SqliteReadModelStore } from '#ledger';
+import { CreditAccountWriter, rangeInPages, READ_MODELS, readAllPages, type AutoRechargeDoc, type SqliteReadModelStore } from '#ledger';
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../auth/auth.guard.js';
 import { AccountIdPipe } from '../credit-accounts/shared/account-id.pipe.js';
 import { correlationIdOf } from '../credit-accounts/shared/request-context.js';
@@ -102,13 +102,14 @@ export class AutoRechargeController {
     }
     const from = query.accountId ? `${query.accountId}|` : '';
     const to = query.accountId ? `${query.accountId}}` : '\uffff';
+    // Every request of the accounts asked about is read (the settled ones only grow), in pages with a
+    // turn of the event loop between them: this thread also answers requests.
+    const found: { key: string; doc: AutoRechargeDoc; at: number }[] = [];
+    for await (const page of rangeInPages<AutoRechargeDoc>(this.readModels, 'auto_recharges', from, to)) {
+      for (const { key, doc } of page) if (doc.status === status) found.push({ key, doc, at: Date.parse(doc.requestedAt) });
+    }
     // Oldest first, then by key: the order of the index of pending requests.
-    const requests = this.readModels
-      .range<AutoRechargeDoc>('auto_recharges', from, to)
-      .filter(({ doc }) => doc.status === status)
-      .map(({ key, doc }) => ({ key, doc, at: Date.parse(doc.requestedAt) }))
-      .sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map(({ doc }) => doc);
+    const requests = found.sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(({ doc }) => doc);
     return { status, requests };
   }
 }
