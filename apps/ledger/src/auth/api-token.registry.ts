@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCOPES, type ApiTokenConfig, type Principal } from './scopes.js';
@@ -10,8 +10,9 @@ interface Entry {
   readonly principal: Principal;
 }
 
+// One call (no Hash object): every request's token is digested, and the object was half the cost.
 function digestOf(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }
 
 /**
