@@ -11,7 +11,7 @@ import { REPLAY_SIZES, replayBench } from './replay.bench.js';
 import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
 import { expirySweepSearch } from './expiry-sweep.bench.js';
 import { revealHeavyAccount } from './reveal-heavy.bench.js';
-import { usageReportOfBusyAccount } from './usage-report.bench.js';
+import { busyAccountReads } from './busy-account-reads.bench.js';
 import { coldStart, hotAccountWithoutProjections, manyAccountsMemory } from './write-path.js';
 
 /**
@@ -93,7 +93,7 @@ async function main() {
   figures.push(...(await coldStart(quick ? 100_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));
   figures.push(...(await (quick ? expirySweepSearch(100_000, 1_000) : expirySweepSearch(1_000_000, 10_000))));
   figures.push(...(await revealHeavyAccount(quick ? 50 : 300)));
-  figures.push(...(await usageReportOfBusyAccount(quick ? 60 : 366)));
+  figures.push(...(await busyAccountReads(quick ? 60 : 366)));
   const http = await httpLoad(
     quick
       ? { batches: 20, singleSeconds: 3, concurrency: 32, fixedRate: 5_000, fixedRateSeconds: 3 }

@@ -7,6 +7,7 @@ import { breakageCsv, liabilityCsv, type BreakageReport, type LiabilityReport } 
 import { financeAsOf, FinancePositionQueryDto } from './audit-params.js';
 import { GetFinancePositionQuery } from './audit.queries.js';
 import { CSV_CONTENT_TYPE, negotiate } from './content-negotiation.js';
+import { JSON_CONTENT_TYPE, streamedJson } from './streamed-json.js';
 
 @Controller('v1/audit')
 export class FinancePositionController {
@@ -26,7 +27,10 @@ export class FinancePositionController {
     const format = negotiate(accept, ['application/json', 'text/csv']);
     const report = (await this.queries.execute(new GetFinancePositionQuery('liability', financeAsOf(query, this.clock.now())))) as LiabilityReport;
     void reply.header('vary', 'Accept');
-    if (format === 'application/json') return report;
+    if (format === 'application/json') {
+      void reply.header('content-type', JSON_CONTENT_TYPE);
+      return streamedJson(report, 'lots');
+    }
     void reply.header('content-type', CSV_CONTENT_TYPE);
     return liabilityCsv(report.lots);
   }
@@ -42,7 +46,10 @@ export class FinancePositionController {
     const format = negotiate(accept, ['application/json', 'text/csv']);
     const report = (await this.queries.execute(new GetFinancePositionQuery('breakage', financeAsOf(query, this.clock.now())))) as BreakageReport;
     void reply.header('vary', 'Accept');
-    if (format === 'application/json') return report;
+    if (format === 'application/json') {
+      void reply.header('content-type', JSON_CONTENT_TYPE);
+      return streamedJson(report, 'lots');
+    }
     void reply.header('content-type', CSV_CONTENT_TYPE);
     return breakageCsv(report.lots);
   }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DAY_MS, type RecordEndpoint } from '#domain';
 import { SqliteEventStore } from '#event-store';
-import { CreditAccountWriter, LEDGER_PROJECTIONS, ProjectionEngine, SqliteReadModelStore, systemClock, usageReport } from '#ledger';
+import { CreditAccountWriter, LEDGER_PROJECTIONS, ProjectionEngine, readAccountStatement, SqliteReadModelStore, systemClock, usageReport } from '#ledger';
+import { jsonChunks } from '../apps/ledger/src/audit/streamed-json.js';
 import type { BenchFigure } from './bench-figure.js';
 import { withLongestHold } from './longest-hold.js';
 
@@ -13,11 +14,13 @@ const QUARTER_MS = 15 * 60_000;
 const ENDPOINTS: readonly RecordEndpoint[] = ['job_search', 'company_search', 'technographics'];
 
 /**
- * The usage page of a busy account, for the longest range it takes: `days` days with a charge in every
- * 15-minute bucket (35,136 buckets for a year), seven users and three API keys. How long the report
- * takes, and the longest it holds the thread that also answers requests.
+ * The reads of a busy account over a long range: `days` days with a charge in every 15-minute bucket
+ * (35,136 for a year), seven users and three API keys. Its usage page for the longest range it takes, and
+ * its statement for the whole period as the route writes it (the fold of its stream, then the JSON a slice
+ * of movements at a time): how long each takes, and the longest each holds the thread that also answers
+ * requests.
  */
-export async function usageReportOfBusyAccount(days: number): Promise<BenchFigure[]> {
+export async function busyAccountReads(days: number): Promise<BenchFigure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-usage-'));
   const store = SqliteEventStore.open(join(dir, 'events.sqlite'));
   const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
@@ -64,9 +67,26 @@ export async function usageReportOfBusyAccount(days: number): Promise<BenchFigur
     const { result, longestMs } = await withLongestHold(() => usageReport(readModels, 'busy', range, Date.now()));
     const ms = performance.now() - started;
     if (!result || result.totals.requests < buckets - 2 * 96) throw new Error('the usage report missed requests');
+
+    const statementStarted = performance.now();
+    const statement = await withLongestHold(async () => {
+      const read = await readAccountStatement(store, 'busy', { from: first - DAY_MS, to: Date.now() });
+      let length = 0;
+      for await (const chunk of jsonChunks(read!, 'movements')) length += chunk.length;
+      return { movements: read!.movements.length, length };
+    });
+    const statementMs = performance.now() - statementStarted;
+    if (statement.result.movements !== buckets + 1) throw new Error('the statement missed movements');
     return [
       { bench: 'usage_report_busy_account_ms', value: Math.round(ms), unit: 'ms', note: `GET …/usage for ${days} days of an account charged in every 15-minute bucket (${buckets.toLocaleString('en')} buckets)` },
       { bench: 'usage_report_longest_hold_ms', value: Math.round(longestMs * 10) / 10, unit: 'ms', note: 'the longest the request thread went without a turn of its event loop meanwhile' },
+      {
+        bench: 'statement_busy_account_ms',
+        value: Math.round(statementMs),
+        unit: 'ms',
+        note: `GET …/statement for the same ${days} days: ${statement.result.movements.toLocaleString('en')} movements, ${(statement.result.length / 2 ** 20).toFixed(1)} MiB of JSON`,
+      },
+      { bench: 'statement_longest_hold_ms', value: Math.round(statement.longestMs * 10) / 10, unit: 'ms', note: 'the longest the request thread went without a turn meanwhile' },
     ];
   } finally {
     readModels.close();
