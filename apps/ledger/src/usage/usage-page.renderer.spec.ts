@@ -1,6 +1,6 @@
 import { USAGE_SOURCES, type BySource, type UsageDay, type UsageReport } from '#ledger';
 import { sampleUsageReport } from '../../../../test/support/sample-usage-report.js';
-import { everyDayOf, renderUsagePage } from './usage-page.renderer.js';
+import { everyDayOf, num, renderUsagePage } from './usage-page.renderer.js';
 
 const options = { formAction: '/usage-page/acme', hiddenFields: { exp: '1775060400000', sig: 'abc_DEF-123' } };
 
@@ -338,5 +338,19 @@ describe('the usage page', () => {
     expect(html).toContain('<h1>acme</h1>');
     expect(html.trimEnd().endsWith('</html>')).toBe(true);
     expect(count(html, /<th scope="col"/)).toBeGreaterThan(20);
+  });
+});
+
+describe('a count on the page', () => {
+  const intl = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+  it('is written as en-US writes it, grouped by thousands', () => {
+    const values = [0, 1, -1, 12, 123, 999, 1_000, -1_000, 12_345, 999_999, 1_000_000, -1_234_567, 2 ** 31, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER];
+    for (let i = 0; i < 2_000; i++) values.push(Math.floor((Math.random() - 0.3) * 10 ** (i % 16)));
+    for (const value of values) expect([value, num(value)]).toEqual([value, intl.format(value)]);
+  });
+
+  it('leaves what is not a whole number to the Intl formatter', () => {
+    for (const value of [1.5, 1234.4, -0.6, 1e21]) expect(num(value)).toBe(intl.format(value));
   });
 });
