@@ -42,7 +42,10 @@ export const purchasesProjection: Projection<PurchaseDoc> = {
   },
   // Only the events `keysOf` names reach it: a purchase or a grant makes the lot, a refund marks it.
   evolve(doc, { event, accountId, position }: ProjectedEvent) {
-    if (event.type === 'CreditsPurchased') return { accountId, ...purchasedLot(event.data), position: position.toString() };
+    if (event.type === 'CreditsPurchased') {
+      const { remaining: _remaining, expired: _expired, ...lot } = purchasedLot(event.data);
+      return { accountId, ...lot, position: position.toString() };
+    }
     if (event.type === 'CreditsAdjusted' && event.data.credits > 0) {
       const d = event.data;
       return {
