@@ -1,3 +1,4 @@
+import { countEventLoopTurns } from '../../../../libs/ledger/src/testing/event-loop-turns.js';
 import { jsonChunks, streamedJson } from './streamed-json.js';
 
 async function textOf(stream: AsyncIterable<unknown>): Promise<string> {
@@ -31,19 +32,12 @@ describe('a JSON body written a slice at a time', () => {
 
   it('writes a slice, then lets the thread answer others, then the next', async () => {
     const value = { movements: Array.from({ length: 50 }, (_, i) => movement(i)) };
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countEventLoopTurns();
     const chunks: string[] = [];
     for await (const chunk of jsonChunks(value, 'movements', 10)) chunks.push(chunk);
-    counting = false;
     expect(chunks).toHaveLength(6);
     expect(chunks.slice(0, 5).map((chunk) => (chunk.match(/"type"/g) ?? []).length)).toEqual([10, 10, 10, 10, 10]);
-    expect(turns).toBeGreaterThanOrEqual(5);
+    expect(turns.stop()).toBeGreaterThanOrEqual(5);
   });
 
   it('refuses a member that is not an array and a slice of no elements', async () => {

@@ -5,6 +5,7 @@ import { decide, evolve, initialState, instantOf, occurredAtOf, type CreditAccou
 import { LEDGER_PROJECTIONS } from '../projections/index.js';
 import type { ProjectedEvent, Projection } from '../projections/projection.js';
 import { rangeInPages, SqliteReadModelStore } from '../projections/read-model-store.js';
+import { countEventLoopTurns } from '../testing/event-loop-turns.js';
 import { LocalDays, localDateOf, nextDate, usageReport } from './usage-query.js';
 
 const HOUR = 3_600_000;
@@ -95,19 +96,12 @@ describe('the usage report of a busy account', () => {
   });
 
   it('lets the thread answer others between its pages', async () => {
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countEventLoopTurns();
     await usageReport(readModels, A, { from: '2026-03-03', to: '2026-03-12', timezone: 'UTC' }, now, 2);
-    counting = false;
     // Two documents a page: a turn of the event loop after every full page.
     const buckets = readModels.range('usage', `${A}|`, `${A}|\uffff`).length;
     expect(buckets).toBeGreaterThan(25);
-    expect(turns).toBeGreaterThanOrEqual(Math.floor(buckets / 2));
+    expect(turns.stop()).toBeGreaterThanOrEqual(Math.floor(buckets / 2));
   });
 
   it('is undefined for an account with no history', async () => {
