@@ -2,13 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { DAY_MS, type RecordEndpoint } from '#domain';
 import { SqliteEventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, ProjectionEngine, readAccountStatement, SqliteReadModelStore, systemClock, usageReport } from '#ledger';
 import { jsonChunks } from '../apps/ledger/src/audit/streamed-json.js';
 import type { BenchFigure } from './bench-figure.js';
+import { fullCollection } from './full-collection.js';
 import { withLongestHold } from './longest-hold.js';
 
 const context = { correlationId: 'bench', actor: 'bench' };
@@ -58,9 +57,9 @@ export async function busyAccountReads(days: number): Promise<BenchFigure[]> {
     await writer.close();
     const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, batchSize: 5_000 });
     engine.start();
-    const head = (await store.headPosition())!.commit;
-    while (engine.position() < head) await new Promise((resolve) => setTimeout(resolve, 50));
+    const caughtUp = await engine.waitFor((await store.headPosition())!.commit, 120_000);
     await engine.stop();
+    if (!caughtUp) throw new Error('the projections did not catch up with the seeded history');
 
     const iso = (at: number) => new Date(at).toISOString().slice(0, 10);
     const range = { from: iso(first), to: iso(today - DAY_MS), timezone: 'America/New_York' };
@@ -100,9 +99,4 @@ export async function busyAccountReads(days: number): Promise<BenchFigure[]> {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function fullCollection(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
 }

@@ -136,11 +136,9 @@ export function longHistoryCpuPerCharge(options: {
 async function projectionsCaughtUp(app: INestApplicationContext): Promise<void> {
   const store = app.get<EventStore>(EVENT_STORE);
   const engine = app.get<ProjectionFollower>(PROJECTION_ENGINE);
-  const head = (await store.headPosition())?.commit ?? -1n;
-  const deadline = Date.now() + 120_000;
-  while (engine.position() < head) {
-    if (Date.now() > deadline) throw new Error(`the projections did not catch up with the set-up (at ${engine.position()}, head ${head})`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  const head = (await store.headPosition())?.commit;
+  if (head !== undefined && !(await engine.waitFor(head, 120_000))) {
+    throw new Error(`the projections did not catch up with the set-up (at ${engine.position()}, head ${head})`);
   }
 }
 

@@ -2,8 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import {
   creditAccountStream,
   decide,
@@ -29,6 +27,7 @@ import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
 import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
 import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
 import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
+import { fullCollection } from './full-collection.js';
 
 /**
  * Write-path figures beyond throughput: how fast a long-lived account answers its first command after a
@@ -153,8 +152,7 @@ export async function manyAccountsMemory(accounts: number): Promise<WritePathFig
     const cached = writer.cachedAccounts;
     await writer.close();
     // Measured after a full collection, so the figure is what is held, not what awaits collection.
-    setFlagsFromString('--expose-gc');
-    (runInNewContext('gc') as () => void)();
+    fullCollection()();
     const { rss, heapUsed } = process.memoryUsage();
     return [
       {

@@ -401,7 +401,6 @@ export async function readAllPages<Entry extends IndexedKey>(readPage: (limit: n
   }
 }
 
-
 /**
  * The documents of `readModels.range(projection, from, to)`, `pageSize` at a time in key order, with a
  * turn of the event loop between pages: a busy account's year of usage is 35,000 documents, and the
@@ -424,6 +423,7 @@ export async function* rangeInPages<Doc>(
     await yieldToEventLoop();
   }
 }
+
 function toStored<Doc>(row: DocRow | undefined): StoredDoc<Doc> | undefined {
   return row ? { doc: JSON.parse(row.doc) as Doc, position: row.position } : undefined;
 }
