@@ -6,8 +6,8 @@ import { progressReporter } from './progress.js';
 /**
  * Rebuilds projections from the first event into fresh tables and swaps them in, while a running
  * ledger keeps serving (and updating) the old tables until the swap. On the embedded store the history
- * up to the head is folded by several threads, each taking a shard of the accounts; what was appended
- * meanwhile is then caught up in order before the swap.
+ * up to the head is folded by several threads, each taking a range of the accounts and folding them one
+ * after the other; what was appended meanwhile is then caught up in order before the swap.
  */
 export async function replay(
   store: EventStore,
@@ -32,8 +32,10 @@ export async function replay(
       projections,
       tables: rebuild.tables,
       upTo: head,
-      threads,
-      onProgress: onBatch,
+      ranges: await store.streamRanges(head, threads),
+      // The threads read account by account, so no position tells how far they are; positions here are
+      // row ids, one an event, so the rows read stand for it.
+      onProgress: (applied, rows) => onBatch(applied, BigInt(rows)),
     });
     rebuild.writtenElsewhere(events, head);
     result = await rebuild.finish(catchUp, onBatch);

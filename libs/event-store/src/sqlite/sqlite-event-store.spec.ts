@@ -76,27 +76,99 @@ describe('SqliteEventStore', () => {
   });
 
   describe('bulk reads for replays', () => {
-    it('reads events as text, and its shards of streams add up to every event exactly once, in order', async () => {
+    it('reads events as text, in the order and with the data the decoded read gives', async () => {
       const store = open();
-      const streams = ['a', 'bc', 'creditAccount-x', 'creditAccount-acct-00017', 'creditAccount-acct-00018', 'z-99'];
-      for (let i = 0; i < 60; i++) await store.appendToStream(streams[i % streams.length]!, [newEvent()], { expectedRevision: 'any' });
+      for (let i = 0; i < 20; i++) await store.appendToStream(`s-${i % 3}`, [newEvent()], { expectedRevision: 'any' });
       const all = await store.readAllText(-1n, 1000);
       expect(all.map((e) => e.position)).toEqual((await collect(store.readAll())).map((e) => e.position.commit));
       expect(JSON.parse(all[0]!.data)).toEqual((await collect(store.readAll({ maxCount: 1 })))[0]!.data);
-      const upTo = all[49]!.position;
-      for (const shards of [1, 2, 3]) {
+    });
+
+    describe('by ranges of streams, as a replay split over threads reads them', () => {
+      const inSqliteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+      /** Every event of every range, a page of `pageSize` at a time; one list per range. */
+      const readRanges = async (store: SqliteEventStore, upTo: bigint, count: number, pageSize: number) => {
+        const ranges = await store.streamRanges(upTo, count);
+        expect(ranges.length).toBeLessThanOrEqual(count);
         const read = [];
-        for (let shard = 0; shard < shards; shard++) {
-          let after = -1n;
-          for (;;) {
-            const page = await store.readAllTextOfShard(after, upTo, shard, shards, 7);
+        for (const range of ranges) {
+          const events = [];
+          for (let after: { streamId: string; revision: bigint } | undefined; ; ) {
+            const page = await store.readStreamRangeText(range, after, upTo, pageSize);
             if (page.length === 0) break;
-            read.push(...page);
-            after = page[page.length - 1]!.position;
+            events.push(...page);
+            after = { streamId: page.at(-1)!.streamId, revision: page.at(-1)!.revision };
+          }
+          read.push({ range, events });
+        }
+        return read;
+      };
+
+      it('give every event up to the position once, each stream whole in one range and in revision order', async () => {
+        const store = open();
+        // Ids beyond U+FFFF and just below it: SQLite orders them by their UTF-8 bytes, JavaScript the other way round.
+        const streams = ['a', 'bc', 'creditAccount-x', 'creditAccount-acct-00017', 'creditAccount-acct-00018', 'z-99', 'é-1', '😀', '\uff21', '\uff21😀'];
+        for (let i = 0; i < 200; i++) {
+          await store.appendToStream(streams[(i * 7 + (i >> 3)) % streams.length]!, [newEvent()], { expectedRevision: 'any' });
+        }
+        const all = await store.readAllText(-1n, 1000);
+        const upTo = all[149]!.position;
+        for (const count of [1, 2, 3, 5, 12]) {
+          for (const pageSize of [1, 7, 1000]) {
+            const read = await readRanges(store, upTo, count, pageSize);
+            const events = read.flatMap((range) => range.events);
+            expect(events.map((e) => e.position).sort((a, b) => (a < b ? -1 : 1))).toEqual(all.slice(0, 150).map((e) => e.position));
+            const rangeOf = new Map<string, number>();
+            read.forEach(({ range, events: inRange }, i) => {
+              inRange.forEach((event, j) => {
+                expect(rangeOf.get(event.streamId) ?? i).toBe(i);
+                rangeOf.set(event.streamId, i);
+                if (range.from !== undefined) expect(inSqliteOrder(range.from, event.streamId)).toBeLessThanOrEqual(0);
+                if (range.to !== undefined) expect(inSqliteOrder(event.streamId, range.to)).toBe(-1);
+                const before = inRange[j - 1];
+                // Stream after stream in id order, each from its first revision on.
+                if (before === undefined || before.streamId !== event.streamId) {
+                  expect(event.revision).toBe(0n);
+                  if (before) expect(inSqliteOrder(before.streamId, event.streamId)).toBe(-1);
+                } else expect(event.revision).toBe(before.revision + 1n);
+              });
+            });
           }
         }
-        expect(read.map((e) => e.position).sort((a, b) => (a < b ? -1 : 1))).toEqual(all.slice(0, 50).map((e) => e.position));
-      }
+      });
+
+      it('share the events about evenly, by how many events each stream holds, never splitting one', async () => {
+        const store = open();
+        // 40 streams of 30 events, then one of 1,200: half of the events are in one stream.
+        const events = (n: number) => Array.from({ length: n }, () => newEvent());
+        for (let i = 0; i < 40; i++) await store.appendToStream(`small-${String(i).padStart(2, '0')}`, events(30), { expectedRevision: 'any' });
+        for (let i = 0; i < 12; i++) await store.appendToStream('big', events(100), { expectedRevision: 'any' });
+        const head = (await store.headPosition())!.commit;
+        const sizes = async (count: number) => (await readRanges(store, head, count, 500)).map((range) => range.events.length);
+        expect(await sizes(2)).toEqual([1_200, 1_200]);
+        const four = await sizes(4);
+        expect(four[0]).toBe(1_200); // the big stream, alone
+        for (const size of four.slice(1)) expect(Math.abs(size - 400)).toBeLessThanOrEqual(30);
+        // As many ranges as there are streams to share, at most.
+        expect(await sizes(50)).toEqual([1_200, ...Array.from({ length: 40 }, () => 30)]);
+      });
+
+      it('end each range between the two streams nearest its share, not after the stream that passes it', async () => {
+        const store = open();
+        for (const [stream, events] of [['a', 600], ['b', 700], ['c', 100]] as const) {
+          await store.appendToStream(stream, Array.from({ length: events }, () => newEvent()), { expectedRevision: 'any' });
+        }
+        const ranges = await readRanges(store, (await store.headPosition())!.commit, 2, 1_000);
+        expect(ranges.map((range) => range.events.length)).toEqual([600, 800]);
+      });
+
+      it('are one range of every stream for one thread, or an empty store', async () => {
+        const store = open();
+        expect(await store.streamRanges(0n, 3)).toEqual([{ from: undefined, to: undefined }]);
+        await store.appendToStream('s', [newEvent()], { expectedRevision: 'any' });
+        expect(await store.streamRanges(1n, 1)).toEqual([{ from: undefined, to: undefined }]);
+      });
     });
 
     it("reads one stream's events as text, a page at a time from a revision, as the decoded read gives them", async () => {

@@ -26,6 +26,18 @@ import { openConnection, unavailableOr } from './sqlite-connection.js';
 import { EVENT_COLUMNS, EVENT_TEXT_COLUMNS, migrate, toRecordedEvent, toStoredEventText, type EventRow, type EventTextRow } from './sqlite-schema.js';
 import { SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 
+/** Stream ids from `from` (inclusive; undefined: from the first) to `to` (exclusive; undefined: to the last). */
+export interface StreamIdRange {
+  readonly from: string | undefined;
+  readonly to: string | undefined;
+}
+
+/** Where a read of a range of streams got to: the last event it gave. */
+export interface StreamCursor {
+  readonly streamId: string;
+  readonly revision: bigint;
+}
+
 export interface SqliteEventStoreOptions {
   /** How often a subscription at the head looks for appends made by another process. Default 250. */
   readonly pollIntervalMs?: number;
@@ -65,6 +77,8 @@ const PAGE_SIZE = 250;
 /** Stream ids listed between two turns of the event loop (one index seek each). */
 const STREAM_IDS_PER_TURN = 10_000;
 const MAX_INT64 = 2n ** 63n - 1n;
+/** Positions sampled for each range `streamRanges` makes: one index seek each; the ranges' shares of the events are within a few percent. */
+const RANGE_SAMPLES_PER_RANGE = 256;
 
 /**
  * The embedded event store: one SQLite file in WAL mode, `synchronous = FULL` so that an acknowledged
@@ -196,16 +210,58 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * `readAllText` for one of `shards` disjoint groups of streams, up to `upTo` (inclusive): a replay split
-   * over threads gives each thread every event of its streams, in order. The groups come from the stream
-   * id's last three characters, which is cheap inside the scan and spreads generated ids well.
+   * At most `count` contiguous ranges of stream ids, together every stream, that share the events up to
+   * `upTo` about evenly, for a replay split over threads: each thread reads the streams of one range
+   * (`readStreamRangeText`). The streams are weighed by how often they are found at evenly spaced
+   * positions, so a stream weighs as many events as it holds. A stream is never split: a stream holding
+   * most of the events is a range of its own, and there are fewer ranges than asked when there are too few
+   * streams to share.
    */
-  async readAllTextOfShard(after: bigint, upTo: bigint, shard: number, shards: number, limit: number): Promise<readonly StoredEventText[]> {
+  async streamRanges(upTo: bigint, count: number): Promise<readonly StreamIdRange[]> {
     this.assertOpen();
-    if (!Number.isInteger(shards) || shards < 1 || !Number.isInteger(shard) || shard < 0 || shard >= shards) {
-      throw new RangeError(`shard ${shard} of ${shards} is not a shard`);
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} ranges of streams`);
+    const weights = new Map<string, number>();
+    const samples = count === 1 || upTo < 1n ? 0 : RANGE_SAMPLES_PER_RANGE * count;
+    let found = 0;
+    for (let i = 1; i <= samples; i++) {
+      const id = this.guard(() => this.sql.streamIdAtOrAfter.get((upTo * BigInt(i)) / BigInt(samples + 1), upTo));
+      if (id === undefined) continue;
+      weights.set(id, (weights.get(id) ?? 0) + 1);
+      found += 1;
     }
-    return this.guard(() => this.sql.shardAfterText.all(after, upTo, shards, shard, limit).map(toStoredEventText));
+    // In SQLite's order (UTF-8 bytes), not JavaScript's (UTF-16 units): they differ above U+FFFF.
+    const ids = [...weights.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    // Each range ends after the stream that brings it nearest its share of what the ranges before left.
+    const bounds: string[] = [];
+    let taken = 0;
+    let sum = 0;
+    for (let i = 0; i < ids.length - 1 && bounds.length < count - 1; i++) {
+      sum += weights.get(ids[i]!)!;
+      const share = taken + (found - taken) / (count - bounds.length);
+      if (sum >= share || share - sum < sum + weights.get(ids[i + 1]!)! - share) {
+        bounds.push(ids[i + 1]!);
+        taken = sum;
+      }
+    }
+    return Array.from({ length: bounds.length + 1 }, (_, i) => ({ from: i === 0 ? undefined : bounds[i - 1], to: bounds[i] }));
+  }
+
+  /**
+   * The events up to `upTo` (inclusive) of the streams in `range`, as text, stream after stream in id order
+   * and each stream in revision order: `limit` of them after `after` (the last event of the page before;
+   * undefined for the first page). Read through the (stream id, revision) index, so a reader of one range
+   * never steps over the others' rows.
+   */
+  async readStreamRangeText(range: StreamIdRange, after: StreamCursor | undefined, upTo: bigint, limit: number): Promise<readonly StoredEventText[]> {
+    this.assertOpen();
+    // The first page starts at revision 0 of the range's first id: revisions are never negative.
+    const [streamId, revision] = after ? [after.streamId, after.revision] : [range.from ?? '', -1n];
+    return this.guard(() =>
+      (range.to === undefined
+        ? this.sql.rangeAfterText.all(streamId, revision, upTo, limit)
+        : this.sql.rangeBeforeText.all(streamId, revision, range.to, upTo, limit)
+      ).map(toStoredEventText),
+    );
   }
 
   /** The file this store was opened on. */
@@ -322,16 +378,24 @@ function prepareStatements(db: BetterSqlite3.Database) {
     allAfterText: db
       .prepare<[bigint, number], EventTextRow>(`SELECT ${EVENT_TEXT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`)
       .raw(),
-    // coalesce: ids shorter than three characters must still land in exactly one shard.
-    shardAfterText: db
-      .prepare<[bigint, bigint, number, number, number], EventTextRow>(
+    // Row values: SQLite seeks the index to the pair, so each page starts where the last one ended.
+    rangeAfterText: db
+      .prepare<[string, bigint, bigint, number], EventTextRow>(
         `SELECT ${EVENT_TEXT_COLUMNS} FROM events
-         WHERE position > ? AND position <= ?
-           AND (coalesce(unicode(substr(stream_id, -1, 1)), 0) + 31 * coalesce(unicode(substr(stream_id, -2, 1)), 0)
-                + 961 * coalesce(unicode(substr(stream_id, -3, 1)), 0)) % ? = ?
-         ORDER BY position LIMIT ?`,
+         WHERE (stream_id, stream_revision) > (?, ?) AND position <= ?
+         ORDER BY stream_id, stream_revision LIMIT ?`,
       )
       .raw(),
+    rangeBeforeText: db
+      .prepare<[string, bigint, string, bigint, number], EventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
+         WHERE (stream_id, stream_revision) > (?, ?) AND stream_id < ? AND position <= ?
+         ORDER BY stream_id, stream_revision LIMIT ?`,
+      )
+      .raw(),
+    streamIdAtOrAfter: db
+      .prepare<[bigint, bigint], string>('SELECT stream_id FROM events WHERE position >= ? AND position <= ? ORDER BY position LIMIT 1')
+      .pluck(),
     allBefore: db.prepare<[bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE position < ? ORDER BY position DESC LIMIT ?`,
     ).raw(),

@@ -8,6 +8,7 @@ export interface FinanceShardTask {
   readonly asOf: Instant;
   /** The last position folded: where the store's head was when the report was asked for. */
   readonly upTo: bigint;
+  /** Which of `shards` ranges of streams (`SqliteEventStore.streamRanges`) this thread folds. */
   readonly shard: number;
   readonly shards: number;
 }
@@ -23,8 +24,8 @@ export function financePositionScript(): URL | undefined {
 
 /**
  * The liability and breakage fold of an embedded store's events up to `upTo`, in `threads` worker
- * threads, each folding the streams of one shard (a lot's state needs only its account's events, which
- * keep their order within a shard); their lots are then taken into one fold. The thread serving requests
+ * threads, each folding the streams of one range of stream ids account by account (a lot's state needs
+ * only its account's events); their lots are then taken into one fold. The thread serving requests
  * only waits: the fold of a million events cost it about ten seconds of CPU, which the charges arriving
  * meanwhile waited on.
  */

@@ -1,12 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { accountIdOfStream, InconsistentHistoryError } from '#domain';
-import { SqliteEventStore } from '#event-store';
+import { SqliteEventStore, type StreamCursor } from '#event-store';
 import { decodeEventText } from '../events/event-codec.js';
 import { REPLAY_PAGE_ROWS } from '../projections/parallel-rebuild.js';
 import { FinancePositionFold } from './finance-position.js';
 import type { FinanceShardMessage, FinanceShardTask } from './finance-position.threads.js';
 
-// One thread of a finance fold: every event of its shard of streams, read as text, a page at a time.
+// One thread of a finance fold: every event of its range of streams, read as text, a page at a time. Every
+// thread works out the same ranges: the events up to `upTo` never change.
 
 const PAGE = REPLAY_PAGE_ROWS;
 
@@ -14,11 +15,14 @@ async function run(task: FinanceShardTask): Promise<FinanceShardMessage> {
   const store = SqliteEventStore.open(task.eventsFile);
   try {
     const fold = new FinancePositionFold(task.asOf);
-    for (let after = -1n; ; ) {
-      const rows = await store.readAllTextOfShard(after, task.upTo, task.shard, task.shards, PAGE);
+    // There are fewer ranges than threads when there are too few streams to share: this one has none.
+    const range = (await store.streamRanges(task.upTo, task.shards))[task.shard];
+    for (let after: StreamCursor | undefined; range !== undefined; ) {
+      const rows = await store.readStreamRangeText(range, after, task.upTo, PAGE);
       for (const row of rows) if (accountIdOfStream(row.streamId) !== undefined) fold.add(decodeEventText(row));
       if (rows.length < PAGE) break;
-      after = rows[rows.length - 1]!.position;
+      const last = rows[rows.length - 1]!;
+      after = { streamId: last.streamId, revision: last.revision };
     }
     return { kind: 'done', lots: fold.heldLots() };
   } catch (error) {

@@ -1,25 +1,25 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { compiledWorkerScript, type StreamIdRange } from '#event-store';
 import type { Projection } from './projection.js';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { WriteTurns } from './write-turns.js';
 
-export interface RebuildShardTask {
+export interface RebuildRangeTask {
   readonly eventsFile: string;
   readonly readModelsFile: string;
   readonly projections: readonly string[];
   readonly tables: readonly string[];
   readonly upTo: bigint;
-  readonly shard: number;
-  readonly shards: number;
+  readonly range: StreamIdRange;
   readonly pageSize: number;
   readonly maxCachedDocs: number;
   /** The threads' turns to write the read models (`WriteTurns`), one for all of them. */
   readonly writeTurns: Int32Array;
 }
 
-export type RebuildShardMessage =
-  | { readonly kind: 'progress'; readonly events: number; readonly position: bigint }
+export type RebuildRangeMessage =
+  | { readonly kind: 'progress'; readonly events: number; readonly rows: number }
   | { readonly kind: 'done'; readonly events: number };
 
 /**
@@ -40,10 +40,18 @@ export function canRebuildInParallel(projections: readonly Projection<unknown>[]
   return projections.every((projection) => LEDGER_PROJECTIONS.includes(projection));
 }
 
+/** The compiled module of a rebuild's thread, or undefined when there is none to run (no build). */
+export function rebuildScript(): URL | undefined {
+  return compiledWorkerScript(import.meta.url, 'rebuild.worker');
+}
+
 /**
- * Folds every event up to `upTo` into the fresh `tables` with `threads` worker threads, each taking the
- * streams of one shard: every projection's documents belong to one account, and an account's events
- * keep their order within its shard. Resolves with the number of events folded.
+ * Folds every event up to `upTo` into the fresh `tables` with one worker thread per range of streams
+ * (`SqliteEventStore.streamRanges`): every projection's documents belong to one account, so each thread
+ * reads its accounts one after the other, each account's events in order, and writes an account's
+ * documents once. Reading by account rather than in the store's global order, a thread reads only its
+ * own rows (through the stream index) and never reads a document back. Resolves with the number of events
+ * folded; `onProgress` is told the events folded and the rows read, in all threads.
  */
 export async function foldInParallel(options: {
   readonly eventsFile: string;
@@ -51,48 +59,53 @@ export async function foldInParallel(options: {
   readonly projections: readonly Projection<unknown>[];
   readonly tables: readonly string[];
   readonly upTo: bigint;
-  readonly threads: number;
+  readonly ranges: readonly StreamIdRange[];
   readonly maxCachedDocs?: number;
-  readonly onProgress?: (events: number, position: bigint) => void;
+  readonly pageSize?: number;
+  readonly onProgress?: (events: number, rows: number) => void;
 }): Promise<number> {
-  const shards = options.threads;
-  const progress = Array.from({ length: shards }, () => ({ events: 0, position: -1n }));
+  const script = rebuildScript();
+  if (script === undefined) throw new Error('the rebuild thread module is not built (npm run build)');
+  const progress = options.ranges.map(() => ({ events: 0, rows: 0 }));
   const report = () => {
-    const events = progress.reduce((sum, shard) => sum + shard.events, 0);
-    const position = progress.reduce((low, shard) => (shard.position < low ? shard.position : low), options.upTo);
-    options.onProgress?.(events, position);
+    let events = 0;
+    let rows = 0;
+    for (const range of progress) {
+      events += range.events;
+      rows += range.rows;
+    }
+    options.onProgress?.(events, rows);
   };
   const workers: Worker[] = [];
   const writeTurns = WriteTurns.shared();
   try {
     const counts = await Promise.all(
-      progress.map(
-        (_, shard) =>
+      options.ranges.map(
+        (range, i) =>
           new Promise<number>((resolve, reject) => {
-            const task: RebuildShardTask = {
+            const task: RebuildRangeTask = {
               eventsFile: options.eventsFile,
               readModelsFile: options.readModelsFile,
               projections: options.projections.map((p) => p.name),
               tables: options.tables,
               upTo: options.upTo,
-              shard,
-              shards,
-              pageSize: REPLAY_PAGE_ROWS,
-              maxCachedDocs: Math.ceil((options.maxCachedDocs ?? 250_000) / shards),
+              range,
+              pageSize: options.pageSize ?? REPLAY_PAGE_ROWS,
+              maxCachedDocs: Math.ceil((options.maxCachedDocs ?? 250_000) / options.ranges.length),
               writeTurns,
             };
-            const worker = new Worker(new URL('./rebuild.worker.js', import.meta.url), { workerData: task });
+            const worker = new Worker(script, { workerData: task });
             workers.push(worker);
             let done: number | undefined;
-            worker.on('message', (message: RebuildShardMessage) => {
+            worker.on('message', (message: RebuildRangeMessage) => {
               if (message.kind === 'done') done = message.events;
               else {
-                progress[shard] = { events: message.events, position: message.position };
+                progress[i] = { events: message.events, rows: message.rows };
                 report();
               }
             });
             worker.once('error', reject);
-            worker.once('exit', (code) => (done !== undefined ? resolve(done) : reject(new Error(`rebuild thread ${shard} exited with ${code}`))));
+            worker.once('exit', (code) => (done !== undefined ? resolve(done) : reject(new Error(`rebuild thread ${i} exited with ${code}`))));
           }),
       ),
     );

@@ -254,3 +254,42 @@ describe('a projection with an index', () => {
     expect([...store.entries('tally')]).toEqual([expect.objectContaining({ key: 'a', indexed: undefined })]);
   });
 });
+
+describe('a rebuild fed account by account', () => {
+  let dir: string;
+  let store: SqliteReadModelStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-rebuild-by-account-'));
+    store = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+  });
+
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the current account's documents when it empties its cache, and writes each account's once it is done", async () => {
+    const rebuild = store.beginRebuild([tally as Projection<unknown>], { maxCachedDocs: 0, accountByAccount: true });
+    // Over its cache after every batch: written and emptied each time, but for the account still going on.
+    rebuild.add([event(1, 'a')]);
+    rebuild.add([event(2, 'a'), event(3, 'a')]);
+    rebuild.add([event(4, 'b')]);
+    rebuild.add([event(5, 'b'), event(6, 'c')]);
+    rebuild.add([event(7, 'c')]);
+    await rebuild.finish(async () => []);
+    expect(store.get<Tally>('tally', 'a')?.doc.events).toEqual([1, 2, 3]);
+    expect(store.get<Tally>('tally', 'b')?.doc.events).toEqual([4, 5]);
+    expect(store.get<Tally>('tally', 'c')?.doc.events).toEqual([6, 7]);
+  });
+
+  it('refuses a document that events of two accounts fold into', () => {
+    const everyone: Projection<Tally> = { ...tally, name: 'everyone', keysOf: () => ['all'] };
+    store.ensure(everyone as Projection<unknown>);
+    const rebuild = store.beginRebuild([everyone as Projection<unknown>], { accountByAccount: true });
+    expect(() => rebuild.add([event(1, 'a'), event(2, 'b')])).toThrow('everyone document all is folded from the events of a and of b: it cannot be rebuilt account by account');
+    // Fed in the store's order instead, it is any other document.
+    const inOrder = store.beginRebuild([everyone as Projection<unknown>]);
+    inOrder.add([event(1, 'a'), event(2, 'b')]);
+  });
+});

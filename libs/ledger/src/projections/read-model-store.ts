@@ -221,7 +221,7 @@ export class SqliteReadModelStore {
 
   /** Another connection's share of a rebuild whose fresh tables exist already (a parallel replay's worker). */
   continueRebuild(projections: readonly AnyProjection[], tables: readonly string[], options: RebuildOptions = {}): Rebuild {
-    const caches = projections.map((projection, i) => new RebuildCache(projection, this.statementsFor(tables[i]!)));
+    const caches = projections.map((projection, i) => new RebuildCache(projection, this.statementsFor(tables[i]!), options.accountByAccount ?? false));
     return new Rebuild(this.db, projections, caches, options.maxCachedDocs ?? 250_000, (name) => this.active(name), this.setState, options.writeTurns);
   }
 
@@ -460,6 +460,14 @@ export interface RebuildOptions {
    * another writes folds on, up to twice `maxCachedDocs`, before it waits for its turn.
    */
   readonly writeTurns?: WriteTurns;
+  /**
+   * The events come account by account, each account's in order, and each account's documents are its
+   * own: once the events of the next account arrive, the documents of the ones before are final. Emptying
+   * the cache then keeps only the current account's documents, and a document not in the cache is a new
+   * one, never read back from the table. Without it, a document missing from the cache once it has been
+   * emptied is looked for in the table (written, evicted, then changed again by a later event).
+   */
+  readonly accountByAccount?: boolean;
 }
 
 /**
@@ -558,6 +566,8 @@ export class Rebuild {
 interface CachedDoc {
   doc: unknown;
   position: bigint;
+  /** The account of the events folded into it. */
+  readonly accountId: string;
   dirty: boolean;
   /** What the document's row holds in the projection's index (`undefined`: no row yet). */
   indexed: number | null | undefined;
@@ -568,14 +578,17 @@ const FLUSH_CHUNK = 20_000;
 
 /** One projection's documents during a rebuild: folded in place in memory, written when flushed. */
 class RebuildCache {
-  private readonly docs = new Map<string, CachedDoc>();
+  private docs = new Map<string, CachedDoc>();
   /** Until the first eviction every document is in memory, so a miss is a new document, not a read. */
   private evicted = false;
+  /** The account of the last event folded (for a cache fed account by account). */
+  private currentAccount: string | undefined;
   private readonly evolve: NonNullable<AnyProjection['evolveInPlace']>;
 
   constructor(
     private readonly projection: AnyProjection,
     private readonly statements: TableStatements,
+    private readonly accountByAccount: boolean,
   ) {
     this.evolve = (projection.evolveInPlace ?? projection.evolve).bind(projection);
   }
@@ -597,9 +610,13 @@ class RebuildCache {
         if (cached === undefined) {
           const row = this.evicted ? this.statements.get.get(key) : undefined;
           cached = row
-            ? { doc: JSON.parse(row.doc), position: row.position, dirty: false, indexed: indexedIn(row) }
-            : { doc: undefined, position: -1n, dirty: false, indexed: undefined };
+            ? { doc: JSON.parse(row.doc), position: row.position, accountId: event.accountId, dirty: false, indexed: indexedIn(row) }
+            : { doc: undefined, position: -1n, accountId: event.accountId, dirty: false, indexed: undefined };
           this.docs.set(key, cached);
+        } else if (this.accountByAccount && cached.accountId !== event.accountId) {
+          throw new Error(
+            `${this.projection.name} document ${key} is folded from the events of ${cached.accountId} and of ${event.accountId}: it cannot be rebuilt account by account`,
+          );
         }
         if (cached.position >= event.position) continue;
         cached.doc = this.evolve(cached.doc, event, key);
@@ -607,6 +624,7 @@ class RebuildCache {
         cached.dirty = true;
       }
     }
+    if (events.length > 0) this.currentAccount = events[events.length - 1]!.accountId;
   }
 
   /** The writes of every changed document, in transaction-sized chunks; `evict` empties the cache after. */
@@ -627,7 +645,13 @@ class RebuildCache {
         }
       };
     }
-    if (evict) {
+    if (!evict) return;
+    if (this.accountByAccount) {
+      // The current account's events may go on in the next batch; every other account is done.
+      const current = new Map<string, CachedDoc>();
+      for (const entry of this.docs) if (entry[1].accountId === this.currentAccount) current.set(entry[0], entry[1]);
+      this.docs = current;
+    } else {
       this.docs.clear();
       this.evicted = true;
     }
