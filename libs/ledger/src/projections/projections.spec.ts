@@ -139,14 +139,26 @@ describe('when callers name their users, keys and webhooks like built-in propert
     { type: 'ChargeRecords', accountId: A, occurredAt: T0 + MIN, requestId: 'r-1', endpoint: 'job_search', records: 2, allowPartial: false, apiKeyId: 'hasOwnProperty', userId: 'constructor' },
     { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 2 * MIN, requestId: 'r-2', endpoint: 'job_search', records: 3, allowPartial: false, apiKeyId: 'hasOwnProperty', userId: 'constructor' },
     { type: 'DispatchWebhook', accountId: A, occurredAt: T0 + 3 * MIN, webhookEventId: 'e-1', webhookId: 'toString', recordType: 'job' },
+    { type: 'ChargeRecords', accountId: A, occurredAt: T0 + 4 * MIN, requestId: 'r-3', endpoint: 'job_search', records: 4, allowPartial: false, apiKeyId: '__proto__', userId: '__proto__' },
+    { type: 'DispatchWebhook', accountId: A, occurredAt: T0 + 5 * MIN, webhookEventId: 'e-2', webhookId: '__proto__', recordType: 'job' },
   ];
 
   it('counts them like any other id, and touches no prototype', () => {
     const bucket = docs(usageProjection, history(A, tricky)).get(usageBucketKey(A, T0))!;
-    expect(bucket.byUser).toEqual({ constructor: { api: 5, company: 0 } });
-    expect(bucket.byApiKey).toEqual({ hasOwnProperty: { api: 5 } });
-    expect(bucket.webhooks).toEqual({ toString: { dispatched: 1, not_triggered: 0 } });
-    expect(JSON.parse(JSON.stringify(bucket)).byUser.constructor).toEqual({ api: 5, company: 0 });
+    const proto = (record: object) => Object.getOwnPropertyDescriptor(record, '__proto__')?.value as unknown;
+    expect(Object.keys(bucket.byUser)).toEqual(['constructor', '__proto__']);
+    expect(bucket.byUser.constructor).toEqual({ api: 5, company: 0 });
+    expect(proto(bucket.byUser)).toEqual({ api: 4, company: 0 });
+    expect(Object.keys(bucket.byApiKey)).toEqual(['hasOwnProperty', '__proto__']);
+    expect(bucket.byApiKey.hasOwnProperty).toEqual({ api: 5 });
+    expect(proto(bucket.byApiKey)).toEqual({ api: 4 });
+    expect(Object.keys(bucket.webhooks)).toEqual(['toString', '__proto__']);
+    expect(proto(bucket.webhooks)).toEqual({ dispatched: 1, not_triggered: 0 });
+    // Every record keeps its own prototype, and so does Object.
+    for (const record of [bucket.byUser, bucket.byApiKey, bucket.webhooks]) expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
+    const stored = JSON.parse(JSON.stringify(bucket));
+    expect(stored.byUser.constructor).toEqual({ api: 5, company: 0 });
+    expect(proto(stored.byUser)).toEqual({ api: 4, company: 0 });
     expect(Object.keys(Object)).toEqual([]);
   });
 });

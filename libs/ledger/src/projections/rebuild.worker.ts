@@ -7,6 +7,8 @@ import { SqliteReadModelStore } from './read-model-store.js';
 import type { RebuildRangeTask, RebuildRangeMessage } from './parallel-rebuild.js';
 import { WriteTurns } from './write-turns.js';
 
+const PROGRESS_EVERY_MS = 100;
+
 /** One thread of a parallel rebuild: every event of its range of streams, account by account, folded and written to the fresh tables. */
 async function run(task: RebuildRangeTask): Promise<void> {
   const projections = task.projections.map((name) => LEDGER_PROJECTIONS.find((p) => p.name === name)!);
@@ -21,6 +23,7 @@ async function run(task: RebuildRangeTask): Promise<void> {
     let after: StreamCursor | undefined;
     let events = 0;
     let rows = 0;
+    let reported = 0;
     for (;;) {
       const page = await store.readStreamRangeText(task.range, after, task.upTo, task.pageSize);
       if (page.length === 0) break;
@@ -34,9 +37,14 @@ async function run(task: RebuildRangeTask): Promise<void> {
       rows += page.length;
       const last = page[page.length - 1]!;
       after = { streamId: last.streamId, revision: last.revision };
-      parentPort!.postMessage({ kind: 'progress', events, rows } satisfies RebuildRangeMessage);
+      // A message a page was a percent of the thread's time.
+      if (performance.now() - reported >= PROGRESS_EVERY_MS) {
+        parentPort!.postMessage({ kind: 'progress', events, rows } satisfies RebuildRangeMessage);
+        reported = performance.now();
+      }
     }
     rebuild.flush();
+    parentPort!.postMessage({ kind: 'progress', events, rows } satisfies RebuildRangeMessage);
     parentPort!.postMessage({ kind: 'done', events } satisfies RebuildRangeMessage);
   } finally {
     readModels.close();
