@@ -119,9 +119,20 @@ describe('operating the ledger', () => {
     expect(value('ledger_process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 
-  it('signs usage-page links for the public URL people reach it at', async () => {
+  it('signs usage-page links for the public URL people reach it at, and keeps their signatures out of the log', async () => {
     const link = await httpClient(ledger.url, GATEWAY).post('/v1/accounts/ops-logs/usage-page-links', {});
     expect(link.body.url).toMatch(/^https:\/\/ledger\.example\.com\/billing\/usage-page\/ops-logs\?exp=\d+&sig=/);
+    const signed = new URL(link.body.url);
+    const sig = signed.searchParams.get('sig')!;
+    const served = await fetch(new URL(`/usage-page/ops-logs${signed.search}&timezone=UTC`, ledger.url));
+    expect(served.status).toBe(200);
+
+    await sleep(600); // the log is written asynchronously, at least every 200 ms
+    const access = ledger.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === 'request');
+    const logged = access.find((l) => l.route === '/usage-page/:accountId');
+    // Whoever reads the log cannot open the page: the signature is all the link's holder has to show.
+    expect(logged).toMatchObject({ status: 200, url: `/usage-page/ops-logs?exp=${signed.searchParams.get('exp')}&sig=[redacted]&timezone=UTC` });
+    expect(ledger.output.join('\n')).not.toContain(sig);
   });
 
   it('answers health and readiness probes without a token', async () => {

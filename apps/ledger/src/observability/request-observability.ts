@@ -18,7 +18,7 @@ export function installRequestObservability(fastify: FastifyInstance, metrics: L
       {
         method: request.method,
         route,
-        url: request.url,
+        url: withoutSignatures(request.url),
         status: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
         actor: (request as AuthenticatedRequest).principal?.name,
@@ -26,4 +26,14 @@ export function installRequestObservability(fastify: FastifyInstance, metrics: L
       'request',
     );
   });
+}
+
+/**
+ * A request's URL as logged: the value of a `sig` query parameter (a signed usage-page link's signature)
+ * is left out, since anyone holding the link's URL can open the page until it expires.
+ */
+export function withoutSignatures(url: string): string {
+  const query = url.indexOf('?');
+  if (query < 0 || !url.includes('sig=', query)) return url;
+  return url.slice(0, query) + url.slice(query).replace(/([?&]sig=)[^&#]*/g, '$1[redacted]');
 }
