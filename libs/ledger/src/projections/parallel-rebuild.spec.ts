@@ -85,11 +85,49 @@ describe('a replay folded in worker threads, account by account', () => {
   const contentsOf = (readModels: SqliteReadModelStore) =>
     Object.fromEntries(LEDGER_PROJECTIONS.map((projection) => [projection.name, [...readModels.entries(projection.name)]]));
 
-  it('gives every projection the documents a replay in global order gives, whatever the threads, cache and pages', async () => {
-    const inOrder = SqliteReadModelStore.open(join(dir, 'in-order.sqlite'));
+  /** What a replay in the store's global order, in this thread, makes of the history as it is now. */
+  const replayedInOrder = async (name: string) => {
+    const inOrder = SqliteReadModelStore.open(join(dir, `${name}.sqlite`));
     await inOrder.rebuild(LEDGER_PROJECTIONS, history(), catchUp);
-    const expected = contentsOf(inOrder);
+    const contents = contentsOf(inOrder);
     inOrder.close();
+    return contents;
+  };
+
+  /**
+   * A replay as `ledger replay` runs it: the history up to `head` folded in threads, what came after it
+   * caught up here, then the swap. Resolves with the events folded in the threads and in all.
+   */
+  const replayedInThreads = async (
+    name: string,
+    head: bigint,
+    fold: { threads: number; maxCachedDocs: number; pageSize: number; onProgress?: (events: number, rows: number) => void },
+  ) => {
+    const file = join(dir, `${name}.sqlite`);
+    const readModels = SqliteReadModelStore.open(file);
+    try {
+      const rebuild = readModels.beginRebuild(LEDGER_PROJECTIONS);
+      const inThreads = await foldInParallel({
+        eventsFile: store.file,
+        readModelsFile: file,
+        projections: LEDGER_PROJECTIONS,
+        tables: rebuild.tables,
+        upTo: head,
+        ranges: await store.streamRanges(head, fold.threads),
+        maxCachedDocs: fold.maxCachedDocs,
+        pageSize: fold.pageSize,
+        ...(fold.onProgress ? { onProgress: fold.onProgress } : {}),
+      });
+      rebuild.writtenElsewhere(inThreads, head);
+      const { events } = await rebuild.finish(catchUp);
+      return { inThreads, events, contents: contentsOf(readModels) };
+    } finally {
+      readModels.close();
+    }
+  };
+
+  it('gives every projection the documents a replay in global order gives, whatever the threads, cache and pages', async () => {
+    const expected = await replayedInOrder('in-order');
     expect(expected['usage']!.length).toBeGreaterThan(100);
 
     const head = (await store.headPosition())!.commit;
@@ -99,56 +137,22 @@ describe('a replay folded in worker threads, account by account', () => {
       [3, 6, 1],
       [2, 1_000, 64],
     ] as const) {
-      const file = join(dir, `parallel-${threads}-${maxCachedDocs}-${pageSize}.sqlite`);
-      const readModels = SqliteReadModelStore.open(file);
-      const rebuild = readModels.beginRebuild(LEDGER_PROJECTIONS);
-      const events = await foldInParallel({
-        eventsFile: store.file,
-        readModelsFile: file,
-        projections: LEDGER_PROJECTIONS,
-        tables: rebuild.tables,
-        upTo: head,
-        ranges: await store.streamRanges(head, threads),
-        maxCachedDocs,
-        pageSize,
-      });
-      rebuild.writtenElsewhere(events, head);
-      await rebuild.finish(catchUp);
-      expect(contentsOf(readModels)).toEqual(expected);
-      readModels.close();
+      const { contents } = await replayedInThreads(`parallel-${threads}-${maxCachedDocs}-${pageSize}`, head, { threads, maxCachedDocs, pageSize });
+      expect(contents).toEqual(expected);
     }
   });
 
   it('leaves what was appended after the position it folded to for the catch-up, in order', async () => {
     const head = (await store.headPosition())!.commit;
     for (let i = 0; i < 30; i++) await writer.execute({ type: 'ChargeRecords', accountId: `team-${String((i * 7919) % 1000).padStart(3, '0')}`, requestId: `late-${i}`, endpoint: 'job_search', records: 2, allowPartial: false }, testContext);
-    const inOrder = SqliteReadModelStore.open(join(dir, 'in-order-late.sqlite'));
-    await inOrder.rebuild(LEDGER_PROJECTIONS, history(), catchUp);
-    const expected = contentsOf(inOrder);
-    inOrder.close();
+    const expected = await replayedInOrder('in-order-late');
 
-    const file = join(dir, 'parallel-late.sqlite');
-    const readModels = SqliteReadModelStore.open(file);
-    const rebuild = readModels.beginRebuild(LEDGER_PROJECTIONS);
     const progress: [number, number][] = [];
-    const events = await foldInParallel({
-      eventsFile: store.file,
-      readModelsFile: file,
-      projections: LEDGER_PROJECTIONS,
-      tables: rebuild.tables,
-      upTo: head,
-      ranges: await store.streamRanges(head, 2),
-      maxCachedDocs: 50,
-      pageSize: 50,
-      onProgress: (applied, rows) => progress.push([applied, rows]),
-    });
+    const replayed = await replayedInThreads('parallel-late', head, { threads: 2, maxCachedDocs: 50, pageSize: 50, onProgress: (events, rows) => progress.push([events, rows]) });
     // Every row up to the head read once, the accounts' events among them folded once.
-    expect(progress.at(-1)).toEqual([events, Number(head)]);
-    expect(events).toBeLessThan(Number(head));
-    rebuild.writtenElsewhere(events, head);
-    const { events: total } = await rebuild.finish(catchUp);
-    expect(total).toBe(events + 30);
-    expect(contentsOf(readModels)).toEqual(expected);
-    readModels.close();
+    expect(progress.at(-1)).toEqual([replayed.inThreads, Number(head)]);
+    expect(replayed.inThreads).toBeLessThan(Number(head));
+    expect(replayed.events).toBe(replayed.inThreads + 30);
+    expect(replayed.contents).toEqual(expected);
   });
 });
