@@ -94,11 +94,8 @@ describe('SqliteEventStore', () => {
         const read = [];
         for (const range of ranges) {
           const events = [];
-          for (let after: { streamId: string; revision: bigint } | undefined; ; ) {
-            const page = await store.readStreamRangeText(range, after, upTo, pageSize);
-            if (page.length === 0) break;
+          for await (const page of store.readStreamRangeText(range, upTo, pageSize)) {
             events.push(...page);
-            after = { streamId: page.at(-1)!.streamId, revision: page.at(-1)!.revision };
           }
           read.push({ range, events });
         }

@@ -32,12 +32,6 @@ export interface StreamIdRange {
   readonly to: string | undefined;
 }
 
-/** Where a read of a range of streams got to: the last event it gave. */
-export interface StreamCursor {
-  readonly streamId: string;
-  readonly revision: bigint;
-}
-
 export interface SqliteEventStoreOptions {
   /** How often a subscription at the head looks for appends made by another process. Default 250. */
   readonly pollIntervalMs?: number;
@@ -248,20 +242,28 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * The events up to `upTo` (inclusive) of the streams in `range`, as text, stream after stream in id order
-   * and each stream in revision order: `limit` of them after `after` (the last event of the page before;
-   * undefined for the first page). Read through the (stream id, revision) index, so a reader of one range
-   * never steps over the others' rows.
+   * and each stream in revision order, in pages of `pageSize`. Read through the (stream id, revision)
+   * index, so a reader of one range never steps over the others' rows; each page starts after the last
+   * stream and revision of the one before.
    */
-  async readStreamRangeText(range: StreamIdRange, after: StreamCursor | undefined, upTo: bigint, limit: number): Promise<readonly StoredEventText[]> {
-    this.assertOpen();
+  async *readStreamRangeText(range: StreamIdRange, upTo: bigint, pageSize: number): AsyncGenerator<readonly StoredEventText[]> {
     // The first page starts at revision 0 of the range's first id: revisions are never negative.
-    const [streamId, revision] = after ? [after.streamId, after.revision] : [range.from ?? '', -1n];
-    return this.guard(() =>
-      (range.to === undefined
-        ? this.sql.rangeAfterText.all(streamId, revision, upTo, limit)
-        : this.sql.rangeBeforeText.all(streamId, revision, range.to, upTo, limit)
-      ).map(toStoredEventText),
-    );
+    let streamId = range.from ?? '';
+    let revision = -1n;
+    for (;;) {
+      this.assertOpen();
+      const page = this.guard(() =>
+        (range.to === undefined
+          ? this.sql.rangeAfterText.all(streamId, revision, upTo, pageSize)
+          : this.sql.rangeBeforeText.all(streamId, revision, range.to, upTo, pageSize)
+        ).map(toStoredEventText),
+      );
+      if (page.length > 0) yield page;
+      if (page.length < pageSize) return;
+      const last = page[page.length - 1]!;
+      streamId = last.streamId;
+      revision = last.revision;
+    }
   }
 
   /** The file this store was opened on. */

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { accountIdOfStream, InconsistentHistoryError } from '#domain';
-import { SqliteEventStore, type StreamCursor } from '#event-store';
+import { SqliteEventStore } from '#event-store';
 import { decodeEventText } from '../events/event-codec.js';
 import { REPLAY_PAGE_ROWS } from '../projections/parallel-rebuild.js';
 import { FinancePositionFold } from './finance-position.js';
@@ -17,12 +17,10 @@ async function run(task: FinanceShardTask): Promise<FinanceShardMessage> {
     const fold = new FinancePositionFold(task.asOf);
     // There are fewer ranges than threads when there are too few streams to share: this one has none.
     const range = (await store.streamRanges(task.upTo, task.shards))[task.shard];
-    for (let after: StreamCursor | undefined; range !== undefined; ) {
-      const rows = await store.readStreamRangeText(range, after, task.upTo, PAGE);
-      for (const row of rows) if (accountIdOfStream(row.streamId) !== undefined) fold.add(decodeEventText(row));
-      if (rows.length < PAGE) break;
-      const last = rows[rows.length - 1]!;
-      after = { streamId: last.streamId, revision: last.revision };
+    if (range !== undefined) {
+      for await (const rows of store.readStreamRangeText(range, task.upTo, PAGE)) {
+        for (const row of rows) if (accountIdOfStream(row.streamId) !== undefined) fold.add(decodeEventText(row));
+      }
     }
     return { kind: 'done', lots: fold.heldLots() };
   } catch (error) {

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteEventStore, type StreamCursor } from '#event-store';
+import { SqliteEventStore } from '#event-store';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { projectStoredEvent } from './projection-engine.js';
 import type { ProjectedEvent } from './projection.js';
@@ -20,13 +20,10 @@ async function run(task: RebuildRangeTask): Promise<void> {
       writeTurns: WriteTurns.of(task.writeTurns),
       accountByAccount: true,
     });
-    let after: StreamCursor | undefined;
     let events = 0;
     let rows = 0;
     let reported = 0;
-    for (;;) {
-      const page = await store.readStreamRangeText(task.range, after, task.upTo, task.pageSize);
-      if (page.length === 0) break;
+    for await (const page of store.readStreamRangeText(task.range, task.upTo, task.pageSize)) {
       const batch: ProjectedEvent[] = [];
       for (const row of page) {
         const projected = projectStoredEvent(row);
@@ -35,8 +32,6 @@ async function run(task: RebuildRangeTask): Promise<void> {
       rebuild.add(batch);
       events += batch.length;
       rows += page.length;
-      const last = page[page.length - 1]!;
-      after = { streamId: last.streamId, revision: last.revision };
       // A message a page was a percent of the thread's time.
       if (performance.now() - reported >= PROGRESS_EVERY_MS) {
         parentPort!.postMessage({ kind: 'progress', events, rows } satisfies RebuildRangeMessage);
