@@ -121,17 +121,20 @@ export function postOutcomes(outcomes: readonly AppendOutcome[]): PostedOutcomes
   return posted;
 }
 
-/** The outcomes of `appends`, as the appender on the calling thread would have made them. */
-export function receiveOutcomes(posted: PostedOutcomes, appends: readonly PreparedAppend[]): AppendOutcome[] {
-  const outcomes: AppendOutcome[] = appends.map(({ streamId }, i) => ({
+/** What the outcomes of posted appends are read against: each append's stream and expected revision. */
+export type AppendHeads = Pick<PostedAppends, 'streamIds' | 'expectedRevisions'>;
+
+/** The outcomes of the appends whose `heads` these are, as the appender on the calling thread would have made them. */
+export function receiveOutcomes(posted: PostedOutcomes, heads: AppendHeads): AppendOutcome[] {
+  const outcomes: AppendOutcome[] = heads.streamIds.map((streamId, i) => ({
     ok: true,
     streamId,
     nextExpectedRevision: posted.revisions[i]!,
     position: positionOf(posted.positions[i]!),
   }));
   for (const { index, actualRevision } of posted.conflicts) {
-    const { streamId, expectedRevision } = appends[index]!;
-    outcomes[index] = { ok: false, streamId, error: new WrongExpectedRevisionError(streamId, expectedRevision, actualRevision) };
+    const streamId = heads.streamIds[index]!;
+    outcomes[index] = { ok: false, streamId, error: new WrongExpectedRevisionError(streamId, heads.expectedRevisions[index]!, actualRevision) };
   }
   return outcomes;
 }

@@ -5,6 +5,7 @@ import { compiledWorkerScript } from '../worker-script.js';
 import type { PreparedAppend } from './sqlite-append.js';
 import {
   postAppends,
+  type AppendHeads,
   receiveError,
   receiveOutcomes,
   type AppendThreadReply,
@@ -13,8 +14,12 @@ import {
 } from './sqlite-append.protocol.js';
 
 interface OutstandingAppend {
-  /** Kept for the outcomes: they come back without what the caller already knows. */
-  readonly appends: readonly PreparedAppend[];
+  /**
+   * Kept for the outcomes, which come back without what the caller already knows: only the streams and
+   * expected revisions, not the events. Their JSON, held until the reply, outlived a collection of the
+   * young generation and was copied, and promoted, with every append in flight.
+   */
+  readonly heads: AppendHeads;
   readonly answered: Promise<unknown>;
   readonly resolve: (outcomes: AppendOutcome[]) => void;
   readonly reject: (error: unknown) => void;
@@ -69,7 +74,8 @@ export class SqliteAppendThread {
     }
     const { worker } = this.running ?? this.spawn();
     const id = this.nextId++;
-    worker.postMessage({ kind: 'append', id, appends: postAppends(appends), created } satisfies AppendThreadRequest);
+    const posted = postAppends(appends);
+    worker.postMessage({ kind: 'append', id, appends: posted, created } satisfies AppendThreadRequest);
     // An idle thread must not keep the process alive (a store without one does not); a busy one must.
     if (this.outstanding.size === 0) worker.ref();
     let resolve!: OutstandingAppend['resolve'];
@@ -78,7 +84,7 @@ export class SqliteAppendThread {
       resolve = res;
       reject = rej;
     });
-    this.outstanding.set(id, { appends, answered, resolve, reject });
+    this.outstanding.set(id, { heads: { streamIds: posted.streamIds, expectedRevisions: posted.expectedRevisions }, answered, resolve, reject });
     return answered;
   }
 
@@ -124,7 +130,7 @@ export class SqliteAppendThread {
     if (this.outstanding.size === 0) this.running?.worker.unref();
     switch (reply.kind) {
       case 'appended':
-        append.resolve(receiveOutcomes(reply.outcomes, append.appends));
+        append.resolve(receiveOutcomes(reply.outcomes, append.heads));
         return;
       case 'failed':
         append.reject(receiveError(reply.error));

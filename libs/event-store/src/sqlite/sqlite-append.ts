@@ -77,7 +77,7 @@ export function writesEvents(appends: readonly PreparedAppend[]): boolean {
 }
 
 /** True when at least one append with events succeeded: a commit others may want to know of. */
-export function storedEvents(appends: readonly PreparedAppend[], outcomes: readonly AppendOutcome[]): boolean {
+export function storedEvents(appends: readonly { readonly events: readonly unknown[] }[], outcomes: readonly AppendOutcome[]): boolean {
   return outcomes.some((outcome, i) => outcome.ok && appends[i]!.events.length > 0);
 }
 

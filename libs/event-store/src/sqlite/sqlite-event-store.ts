@@ -143,14 +143,14 @@ export class SqliteEventStore implements EventStore {
   async appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
     this.assertOpen();
     if (requests.length === 0) return [];
-    const appends = requests.map(prepareAppend);
     let outcomes: AppendOutcome[];
     try {
-      outcomes = await this.runAppends(appends, Date.now());
+      // The prepared appends (the events' JSON) are not kept while the append is in flight.
+      outcomes = await this.runAppends(requests.map(prepareAppend), Date.now());
     } catch (error) {
       throw unavailableOr(error, this.filePath);
     }
-    if (storedEvents(appends, outcomes)) this.announceAppend();
+    if (storedEvents(requests, outcomes)) this.announceAppend();
     return outcomes;
   }
 

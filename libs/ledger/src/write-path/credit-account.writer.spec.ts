@@ -248,5 +248,16 @@ describe('CreditAccountWriter', () => {
       expect((answer.answer as RecordChargeAnswer).balances.api.available).toBe(3);
       await writer.close();
     });
+
+    it('evicts the account used least recently, not the one loaded first', async () => {
+      const writer = new CreditAccountWriter(store, clock, { maxCachedAccounts: 3 });
+      for (const id of ['a', 'b', 'c']) await writer.execute(purchase(id, 5), context);
+      await writer.execute(charge('a', 'a-again', 1), context);
+      await writer.execute(purchase('d', 5), context);
+      await writer.execute(purchase('e', 5), context);
+      // An evicted account has no position in memory.
+      expect(['a', 'b', 'c', 'd', 'e'].filter((id) => writer.lastPosition(id) !== undefined)).toEqual(['a', 'd', 'e']);
+      await writer.close();
+    });
   });
 });

@@ -124,8 +124,16 @@ interface AccountSlot {
   taken: boolean;
   /** Appends of the account sent and not yet answered. */
   inFlight: number;
-  /** Settles when the account's last append sent is answered: true if it was stored. */
-  tail: Promise<boolean> | undefined;
+  /**
+   * The account's last append sent, until it is answered: the group's appends and its place among them.
+   * A decision that wrote nothing waits for it (see `decideBatch`); most never do, so the promise of its
+   * outcome is made only then.
+   */
+  tail: { readonly appending: Promise<AppendOutcome[]>; readonly index: number } | undefined;
+  /** In `dirty`: the account has commands to decide. */
+  dirty: boolean;
+  /** Used since the eviction sweep last passed it: it is spared once more (see `evictIdle`). */
+  used: boolean;
   /** An append in flight failed or conflicted: the state is not what the store holds. */
   doubtful: boolean;
   /** Commands to decide again once the account is reloaded, in the order they were first decided. */
@@ -194,8 +202,10 @@ interface CapturedSnapshot {
  * written is unknown).
  */
 export class CreditAccountWriter {
+  /** In the order the accounts were first used or last spared by the eviction sweep (see `evictIdle`). */
   private readonly slots = new Map<string, AccountSlot>();
-  private readonly dirty = new Set<AccountSlot>();
+  /** Accounts with commands to decide, each once, in the order they got them. */
+  private dirty: AccountSlot[] = [];
   private flushScheduled = false;
   /** Group commits started and not yet done with their answers. */
   private flushes = 0;
@@ -277,8 +287,8 @@ export class CreditAccountWriter {
   /** Stops accepting commands and waits for those already accepted to be stored. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushes > 0 || this.dirty.size > 0 || this.backingOff > 0 || this.dependents > 0 || this.loading > 0) {
-      if (this.flushes === 0 && this.dirty.size > 0) void this.flush();
+    while (this.flushes > 0 || this.dirty.length > 0 || this.backingOff > 0 || this.dependents > 0 || this.loading > 0) {
+      if (this.flushes === 0 && this.dirty.length > 0) void this.flush();
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     // Snapshots already captured are stored: the next start then folds fewer events.
@@ -307,16 +317,21 @@ export class CreditAccountWriter {
     return new Promise((resolve, reject) => {
       const slot = this.slotOf(accountId);
       slot.queue.push({ run, resolve, reject, attempts: 0, key });
-      this.dirty.add(slot);
+      this.markDirty(slot);
       this.scheduleFlush();
     });
+  }
+
+  private markDirty(slot: AccountSlot): void {
+    if (slot.dirty) return;
+    slot.dirty = true;
+    this.dirty.push(slot);
   }
 
   private slotOf(accountId: string): AccountSlot {
     let slot = this.slots.get(accountId);
     if (slot) {
-      // Map order is recency order: move the account to the young end.
-      this.slots.delete(accountId);
+      slot.used = true;
     } else {
       slot = {
         accountId,
@@ -328,6 +343,8 @@ export class CreditAccountWriter {
         taken: false,
         inFlight: 0,
         tail: undefined,
+        dirty: false,
+        used: false,
         doubtful: false,
         retry: [],
         conflictAttempts: 0,
@@ -340,13 +357,13 @@ export class CreditAccountWriter {
         windowsElsewhere: false,
         snapshotting: false,
       };
+      this.slots.set(accountId, slot);
     }
-    this.slots.set(accountId, slot);
     return slot;
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.flushes >= this.maxFlushesInFlight || this.dirty.size === 0) return;
+    if (this.flushScheduled || this.flushes >= this.maxFlushesInFlight || this.dirty.length === 0) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
@@ -355,7 +372,7 @@ export class CreditAccountWriter {
   }
 
   private async flush(): Promise<void> {
-    if (this.flushes >= this.maxFlushesInFlight || this.dirty.size === 0) return;
+    if (this.flushes >= this.maxFlushesInFlight || this.dirty.length === 0) return;
     this.flushes += 1;
     try {
       await this.groupCommit();
@@ -398,17 +415,14 @@ export class CreditAccountWriter {
       return request;
     });
     const appending: Promise<AppendOutcome[]> = requests.length > 0 ? this.store.appendMany(requests) : Promise.resolve([]);
-    writing.forEach((batch, i) => {
+    writing.forEach((batch, index) => {
       batch.slot.inFlight += 1;
-      batch.slot.tail = appending.then(
-        (outcomes) => outcomes[i]!.ok,
-        () => false,
-      );
+      batch.slot.tail = { appending, index };
     });
     // The accounts are free for the next group commit, which may be decided while this one is written.
     for (const slot of slots) {
       slot.taken = false;
-      if (slot.queue.length > 0) this.dirty.add(slot);
+      if (slot.queue.length > 0) this.markDirty(slot);
     }
     this.scheduleFlush();
 
@@ -451,8 +465,10 @@ export class CreditAccountWriter {
    */
   private takeDirty(): AccountSlot[] {
     const slots: AccountSlot[] = [];
-    for (const slot of this.dirty) {
-      this.dirty.delete(slot);
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const slot of dirty) {
+      slot.dirty = false;
       const waitForAppends = slot.inFlight > 0 && (slot.doubtful || (this.snapshotIsDue(slot) && !slot.snapshotting));
       if (slot.taken || waitForAppends) continue;
       slot.taken = true;
@@ -479,7 +495,7 @@ export class CreditAccountWriter {
         this.backingOff += 1;
         setTimeout(() => {
           this.backingOff -= 1;
-          this.dirty.add(slot);
+          this.markDirty(slot);
           this.scheduleFlush();
         }, delay);
         return;
@@ -488,7 +504,7 @@ export class CreditAccountWriter {
       this.considerSnapshot(slot);
     }
     if (slot.queue.length > 0) {
-      this.dirty.add(slot);
+      this.markDirty(slot);
       this.scheduleFlush();
     }
   }
@@ -520,7 +536,11 @@ export class CreditAccountWriter {
     if (batch.events.length > 0) {
       slot.revision = (expected === 'no_stream' ? -1n : expected) + BigInt(batch.events.length);
     } else if (slot.inFlight > 0) {
-      batch.dependsOn = slot.tail;
+      const { appending, index } = slot.tail!;
+      batch.dependsOn = appending.then(
+        (outcomes) => outcomes[index]!.ok,
+        () => false,
+      );
     }
     return batch;
   }
@@ -554,7 +574,7 @@ export class CreditAccountWriter {
         slot.retry.push(...batch.jobs);
       } else {
         slot.queue.unshift(...batch.jobs);
-        this.dirty.add(slot);
+        this.markDirty(slot);
         this.scheduleFlush();
       }
     });
@@ -585,7 +605,7 @@ export class CreditAccountWriter {
     void this.load(slot).finally(() => {
       this.loading -= 1;
       slot.taken = false;
-      if (slot.queue.length > 0) this.dirty.add(slot);
+      if (slot.queue.length > 0) this.markDirty(slot);
       this.scheduleFlush();
     });
   }
@@ -777,12 +797,28 @@ export class CreditAccountWriter {
     }
   }
 
+  /**
+   * Evicts idle accounts, oldest first, down to `maxCachedAccounts`, giving each account used since the
+   * sweep last passed it a second chance (the CLOCK approximation of least recently used): using an
+   * account only sets a flag, where moving it to the young end of the map on every command cost a
+   * delete and an insert, and a rehash of the map now and then.
+   */
   private evictIdle(): void {
     if (this.slots.size <= this.maxCachedAccounts) return;
+    const spared: AccountSlot[] = [];
     for (const [accountId, slot] of this.slots) {
       if (this.slots.size <= this.maxCachedAccounts) break;
+      if (slot.used) {
+        slot.used = false;
+        spared.push(slot);
+        continue;
+      }
       const idle = !slot.taken && slot.inFlight === 0 && slot.queue.length === 0 && slot.retry.length === 0;
-      if (idle && !slot.snapshotting && !this.dirty.has(slot)) this.slots.delete(accountId);
+      if (idle && !slot.snapshotting && !slot.dirty) this.slots.delete(accountId);
+    }
+    for (const slot of spared) {
+      this.slots.delete(slot.accountId);
+      this.slots.set(slot.accountId, slot);
     }
   }
 }
