@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +54,39 @@ describe('SqliteReadModelStore following the store', () => {
   it('keeps only the documents it may hold in memory, and folds every one of them right', () => {
     for (let p = 1; p <= 12; p++) store.applyBatch([tally as Projection<unknown>], [event(p, `acct-${p % 5}`)]);
     for (let k = 0; k < 5; k++) expect(events(`acct-${k}`)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].filter((p) => p % 5 === k));
+  });
+
+  it('keeps the documents written again over those written once before them, when it must let some go', () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      store.applyBatch([tally as Projection<unknown>], [event(1, 'a'), event(2, 'b')]);
+      store.applyBatch([tally as Projection<unknown>], [event(3, 'a')]);
+      // A third document: one must go, and it is b, written once and not since.
+      store.applyBatch([tally as Projection<unknown>], [event(4, 'c')]);
+      parse.mockClear();
+      store.applyBatch([tally as Projection<unknown>], [event(5, 'a')]);
+      expect(parse).not.toHaveBeenCalled();
+      store.applyBatch([tally as Projection<unknown>], [event(6, 'b')]);
+      expect(parse).toHaveBeenCalledTimes(1);
+    } finally {
+      parse.mockRestore();
+    }
+    expect([events('a'), events('b'), events('c')]).toEqual([[1, 3, 5], [2, 6], [4]]);
+  });
+
+  it('does not bring back a document the projection deleted', () => {
+    // Folds positions like the tally, and deletes the document at position 5.
+    const resettable: Projection<Tally> = {
+      ...tally,
+      name: 'resettable',
+      evolveInPlace: (doc, e) => (e.position === 5n ? undefined : tally.evolveInPlace!(doc, e, e.accountId)),
+    };
+    const projections = [resettable as Projection<unknown>];
+    store.applyBatch(projections, [event(1), event(2)]);
+    store.applyBatch(projections, [event(5)]);
+    expect(store.get('resettable', 'a')).toBeUndefined();
+    store.applyBatch(projections, [event(6)]);
+    expect(store.get<Tally>('resettable', 'a')?.doc.events).toEqual([6]);
   });
 
   it('reads a document again once another connection has written the file', () => {

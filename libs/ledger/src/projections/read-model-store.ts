@@ -21,10 +21,15 @@ interface DocRow {
 
 /**
  * A document as the engine holds it, with the index value its row holds: `null` for none, `undefined`
- * when there is no row yet (or the projection has no index).
+ * when there is no row yet (or the projection has no index). Updated in place when the document is
+ * written again: a new one for every write outlived a collection of the young generation and was copied.
  */
-interface HeldDoc<Doc> extends StoredDoc<Doc> {
-  readonly indexed: number | null | undefined;
+interface HeldDoc<Doc> {
+  doc: Doc;
+  position: bigint;
+  indexed: number | null | undefined;
+  /** Written since the eviction sweep last passed it: it is spared once more (see `evictLiveDocs`). */
+  used: boolean;
 }
 
 type AnyProjection = Projection<unknown>;
@@ -42,11 +47,13 @@ export class SqliteReadModelStore {
   private readonly setState;
   private readonly dataVersion;
   /**
-   * The documents the engine last wrote (table and key → document), most recently used last, so that
-   * following the store does not read back and parse a document for every event. Valid only while no
-   * other connection has written the file (`PRAGMA data_version` says so) and emptied when a batch fails.
+   * The documents the engine last wrote (table → key → document), so that following the store does not
+   * read back and parse a document for every event. Valid only while no other connection has written the
+   * file (`PRAGMA data_version` says so) and emptied when a batch fails.
    */
-  private readonly liveDocs = new Map<string, HeldDoc<unknown>>();
+  private readonly liveDocs = new Map<string, Map<string, HeldDoc<unknown>>>();
+  /** Documents in `liveDocs`, all tables together. */
+  private liveCount = 0;
   private liveDataVersion: bigint | undefined;
 
   private constructor(
@@ -173,7 +180,7 @@ export class SqliteReadModelStore {
     try {
       const reached = this.db.transaction(() => {
         // Another connection (a replay, another instance) wrote since this one's last batch.
-        if (this.dataVersion.get() !== this.liveDataVersion) this.liveDocs.clear();
+        if (this.dataVersion.get() !== this.liveDataVersion) this.forgetLiveDocs();
         const states = this.states();
         if (expected && projections.some((p) => (states.get(p.name)?.position ?? -1n) !== expected.get(p.name))) return undefined;
         const reached = new Map<string, bigint>();
@@ -184,13 +191,14 @@ export class SqliteReadModelStore {
           if (last > state.position) this.setState.run(projection.name, state.table, projection.version, last);
           reached.set(projection.name, last > state.position ? last : state.position);
         }
+        this.evictLiveDocs();
         return reached;
       }).immediate();
       this.liveDataVersion = this.dataVersion.get();
       return reached;
     } catch (error) {
       // The documents in memory were folded for a batch that was not stored.
-      this.liveDocs.clear();
+      this.forgetLiveDocs();
       this.liveDataVersion = undefined;
       throw error;
     }
@@ -265,13 +273,15 @@ export class SqliteReadModelStore {
     const docs = new Map<string, StoredDoc<unknown> | undefined>();
     // What the rows of the loaded documents hold in the index (folding in place loses it).
     const indexedInRows = projection.indexOf ? new Map<string, number | null | undefined>() : undefined;
-    const prefix = `${table}\u0000`;
+    let live = this.liveDocs.get(table);
+    if (!live) this.liveDocs.set(table, (live = new Map()));
+    const held = live;
     const load = (key: string) => {
-      const live = this.liveDocs.get(prefix + key);
-      if (live) {
-        this.liveDocs.delete(prefix + key);
-        indexedInRows?.set(key, live.indexed);
-        return live;
+      // Folded in place: if the batch fails, every document held is forgotten.
+      const kept = held.get(key);
+      if (kept) {
+        indexedInRows?.set(key, kept.indexed);
+        return kept;
       }
       const row = statements.get.get(key);
       if (row) indexedInRows?.set(key, indexedIn(row));
@@ -281,22 +291,64 @@ export class SqliteReadModelStore {
       if (event.position > after) applyToDocs(projection, docs, event, load);
     }
     for (const [key, stored] of docs) {
-      if (stored === undefined) statements.remove.run(key);
-      else {
-        const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, indexedInRows?.get(key));
-        if (this.maxLiveDocs > 0) this.liveDocs.set(prefix + key, { doc: stored.doc, position: stored.position, indexed });
+      if (stored === undefined) {
+        statements.remove.run(key);
+        if (held.delete(key)) this.liveCount -= 1;
+        continue;
+      }
+      const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, indexedInRows?.get(key));
+      const kept = held.get(key);
+      if (kept) {
+        kept.doc = stored.doc;
+        kept.position = stored.position;
+        kept.indexed = indexed;
+        kept.used = true;
+      } else if (this.maxLiveDocs > 0) {
+        held.set(key, { doc: stored.doc, position: stored.position, indexed, used: false });
+        this.liveCount += 1;
       }
     }
-    // Least recently used first out.
-    for (const key of this.liveDocs.keys()) {
-      if (this.liveDocs.size <= this.maxLiveDocs) break;
-      this.liveDocs.delete(key);
+  }
+
+  /**
+   * Evicts documents held beyond `maxLiveDocs`, each table its share, oldest first, giving each document
+   * written since the sweep last passed it a second chance (the CLOCK approximation of least recently
+   * used): a document written again is updated where it is, where moving it to the young end of the map
+   * cost a delete and an insert for every document of every batch.
+   */
+  private evictLiveDocs(): void {
+    const excess = this.liveCount - this.maxLiveDocs;
+    if (excess <= 0) return;
+    const total = this.liveCount;
+    for (const docs of this.liveDocs.values()) {
+      let share = Math.ceil((excess * docs.size) / total);
+      const spared: [string, HeldDoc<unknown>][] = [];
+      for (const [key, kept] of docs) {
+        if (share === 0) break;
+        if (kept.used) {
+          kept.used = false;
+          spared.push([key, kept]);
+          continue;
+        }
+        docs.delete(key);
+        this.liveCount -= 1;
+        share -= 1;
+      }
+      for (const [key, kept] of spared) {
+        docs.delete(key);
+        docs.set(key, kept);
+      }
     }
+  }
+
+  private forgetLiveDocs(): void {
+    this.liveDocs.clear();
+    this.liveCount = 0;
   }
 
   private createTable(projection: AnyProjection, suffix = ''): string {
     // A table of this name may have existed: what was kept of it is gone with it.
-    this.liveDocs.clear();
+    this.forgetLiveDocs();
     const table = `rm_${projection.name.replace(/[^a-z0-9_]/gi, '_')}_v${projection.version}${suffix}`;
     this.db.exec(`DROP TABLE IF EXISTS "${table}"`);
     if (projection.indexOf) {
