@@ -18,7 +18,7 @@ import {
   type SetBalanceAlerts,
 } from './credit-account.commands.js';
 import type { AutoRechargeFailed, CreditAccountEvent, CreditsAdjusted, CreditsPurchased, PurchaseRefunded } from './credit-account.events.js';
-import { balancesAt, type Balances, type CreditAccountState } from './credit-account.state.js';
+import { balancesAt, balancesOf, type Balances, type CreditAccountState } from './credit-account.state.js';
 
 /**
  * What the caller of an accepted command is told. It is read from the state after the command's events
@@ -123,7 +123,7 @@ export function answer(
     case 'PurchaseCredits': {
       if (entry?.kind !== 'purchase') throw new Error(`No outcome recorded for purchase ${command.purchaseId}`);
       const { fingerprint: _f, accountId: _a, ...lot } = entry.purchase;
-      return { lot, balances: entry.balances };
+      return { lot, balances: balancesOf(entry) };
     }
     case 'RevealCompanies': {
       const at = entry?.kind === 'reveal' ? entry.at : command.occurredAt;
@@ -148,7 +148,7 @@ export function answer(
         alreadyRevealed,
         notCharged,
         creditsCharged: charged.length,
-        balances: entry?.kind === 'reveal' ? entry.balances : balancesAt(state, at),
+        balances: entry?.kind === 'reveal' ? balancesOf(entry) : balancesAt(state, at),
       };
     }
     case 'ChargeRecords': {
@@ -160,7 +160,7 @@ export function answer(
           recordsBilled: entry.recordsBilled,
           unitPrice: entry.unitPrice,
           creditsCharged: entry.creditsCharged,
-          balances: entry.balances,
+          balances: balancesOf(entry),
         };
       }
       // Only data costs (rule 7): a call that returned no records was not charged and left no event.
@@ -186,12 +186,12 @@ export function answer(
     case 'RefundPurchase': {
       if (entry?.kind !== 'refund') throw new Error(`No refund recorded for ${command.purchaseId}`);
       const { fingerprint: _f, accountId: _a, ...refund } = entry.refund;
-      return { refund, balances: entry.balances };
+      return { refund, balances: balancesOf(entry) };
     }
     case 'AdjustCredits': {
       if (entry?.kind !== 'adjustment') throw new Error(`No adjustment recorded for ${command.adjustmentId}`);
       const { fingerprint: _f, accountId: _a, ...adjustment } = entry.adjustment;
-      return { adjustment, balances: entry.balances };
+      return { adjustment, balances: balancesOf(entry) };
     }
     case 'SetAutoRechargeRule':
     case 'RemoveAutoRechargeRule':
@@ -211,7 +211,7 @@ export function answer(
         webhookEventId: command.webhookEventId,
         status: 'dispatched',
         creditsCharged: entry.creditsCharged,
-        balances: entry.balances,
+        balances: balancesOf(entry),
       };
     }
   }

@@ -14,9 +14,10 @@ import type {
  * The shape of `CreditAccountState` and the meaning of `evolve` that a snapshot was taken with. Raise it
  * whenever either changes (a new field, a rule folded differently): snapshots and offloaded idempotency
  * entries of another version are ignored and the account is folded from its events again. Version 3:
- * lots nothing is left of leave the state.
+ * lots nothing is left of leave the state. Version 4: idempotency entries hold the credits available as two
+ * numbers (`AvailableAfter`), not a `Balances`.
  */
-export const CREDIT_ACCOUNT_SNAPSHOT_VERSION = 3;
+export const CREDIT_ACCOUNT_SNAPSHOT_VERSION = 4;
 
 /**
  * An account state as plain JSON data, without its idempotency entries and reveal windows: those are
