@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
+import { evictWithSecondChance, type SecondChance } from '../caching/second-chance-eviction.js';
 import { applyToDocs, type ProjectedEvent, type Projection, type StoredDoc } from './projection.js';
 import type { WriteTurns } from './write-turns.js';
 
@@ -24,12 +25,10 @@ interface DocRow {
  * when there is no row yet (or the projection has no index). Updated in place when the document is
  * written again: a new one for every write outlived a collection of the young generation and was copied.
  */
-interface HeldDoc<Doc> {
+interface HeldDoc<Doc> extends SecondChance {
   doc: Doc;
   position: bigint;
   indexed: number | null | undefined;
-  /** Written since the eviction sweep last passed it: it is spared once more (see `evictLiveDocs`). */
-  used: boolean;
 }
 
 type AnyProjection = Projection<unknown>;
@@ -311,35 +310,19 @@ export class SqliteReadModelStore {
   }
 
   /**
-   * Evicts documents held beyond `maxLiveDocs`, each table its share, oldest first, giving each document
-   * written since the sweep last passed it a second chance (the CLOCK approximation of least recently
-   * used): a document written again is updated where it is, where moving it to the young end of the map
-   * cost a delete and an insert for every document of every batch.
+   * Evicts documents held beyond `maxLiveDocs`, each table its share, oldest first, sparing once those
+   * written since the sweep last passed them (CLOCK): a document written again is updated where it is.
    */
   private evictLiveDocs(): void {
     const excess = this.liveCount - this.maxLiveDocs;
     if (excess <= 0) return;
     const total = this.liveCount;
     for (const docs of this.liveDocs.values()) {
-      let share = Math.ceil((excess * docs.size) / total);
-      const spared: [string, HeldDoc<unknown>][] = [];
-      for (const [key, kept] of docs) {
-        if (share === 0) break;
-        if (kept.used) {
-          kept.used = false;
-          spared.push([key, kept]);
-          continue;
-        }
-        docs.delete(key);
-        this.liveCount -= 1;
-        share -= 1;
-      }
-      for (const [key, kept] of spared) {
-        docs.delete(key);
-        docs.set(key, kept);
-      }
+      const share = Math.ceil((excess * docs.size) / total);
+      this.liveCount -= evictWithSecondChance(docs, (removed) => removed === share);
     }
   }
+
 
   private forgetLiveDocs(): void {
     this.liveDocs.clear();

@@ -28,6 +28,7 @@ import {
 } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import { decodeEvent, encodeEvent } from '../events/event-codec.js';
+import { evictWithSecondChance, type SecondChance } from '../caching/second-chance-eviction.js';
 import type { CommandContext } from '../events/event-metadata.js';
 import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
 import { EntriesElsewhere } from './entries-elsewhere.js';
@@ -110,7 +111,7 @@ type JobOutcome =
   | { readonly ok: true; readonly value: unknown; readonly events: readonly NewEvent[] }
   | { readonly ok: false; readonly error: unknown; readonly events: readonly NewEvent[] };
 
-interface AccountSlot {
+interface AccountSlot extends SecondChance {
   readonly accountId: string;
   readonly streamId: string;
   /** The state after every event decided so far: stored ones, and those of appends still in flight. */
@@ -132,8 +133,6 @@ interface AccountSlot {
   tail: { readonly appending: Promise<AppendOutcome[]>; readonly index: number } | undefined;
   /** In `dirty`: the account has commands to decide. */
   dirty: boolean;
-  /** Used since the eviction sweep last passed it: it is spared once more (see `evictIdle`). */
-  used: boolean;
   /** An append in flight failed or conflicted: the state is not what the store holds. */
   doubtful: boolean;
   /** Commands to decide again once the account is reloaded, in the order they were first decided. */
@@ -797,28 +796,14 @@ export class CreditAccountWriter {
     }
   }
 
-  /**
-   * Evicts idle accounts, oldest first, down to `maxCachedAccounts`, giving each account used since the
-   * sweep last passed it a second chance (the CLOCK approximation of least recently used): using an
-   * account only sets a flag, where moving it to the young end of the map on every command cost a
-   * delete and an insert, and a rehash of the map now and then.
-   */
+  /** Evicts idle accounts, oldest first, down to `maxCachedAccounts`, sparing once those used since (CLOCK). */
   private evictIdle(): void {
     if (this.slots.size <= this.maxCachedAccounts) return;
-    const spared: AccountSlot[] = [];
-    for (const [accountId, slot] of this.slots) {
-      if (this.slots.size <= this.maxCachedAccounts) break;
-      if (slot.used) {
-        slot.used = false;
-        spared.push(slot);
-        continue;
-      }
-      const idle = !slot.taken && slot.inFlight === 0 && slot.queue.length === 0 && slot.retry.length === 0;
-      if (idle && !slot.snapshotting && !slot.dirty) this.slots.delete(accountId);
-    }
-    for (const slot of spared) {
-      this.slots.delete(slot.accountId);
-      this.slots.set(slot.accountId, slot);
-    }
+    evictWithSecondChance(
+      this.slots,
+      () => this.slots.size <= this.maxCachedAccounts,
+      (slot) => !slot.taken && slot.inFlight === 0 && slot.queue.length === 0 && slot.retry.length === 0 && !slot.snapshotting && !slot.dirty,
+    );
   }
+
 }
