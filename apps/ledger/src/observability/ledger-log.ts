@@ -4,9 +4,45 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Keys whose values never reach a log line, whatever object they are found in (compared in lower case). */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'password', 'secret', 'token']);
+const CENSORED = '[redacted]';
+/** Deeper than anything the ledger logs; a deeper value is left as it is rather than walked forever. */
+const MAX_DEPTH = 8;
+
 /**
- * One JSON line per log event on standard output. Nothing the ledger logs carries a token, and the
- * paths below are censored anyway in case a header or a token config ever reaches a log call.
+ * The object a log call was given, with the value of every secret key censored in it and in the plain
+ * objects and arrays it holds, at any depth. What holds no secret is returned as it is (no copy), so
+ * the access line of every request costs a few key lookups; what does is copied along the way, never
+ * changed in place. Instances of classes (an Error, a request) are left to their serializers.
+ */
+export function withoutSecrets<T>(value: T, depth = 0): T {
+  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const censored = withoutSecrets(item, depth + 1);
+      if (censored !== item) (copy ??= value.slice())[i] = censored;
+    }
+    return (copy ?? value) as T;
+  }
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const item: unknown = (value as Record<string, unknown>)[key];
+    const censored = SECRET_KEYS.has(key.toLowerCase()) ? (item === undefined ? item : CENSORED) : withoutSecrets(item, depth + 1);
+    if (censored !== item) (copy ??= { ...(value as Record<string, unknown>) })[key] = censored;
+  }
+  return (copy ?? value) as T;
+}
+
+/**
+ * One JSON line per log event on standard output. Nothing the ledger logs carries a token, and secret
+ * keys are censored anyway (`withoutSecrets`) in case a header or a token config ever reaches a log call.
+ * Not pino's `redact`: for a key under a wildcard it runs on every value of every line, and cost the
+ * request thread about 9% of what it allocates.
  */
 export function createLedgerLog(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
@@ -14,8 +50,7 @@ export function createLedgerLog(level: LogLevel, destination?: DestinationStream
       level,
       base: { service: 'credit-ledger' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['headers.authorization', 'req.headers.authorization', 'token', '*.token'], censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }), log: (object) => withoutSecrets(object) },
     },
     // Lines are gathered into writes of 4 KiB, or every 200 ms, and written asynchronously: one write
     // per access line cost the request thread about 8% of a CPU profile. pino flushes on exit.
