@@ -128,6 +128,10 @@ describe.each(STORE_MODES)('the HTTP contract (%s store)', (mode) => {
       const statuses = response.body.results.map((r: { status: number }) => r.status);
       expect(statuses).toEqual([...Array(10).fill(200), 402, 402, 200, 400, 404]);
       expect(response.body.results[12].result).toMatchObject({ accountId: b, creditsCharged: 9 });
+      // The batch's answer is written from a schema: it must hold all that the single route answers.
+      const single = await client.post(`/v1/accounts/${b}/record-charges`, { requestId: 'b-x', endpoint: 'company_search', records: 3 });
+      expect(single.headers.get('idempotent-replayed')).toBe('true');
+      expect(response.body.results[12].result).toEqual(single.body);
       expect(response.body.results[13].problem).toMatchObject({ code: 'VALIDATION_FAILED', fields: [expect.objectContaining({ field: 'endpoint' })] });
 
       const retried = await client.post('/v1/record-charges:batch', { charges: charges.slice(0, 10) });

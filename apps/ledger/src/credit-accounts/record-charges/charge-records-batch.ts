@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import { RouteSchema } from '@nestjs/platform-fastify';
 import { ArrayMaxSize, ArrayMinSize, IsArray, Matches, type ValidationError } from 'class-validator';
 import { ACCOUNT_ID_PATTERN, type RecordChargeAnswer } from '#domain';
 import { RequireScope, principalOf, type AuthenticatedRequest } from '../../auth/auth.guard.js';
@@ -10,6 +11,7 @@ import { CommandSubmitter } from '../shared/ledger-command.js';
 import { occurredAtAdmission } from '../shared/occurred-at.policy.js';
 import { correlationIdOf } from '../shared/request-context.js';
 import { instantFromIso } from '../shared/validation.js';
+import { CHARGE_RECORDS_BATCH_RESPONSE } from './charge-records-batch.schema.js';
 import { ChargeRecordsDto } from './charge-records.dto.js';
 
 export const MAX_CHARGES_PER_BATCH = 1000;
@@ -37,7 +39,7 @@ function fieldProblems(errors: readonly ValidationError[]): FieldProblem[] {
   return errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: e.property, message })));
 }
 
-type BatchResult =
+export type BatchResult =
   | { readonly index: number; readonly status: 200; readonly result: RecordChargeAnswer & { readonly accountId: string }; readonly replayed: boolean }
   | { readonly index: number; readonly status: number; readonly problem: Record<string, unknown> };
 
@@ -54,6 +56,7 @@ export class RecordChargesBatchController {
   @Post('v1/record-charges::batch')
   @HttpCode(200)
   @RequireScope('ledger:write')
+  @RouteSchema({ response: { 200: CHARGE_RECORDS_BATCH_RESPONSE } })
   async charge(@Body() body: ChargeRecordsBatchDto, @Req() request: AuthenticatedRequest): Promise<{ results: BatchResult[] }> {
     const principal = principalOf(request);
     const correlationId = correlationIdOf(request);
@@ -97,7 +100,8 @@ export class RecordChargesBatchController {
   }
 }
 
-function problemResult(index: number, problem: ReturnType<typeof toProblem>): BatchResult {
+/** A charge of the batch refused: its Problem Details, as the single route would answer them. */
+export function problemResult(index: number, problem: ReturnType<typeof toProblem>): BatchResult {
   return {
     index,
     status: problem.status,
