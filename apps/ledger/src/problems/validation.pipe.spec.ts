@@ -14,4 +14,18 @@ describe('the keys the validation pipe refuses before anything else', () => {
     expect(prototypeKeysIn(null)).toEqual([]);
     expect(prototypeKeysIn(Object.assign(Object.create(null) as object, { limit: '5' }))).toEqual([]);
   });
+
+  it('visits an object met twice once, and a cycle does not hold it', () => {
+    const shared: Record<string, unknown> = { prototype: 1 };
+    const cyclic: Record<string, unknown> = { a: shared, b: shared };
+    cyclic.self = cyclic;
+    expect(prototypeKeysIn(cyclic)).toHaveLength(1);
+  });
+
+  it('goes as deep as a body does, without recursion', () => {
+    const depth = 20_000;
+    const body = JSON.parse(`${'{"a":'.repeat(depth)}{"constructor":1}${'}'.repeat(depth)}`) as unknown;
+    const [path] = prototypeKeysIn(body);
+    expect(path).toBe(`${'a.'.repeat(depth)}constructor`);
+  });
 });

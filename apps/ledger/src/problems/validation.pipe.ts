@@ -34,19 +34,27 @@ const DTO_TRANSFORMER: NonNullable<ValidationPipeOptions['transformerPackage']> 
   classToPlain: (object, options) => instanceToPlain(object, options),
 };
 
-/** The paths (`charges.3.constructor`) of every own `constructor` or `prototype` key in a parsed value. */
+/**
+ * The paths (`charges.3.constructor`) of every own `constructor` or `prototype` key in a parsed value.
+ * Every body and query goes through it, most of them flat: only objects are stacked (with their paths),
+ * not every value, and what has been seen is remembered only once an object holds another. Not recursive,
+ * so a body nested thousands deep is refused rather than overflowing the stack.
+ */
 export function prototypeKeysIn(value: unknown): string[] {
   const found: string[] = [];
-  const seen = new WeakSet<object>();
-  const stack: { readonly value: unknown; readonly path: string }[] = [{ value, path: '' }];
+  if (typeof value !== 'object' || value === null) return found;
+  let seen: WeakSet<object> | undefined;
+  const stack: { readonly object: object; readonly path: string }[] = [{ object: value, path: '' }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const object = next.value;
-    if (typeof object !== 'object' || object === null || seen.has(object)) continue;
-    seen.add(object);
+    const { object, path } = next;
     for (const key of Object.keys(object)) {
-      const path = next.path === '' ? key : `${next.path}.${key}`;
-      if (key === 'constructor' || key === 'prototype') found.push(path);
-      stack.push({ value: (object as Record<string, unknown>)[key], path });
+      if (key === 'constructor' || key === 'prototype') found.push(path === '' ? key : `${path}.${key}`);
+      const child: unknown = (object as Record<string, unknown>)[key];
+      if (typeof child !== 'object' || child === null) continue;
+      seen ??= new WeakSet<object>([value]);
+      if (seen.has(child)) continue;
+      seen.add(child);
+      stack.push({ object: child, path: path === '' ? key : `${path}.${key}` });
     }
   }
   return found.sort();
