@@ -323,7 +323,6 @@ export class SqliteReadModelStore {
     }
   }
 
-
   private forgetLiveDocs(): void {
     this.liveDocs.clear();
     this.liveCount = 0;

@@ -805,5 +805,4 @@ export class CreditAccountWriter {
       (slot) => !slot.taken && slot.inFlight === 0 && slot.queue.length === 0 && slot.retry.length === 0 && !slot.snapshotting && !slot.dirty,
     );
   }
-
 }
