@@ -137,7 +137,11 @@ export class LedgerModule {
         { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(options.config.snapshotsFile, { writeThread: options.config.workerThreads }) },
         {
           provide: CreditAccountWriter,
-          useFactory: (store: EventStore, clock: Clock, snapshots: SqliteAccountSnapshots) => new CreditAccountWriter(store, clock, { snapshots }),
+          useFactory: (store: EventStore, clock: Clock, snapshots: SqliteAccountSnapshots) =>
+            new CreditAccountWriter(store, clock, {
+              snapshots,
+              onCommandSettled: (command, outcome, seconds) => options.metrics.commandDuration.observe({ command, outcome }, seconds),
+            }),
           inject: [EVENT_STORE, CLOCK, ACCOUNT_SNAPSHOTS],
         },
         { provide: API_TOKEN_REGISTRY, useValue: new ApiTokenRegistry(options.apiTokens) },

@@ -6,8 +6,6 @@ export const LEDGER_METRICS = Symbol('LEDGER_METRICS');
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-export type CommandOutcome = 'recorded' | 'replayed' | 'refused' | 'unavailable' | 'failed';
-
 /**
  * The ledger's Prometheus metrics, in a registry of its own (two apps in one process, as in tests, do
  * not share counters). Counters count what this instance appended; sum them over instances.

@@ -223,6 +223,57 @@ describe('CreditAccountWriter', () => {
     });
   });
 
+  describe('when commands are timed', () => {
+    it('tells each command once, as it is answered, with how it ended', async () => {
+      const observed = new ObservedStore(store);
+      const settled: [string, string][] = [];
+      const seconds: number[] = [];
+      const writer = new CreditAccountWriter(observed.asStore(), clock, {
+        onCommandSettled: (type, outcome, s) => {
+          settled.push([type, outcome]);
+          seconds.push(s);
+        },
+      });
+      await writer.execute(purchase('acct', 5), context);
+      await writer.execute(charge('acct', 'r-1', 2), context);
+      await writer.execute(charge('acct', 'r-1', 2), context);
+      await expect(writer.execute(charge('acct', 'too-many', 10), context)).rejects.toBeInstanceOf(LedgerError);
+      observed.failNext = 1;
+      await expect(writer.execute(charge('acct', 'lost', 1), context)).rejects.toBeInstanceOf(StoreUnavailableError);
+      // A read is not a command.
+      await writer.read('acct', () => undefined);
+      await writer.close();
+      await expect(writer.execute(charge('acct', 'after-close', 1), context)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(settled).toEqual([
+        ['PurchaseCredits', 'recorded'],
+        ['ChargeRecords', 'recorded'],
+        ['ChargeRecords', 'replayed'],
+        ['ChargeRecords', 'refused'],
+        ['ChargeRecords', 'unavailable'],
+        ['ChargeRecords', 'unavailable'],
+      ]);
+      expect(seconds.every((s) => s >= 0 && s < 10)).toBe(true);
+      // A durable append takes time: the first command's seconds are not a constant.
+      expect(seconds[0]).toBeGreaterThan(0);
+    });
+
+    it('counts a command that failed otherwise as failed', async () => {
+      const settled: string[] = [];
+      const broken = new Proxy(store as EventStore, {
+        get: (target, property, receiver) =>
+          property === 'readStream'
+            ? () => {
+                throw new TypeError('a bug in the store');
+              }
+            : Reflect.get(target, property, receiver),
+      });
+      const writer = new CreditAccountWriter(broken, clock, { onCommandSettled: (_type, outcome) => settled.push(outcome) });
+      await expect(writer.execute(charge('acct', 'r'), context)).rejects.toBeInstanceOf(TypeError);
+      await writer.close();
+      expect(settled).toEqual(['failed']);
+    });
+  });
+
   describe('reads', () => {
     it('see every command submitted before them, and a restart rebuilds the same state from the stream', async () => {
       const writer = new CreditAccountWriter(store, clock);

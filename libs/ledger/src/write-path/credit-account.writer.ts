@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   answer,
+  LedgerError,
   companiesRead,
   creditAccountStream,
   decide,
@@ -75,7 +76,23 @@ export interface WriterOptions {
    * beyond it, the stored ones leave memory and a reveal naming one fetches it again. Default 20,000.
    */
   readonly maxWindowsInMemory?: number;
+  /**
+   * Told of every command as it is answered: its type, how it ended, and the seconds since it was
+   * submitted (see `CommandSettled`).
+   */
+  readonly onCommandSettled?: CommandSettled;
 }
+
+/** How a command ended: stored, a retry answered from its key, refused by the rules, or not stored. */
+export type CommandOutcome = 'recorded' | 'replayed' | 'refused' | 'unavailable' | 'failed';
+
+/**
+ * Times commands for whoever keeps metrics. The writer times them itself, in two fields of the job it
+ * queues anyway: an async wrapper around each command's promise, with a timer's closure and its labels,
+ * was held for the whole append and copied by every young-generation collection meanwhile (about a
+ * quarter of what survived them over 10,000 accounts, docs/benchmarks.md). Must not throw.
+ */
+export type CommandSettled = (type: string, outcome: CommandOutcome, seconds: number) => void;
 
 /** A policy check at decision time: an error refuses the command, undefined admits it. */
 export type Admission = (now: Instant) => Error | undefined;
@@ -97,14 +114,44 @@ export class ConcurrencyRetriesExhaustedError extends StoreUnavailableError {
   }
 }
 
-interface Job {
-  readonly run: (state: CreditAccountState, now: Instant, slot: AccountSlot) => JobOutcome;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
+type RunJob = (state: CreditAccountState, now: Instant, slot: AccountSlot) => JobOutcome;
+
+/** A command or a read queued for an account, answered through `resolve` or `reject` once. */
+class Job {
   /** Times the job was decided again after a conflict. */
-  attempts: number;
-  /** The idempotency key of the command, for snapshots to know which entries changed. */
-  readonly key?: string;
+  attempts = 0;
+
+  constructor(
+    readonly run: RunJob,
+    private readonly resolvePromise: (value: unknown) => void,
+    private readonly rejectPromise: (error: unknown) => void,
+    /** The idempotency key of the command, for snapshots to know which entries changed. */
+    readonly key: string | undefined,
+    /** A command's type, when it is timed; undefined for a read. */
+    private readonly timedAs: string | undefined,
+    private readonly submittedAt: number,
+    private readonly settled: CommandSettled | undefined,
+  ) {}
+
+  resolve(value: unknown): void {
+    this.resolvePromise(value);
+    if (this.timedAs !== undefined) this.settled?.(this.timedAs, (value as Execution).replayed ? 'replayed' : 'recorded', this.seconds());
+  }
+
+  reject(error: unknown): void {
+    this.rejectPromise(error);
+    if (this.timedAs !== undefined) this.settled?.(this.timedAs, outcomeOf(error), this.seconds());
+  }
+
+  private seconds(): number {
+    return (performance.now() - this.submittedAt) / 1000;
+  }
+}
+
+function outcomeOf(error: unknown): CommandOutcome {
+  if (error instanceof LedgerError) return 'refused';
+  if (error instanceof StoreUnavailableError) return 'unavailable';
+  return 'failed';
 }
 
 type JobOutcome =
@@ -225,6 +272,7 @@ export class CreditAccountWriter {
   private readonly snapshotEvery: bigint;
   private readonly maxEntriesInMemory: number;
   private readonly maxWindowsInMemory: number;
+  private readonly onCommandSettled: CommandSettled | undefined;
   private readonly captured: CapturedSnapshot[] = [];
   private snapshotsRunning: Promise<void> | undefined;
 
@@ -242,6 +290,7 @@ export class CreditAccountWriter {
     this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
     this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
     this.maxWindowsInMemory = options.maxWindowsInMemory ?? 20_000;
+    this.onCommandSettled = options.onCommandSettled;
   }
 
   /**
@@ -272,7 +321,7 @@ export class CreditAccountWriter {
       if (decision.refusal) return { ok: false, error: decision.refusal, events };
       const execution: Execution = { answer: answer(decided, state, decision.events), replayed: known && events.length === 0 };
       return { ok: true, value: execution, events };
-    }, causationId) as Promise<Execution>;
+    }, causationId, command.type) as Promise<Execution>;
   }
 
   /**
@@ -311,11 +360,16 @@ export class CreditAccountWriter {
     return this.slots.size;
   }
 
-  private enqueue(accountId: string, run: Job['run'], key?: string): Promise<unknown> {
-    if (this.closed) return Promise.reject(new StoreUnavailableError('The ledger is shutting down'));
+  private enqueue(accountId: string, run: RunJob, key?: string, timedAs?: string): Promise<unknown> {
+    if (this.closed) {
+      const error = new StoreUnavailableError('The ledger is shutting down');
+      if (timedAs !== undefined) this.onCommandSettled?.(timedAs, 'unavailable', 0);
+      return Promise.reject(error);
+    }
+    const submittedAt = timedAs === undefined || this.onCommandSettled === undefined ? 0 : performance.now();
     return new Promise((resolve, reject) => {
       const slot = this.slotOf(accountId);
-      slot.queue.push({ run, resolve, reject, attempts: 0, key });
+      slot.queue.push(new Job(run, resolve, reject, key, timedAs, submittedAt, this.onCommandSettled));
       this.markDirty(slot);
       this.scheduleFlush();
     });

@@ -1,9 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Command } from '@nestjs/cqrs';
-import { LedgerError } from '#domain';
-import { StoreUnavailableError } from '#event-store';
 import { CreditAccountWriter, type Admission, type CommandContext, type Execution, type SubmittedCommand } from '#ledger';
-import { LEDGER_METRICS, type CommandOutcome, type LedgerMetrics } from '../../observability/ledger-metrics.js';
 import type { Principal } from '../../auth/scopes.js';
 import { occurredAtAdmission } from './occurred-at.policy.js';
 import { instantFromIso } from './validation.js';
@@ -27,14 +24,11 @@ export type MappedCommand = DistributiveOmit<SubmittedCommand, 'accountId' | 'oc
 
 /**
  * The one path every command takes to the writer: the caller's `occurredAt` (if any) and its
- * back-dating policy, the attribution recorded in the events' metadata, and the command's latency.
+ * back-dating policy, and the attribution recorded in the events' metadata.
  */
 @Injectable()
 export class CommandSubmitter {
-  constructor(
-    @Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter,
-    @Inject(LEDGER_METRICS) private readonly metrics: LedgerMetrics,
-  ) {}
+  constructor(@Inject(CreditAccountWriter) private readonly writer: CreditAccountWriter) {}
 
   submit(
     command: LedgerCommand<{ readonly occurredAt?: string }>,
@@ -52,19 +46,8 @@ export class CommandSubmitter {
     return this.execute(submitted as SubmittedCommand, context, occurredAtAdmission(occurredAt, command.principal));
   }
 
-  async execute(command: SubmittedCommand, context: CommandContext, admit?: Admission): Promise<Execution> {
-    const done = this.metrics.commandDuration.startTimer({ command: command.type });
-    let outcome: CommandOutcome = 'failed';
-    try {
-      const execution = await this.writer.execute(command, context, admit);
-      outcome = execution.replayed ? 'replayed' : 'recorded';
-      return execution;
-    } catch (error) {
-      if (error instanceof LedgerError) outcome = 'refused';
-      else if (error instanceof StoreUnavailableError) outcome = 'unavailable';
-      throw error;
-    } finally {
-      done({ outcome });
-    }
+  /** Timed by the writer (`WriterOptions.onCommandSettled`), not here: see `CommandSettled`. */
+  execute(command: SubmittedCommand, context: CommandContext, admit?: Admission): Promise<Execution> {
+    return this.writer.execute(command, context, admit);
   }
 }
