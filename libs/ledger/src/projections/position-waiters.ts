@@ -24,6 +24,11 @@ export class PositionWaiters {
     });
   }
 
+  /** True while somebody waits. */
+  get waiting(): boolean {
+    return this.waiters.size > 0;
+  }
+
   notify(): void {
     const reached = this.reached();
     for (const waiter of this.waiters) if (reached >= waiter.position) waiter.resolve();

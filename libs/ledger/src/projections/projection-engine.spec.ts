@@ -217,6 +217,29 @@ describe('ProjectionEngine', () => {
       readModels.close();
     });
 
+    it('gathers patientGatherMs while nobody waits, and a query that waits cuts the gathering short', async () => {
+      await buy('a', 100);
+      const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+      const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, gatherMs: 0, patientGatherMs: 60_000 });
+      engine.start();
+      expect(await engine.waitFor(await head(), 2_000)).toBe(true);
+      for (let round = 1; round <= 3; round++) {
+        // A commit that finds the engine idle is read at once; the engine then gathers what follows.
+        await charge('a', 1);
+        engine.wake();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await charge('a', 1);
+        engine.wake();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Nobody asked: the charge waits in the gathering.
+        expect(engine.position()).toBeLessThan(await head());
+        expect(await engine.waitFor(await head(), 2_000)).toBe(true);
+        expect(remaining(readModels, 'a')).toBe(100 - 2 * round);
+      }
+      await engine.stop();
+      readModels.close();
+    });
+
     it('stops without waiting for the end of its gathering', async () => {
       await buy('a', 100);
       const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));

@@ -48,7 +48,7 @@ describe('ProjectionThread', () => {
   const remaining = (accountId: string) =>
     readModels.get<AccountBalanceDoc>('balances', accountId)?.doc.lots.reduce((sum, lot) => sum + lot.remaining, 0);
   const head = async () => (await store.headPosition())!.commit;
-  const startThread = async (options: { pollIntervalMs?: number } = {}) => {
+  const startThread = async (options: { pollIntervalMs?: number; gatherMs?: number; patientGatherMs?: number } = {}) => {
     const thread = new ProjectionThread(script, { source: { kind: 'sqlite', eventsFile, commitSignal: store.commitSignal }, readModelsFile, ...options }, projectedPosition(readModels, LEDGER_PROJECTIONS));
     await thread.start();
     return { thread, stop: () => thread.stop() };
@@ -88,6 +88,35 @@ describe('ProjectionThread', () => {
       expect(await thread.waitFor(await head(), 2_000)).toBe(true);
     }
     expect(remaining('a')).toBe(99 - 50);
+    await stop();
+  });
+
+  it('gathers at length while nobody waits; a query that waits hurries it, however many come', async () => {
+    await buy('a', 1_000);
+    const { thread, stop } = await startThread({ gatherMs: 5, patientGatherMs: 60_000 });
+    expect(await thread.waitFor(await head(), 2_000)).toBe(true);
+    // A commit that finds the thread idle is read at once; the thread then gathers what follows.
+    await charge('a', 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await charge('a', 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(thread.position()).toBeLessThan(await head());
+    expect(await thread.waitFor(await head(), 2_000)).toBe(true);
+    expect(remaining('a')).toBe(998);
+
+    // A query that comes while the thread reads for an earlier one waits for events that read did not
+    // bring: the thread is hurried again once it reports that batch, not left to gather at length.
+    for (let round = 0; round < 10; round++) {
+      await charge('a', 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await charge('a', 1);
+      const first = thread.waitFor(await head(), 2_000);
+      await charge('a', 1);
+      const second = thread.waitFor(await head(), 2_000);
+      expect(await first).toBe(true);
+      expect(await second).toBe(true);
+    }
+    expect(remaining('a')).toBe(998 - 30);
     await stop();
   });
 

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CommitSignal, SqliteEventStore, type EventStore } from '#event-store';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { ProjectionEngine } from './projection-engine.js';
-import type { ProjectionThreadMessage, ProjectionThreadTask } from './projection-thread.js';
+import type { ProjectionThreadCommand, ProjectionThreadMessage, ProjectionThreadTask } from './projection-thread.js';
 import { SqliteReadModelStore } from './read-model-store.js';
 
 /**
@@ -26,13 +26,18 @@ const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
   readText: true,
   pollIntervalMs: task.pollIntervalMs,
   gatherMs: task.gatherMs,
+  patientGatherMs: task.patientGatherMs,
   onError: (error) => post({ kind: 'error', message: error instanceof Error ? error.message : String(error) }),
   onApplied: (position) => post({ kind: 'applied', position }),
 });
 
 let stopping = false;
 
-port.on('message', (message: 'stop') => {
+port.on('message', (message: ProjectionThreadCommand) => {
+  if (message === 'hurry') {
+    engine.hurry();
+    return;
+  }
   if (message !== 'stop') return;
   stopping = true;
   // Releases the signal's wait, so that nothing keeps the thread alive (the store's other followers, if
