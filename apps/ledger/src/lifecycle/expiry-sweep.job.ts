@@ -52,8 +52,8 @@ export class ExpirySweepJob implements OnApplicationBootstrap, OnApplicationShut
   private async sweep(): Promise<void> {
     try {
       // Candidates come from the balances read model: let it catch up with what this instance wrote.
-      const head = this.engine.position();
-      await this.engine.waitFor(head);
+      const written = this.writer.highestPosition;
+      if (written !== undefined) await this.engine.waitFor(written);
       const due = await accountsWithExpiredLots(this.readModels, this.clock.now());
       const report = await sweepExpiries(this.writer, due, 'expiry-sweep');
       if (report.lots > 0 || report.failures.length > 0) {
