@@ -161,7 +161,7 @@ export class LedgerModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_PIPE, useFactory: ledgerValidationPipe },
-        ...readModelProviders(options.config.readModelsFile, options.config.workerThreads, options.config.store),
+        ...readModelProviders(options.config),
         ShutdownSequence,
         PurchaseCreditsHandler,
         RevealCompaniesHandler,

@@ -19,6 +19,11 @@ describe('reading the configuration', () => {
     expect(config.rateLimit).toEqual({ requests: 20_000, windowSeconds: 1 });
     expect(config.publicUrl).toBeUndefined();
     expect(config.workerThreads).toBe(true);
+    expect(config.projectionGatherMs).toBe(100);
+  });
+
+  it('takes how long the projections gather commits while nobody waits', () => {
+    expect(readConfig({ LEDGER_PROJECTION_GATHER_MS: '5' }).projectionGatherMs).toBe(5);
   });
 
   it('runs everything in one thread when asked', () => {
@@ -42,10 +47,11 @@ describe('reading the configuration', () => {
       LEDGER_RATE_LIMIT_WINDOW_SECONDS: '0',
       LEDGER_PUBLIC_URL: 'ledger.example.com?x=1',
       LEDGER_WORKER_THREADS: 'yes',
+      LEDGER_PROJECTION_GATHER_MS: '2',
       LEDGER_API_TOKENS: JSON.stringify([{ ...TOKEN, rateLimit: 2.5 }]),
     });
-    expect(problems).toHaveLength(6);
-    expect(problems.join('\n')).toMatch(/LEDGER_LOG_LEVEL.*LEDGER_RATE_LIMIT .*LEDGER_RATE_LIMIT_WINDOW_SECONDS.*LEDGER_PUBLIC_URL.*LEDGER_WORKER_THREADS/s);
+    expect(problems).toHaveLength(7);
+    expect(problems.join('\n')).toMatch(/LEDGER_LOG_LEVEL.*LEDGER_RATE_LIMIT .*LEDGER_RATE_LIMIT_WINDOW_SECONDS.*LEDGER_PUBLIC_URL.*LEDGER_WORKER_THREADS.*LEDGER_PROJECTION_GATHER_MS/s);
     expect(problems.join('\n')).not.toContain(TOKEN.token);
   });
 });

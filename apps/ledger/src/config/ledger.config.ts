@@ -32,6 +32,12 @@ export interface LedgerConfig {
    * their own, off the thread that serves requests and decides commands. Off: all in one thread.
    */
   readonly workerThreads: boolean;
+  /**
+   * How long the projection thread lets commits gather while no query waits to read its own write
+   * (`ProjectionEngineOptions.patientGatherMs`): longer batches cost less a charge under heavy load, and
+   * make a query that comes then wait for a larger batch to be applied.
+   */
+  readonly projectionGatherMs: number;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +106,11 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     problems.push(`LEDGER_WORKER_THREADS must be "on" or "off" (got "${env.LEDGER_WORKER_THREADS}")`);
   }
 
+  const projectionGatherMs = env.LEDGER_PROJECTION_GATHER_MS ? Number(env.LEDGER_PROJECTION_GATHER_MS) : 100;
+  if (!Number.isInteger(projectionGatherMs) || projectionGatherMs < 5 || projectionGatherMs > 1000) {
+    problems.push(`LEDGER_PROJECTION_GATHER_MS must be a whole number of milliseconds from 5 to 1000 (got "${env.LEDGER_PROJECTION_GATHER_MS}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -116,6 +127,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     publicUrl,
     rateLimit: { requests: rateLimitRequests, windowSeconds: rateLimitWindowSeconds },
     workerThreads: workerThreads === 'on',
+    projectionGatherMs,
   };
 }
 

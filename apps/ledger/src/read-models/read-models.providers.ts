@@ -30,7 +30,8 @@ class ProjectionsStarter implements OnApplicationBootstrap {
  * too (the embedded one's file, or a connection to the EventStoreDB), and its compiled module exists.
  * Otherwise (an in-memory file, threads turned off) the engine runs in this thread.
  */
-export function readModelProviders(readModelsFile: string, workerThreads: boolean, eventStore: LedgerConfig['store']): Provider[] {
+export function readModelProviders(config: Pick<LedgerConfig, 'readModelsFile' | 'workerThreads' | 'store' | 'projectionGatherMs'>): Provider[] {
+  const { readModelsFile, workerThreads, store: eventStore, projectionGatherMs } = config;
   const logger = new Logger('Projections');
   const onError = (message: string) => logger.warn({ msg: 'projections paused', error: message });
   return [
@@ -47,7 +48,7 @@ export function readModelProviders(readModelsFile: string, workerThreads: boolea
               ? { kind: 'sqlite', eventsFile: sqlite.file, commitSignal: sqlite.commitSignal }
               : undefined;
         if (workerThreads && script && source && sharedWithThreads(readModelsFile)) {
-          return new ProjectionThread(script, { source, readModelsFile, onError }, projectedPosition(readModels, LEDGER_PROJECTIONS));
+          return new ProjectionThread(script, { source, readModelsFile, onError, patientGatherMs: projectionGatherMs }, projectedPosition(readModels, LEDGER_PROJECTIONS));
         }
         return new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, {
           onError: (error) => onError(error instanceof Error ? error.message : String(error)),
