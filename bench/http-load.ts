@@ -40,6 +40,8 @@ async function startApp(dataDir: string): Promise<{ url: string; child: ChildPro
       LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: TOKEN, scopes: ['ledger:write', 'ledger:read'] }]),
       // To compare the app with everything in one thread: LEDGER_WORKER_THREADS=off npm run bench.
       ...(process.env.LEDGER_WORKER_THREADS ? { LEDGER_WORKER_THREADS: process.env.LEDGER_WORKER_THREADS } : {}),
+      // And with the projections applying every commit at once: LEDGER_PROJECTION_GATHER_MS=5 npm run bench.
+      ...(process.env.LEDGER_PROJECTION_GATHER_MS ? { LEDGER_PROJECTION_GATHER_MS: process.env.LEDGER_PROJECTION_GATHER_MS } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -9,7 +9,7 @@ import type { AccountSnapshots, EncodedSnapshot } from '../snapshots/account-sna
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
 import { snapshotsWith } from '../testing/snapshots-with.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
-import { CreditAccountWriter, type SubmittedCommand } from './credit-account.writer.js';
+import { CreditAccountWriter, snapshotEveryOf, type SubmittedCommand } from './credit-account.writer.js';
 import { LOOKUPS_BEFORE_FILTER } from './entries-elsewhere.js';
 
 const context = testContext;
@@ -78,6 +78,26 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     }
     return answers;
   }
+
+  describe('accounts charged alike', () => {
+    it('come due for a snapshot one by one, each at its own count between half the interval and the interval', async () => {
+      const accounts = Array.from({ length: 20 }, (_, i) => `alike-${i}`);
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 40 });
+      await Promise.all(accounts.map((id) => writer.execute({ ...purchase('acct', 1_000), accountId: id }, context)));
+      const snapshotted: number[] = [];
+      for (let round = 0; round < 40; round++) {
+        await Promise.all(accounts.map((id) => writer.execute({ ...charge('acct', `${id}-${round}`), accountId: id }, context)));
+        // Captured once nothing of the account is in flight; stored beside the write path.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        snapshotted.push(accounts.filter((id) => snapshots.load(id) !== undefined).length);
+      }
+      await idle(writer);
+      // None before 20 events, every one by 40, and not all at the same count.
+      expect(snapshotted.slice(0, 19).every((n) => n === 0)).toBe(true);
+      expect(accounts.every((id) => snapshots.load(id) !== undefined)).toBe(true);
+      expect(new Set(snapshotted).size).toBeGreaterThan(5);
+    });
+  });
 
   describe('when an account with 1,000 events is loaded again', () => {
     it('reads only the events after its last snapshot, and decides as a full fold does', async () => {
@@ -224,7 +244,8 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       await first.execute(reveal('rv-2', range(0, 30)), context);
       await first.execute(reveal('rv-3', range(30, 30)), context);
       await idle(first);
-      expect(encoded.length).toBe(2);
+      // At least one before the second windows and one after (the account's own interval is 21-40 events).
+      expect(encoded.length).toBeGreaterThanOrEqual(2);
 
       // Loaded from the older snapshot, while the rows are as of the later one (another instance's, or one
       // stored between the load and the fold): the second windows are both folded and stored.
@@ -519,5 +540,28 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       expect(answer.replayed).toBe(false);
       await writer.close();
     });
+  });
+});
+
+describe('snapshotEveryOf', () => {
+  const ids = Array.from({ length: 1_000 }, (_, i) => `team-${i}`);
+
+  it('is between half the interval and the interval, and the same for the same account', () => {
+    const counts = ids.map((id) => snapshotEveryOf(id, 2_500n));
+    expect(counts.every((n) => n > 1_250n && n <= 2_500n)).toBe(true);
+    expect(ids.map((id) => snapshotEveryOf(id, 2_500n))).toEqual(counts);
+  });
+
+  it('spreads accounts over the range', () => {
+    const counts = ids.map((id) => Number(snapshotEveryOf(id, 2_500n)));
+    expect(new Set(counts).size).toBeGreaterThan(500);
+    // About as many in each half of the range.
+    const lower = counts.filter((n) => n <= 1_875).length;
+    expect(lower).toBeGreaterThan(400);
+    expect(lower).toBeLessThan(600);
+  });
+
+  it('is the interval itself when it is too short to spread', () => {
+    expect(snapshotEveryOf('acct', 1n)).toBe(1n);
   });
 });
