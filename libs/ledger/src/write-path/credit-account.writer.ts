@@ -152,7 +152,7 @@ class Job {
 /**
  * How many events after its last snapshot make an account's next one due: between half `every` and
  * `every`, fixed by its id. A capture serializes the entries of every key the account took since its
- * last snapshot (2,500 charges: about 3 ms of the deciding thread); accounts charged alike, all due at
+ * last snapshot (2,500 charges: 3-4 ms of the deciding thread); accounts charged alike, all due at
  * the same count, were captured together: at 5,000 requests a second over 100 accounts, 300-400 ms in one
  * go (docs/benchmarks.md). Spread over half the interval, they come due one by one.
  */
