@@ -1,9 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { readConfig } from '../../apps/ledger/src/config/ledger.config.js';
-import { createLedgerApp } from '../../apps/ledger/src/ledger.app.js';
+import { ledgerOnLoopback, type LedgerOnLoopback } from '../support/ledger-on-loopback.js';
 
 /**
  * Every route against every kind of caller. The table below is the contract, written apart from the
@@ -45,25 +40,17 @@ const ROUTES: [method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, scope: S
 const tokenOf = (scope: Scope) => `token-for-${scope.replace(':', '-')}-0123456789`;
 
 describe('who may call what', () => {
-  let dataDir: string;
-  let app: NestFastifyApplication;
+  let ledger: LedgerOnLoopback;
   let baseUrl: string;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'ledger-security-'));
-    const config = readConfig({
-      LEDGER_DATA_DIR: dataDir,
+    ledger = await ledgerOnLoopback('security', {
       LEDGER_API_TOKENS: JSON.stringify(SCOPES.map((scope) => ({ name: scope.replace(':', '-'), token: tokenOf(scope), scopes: [scope] }))),
     });
-    app = await createLedgerApp(config, { logLevel: 'silent' });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    baseUrl = await app.getUrl();
+    baseUrl = ledger.baseUrl;
   });
 
-  afterAll(async () => {
-    await app.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => ledger.close());
 
   async function call(method: string, url: string, authorization?: string) {
     const hasBody = method === 'POST' || method === 'PUT';
