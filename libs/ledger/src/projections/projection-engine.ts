@@ -105,7 +105,7 @@ export interface ProjectionEngineOptions {
    * `hurry` from whoever does); `gatherMs` when somebody does. Default: `gatherMs`. A document is written
    * once a batch however many of its events changed it, and each page of the read models a batch changes
    * is written once to the log: over 10,000 accounts, a charge cost the thread that follows the store
-   * about a third less in batches gathered up to 100 ms than in batches gathered 5 ms (docs/benchmarks.md).
+   * about a fifth less in batches gathered up to 100 ms than in batches gathered 5 ms (docs/benchmarks.md).
    */
   readonly patientGatherMs?: number;
 }

@@ -91,10 +91,10 @@ export class ProjectionThread implements ProjectionFollower {
       // thread 500 times a second, and it spent 30% of a CPU on it; gathered, 20%. A query waiting to
       // read its own write waits at most that much longer, and only while commits keep coming.
       gatherMs: options.gatherMs ?? 5,
-      // While no query waits to read its own write, batches gathered up to 100 ms: about a third less of
+      // While no query waits to read its own write, batches gathered up to 100 ms: about a fifth less of
       // that thread's CPU a charge over 10,000 accounts at full load. A query that comes then hurries the
       // thread and waits for the events gathered so far to be applied: at full load on two vCPUs, a
-      // median of 130-160 ms against 70-75 with 5 ms batches (200 ms batches: 220-230).
+      // median of 160-190 ms against 70-75 with 5 ms batches (200 ms batches: 220-235).
       patientGatherMs: options.patientGatherMs ?? 100,
       retryDelayMs: options.retryDelayMs ?? 500,
     };

@@ -90,8 +90,8 @@ export type CommandOutcome = 'recorded' | 'replayed' | 'refused' | 'unavailable'
 /**
  * Times commands for whoever keeps metrics. The writer times them itself, in two fields of the job it
  * queues anyway: an async wrapper around each command's promise, with a timer's closure and its labels,
- * was held for the whole append and copied by every young-generation collection meanwhile (about a
- * quarter of what survived them over 10,000 accounts, docs/benchmarks.md). Must not throw.
+ * was held for the whole append and copied by every young-generation collection meanwhile (a sixth of
+ * what survived them over 10,000 accounts, docs/benchmarks.md). Must not throw.
  */
 export type CommandSettled = (type: string, outcome: CommandOutcome, seconds: number) => void;
 
