@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore } from '#event-store';
+import { BACKGROUND_NICE, SqliteEventStore, yieldToForegroundThreads } from '#event-store';
 import { EventStoreDbEventStore } from '#event-store/eventstoredb';
 import { EsdbTestServer } from '../../../../test/esdb-test-server/esdb-test-server.js';
 import type { Clock } from '../clock/clock.port.js';
@@ -170,6 +170,28 @@ describe('ProjectionThread', () => {
     expect(await running.thread.waitFor(await head())).toBe(true);
     expect(remaining('a')).toBe(88);
     await running.stop();
+  });
+
+  // The nice value of each thread of this process, from /proc (Linux only: elsewhere it is per process).
+  const niceOfThreads = () =>
+    readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+  const onLinux = process.platform === 'linux' ? it : it.skip;
+
+  onLinux('runs at a lower priority than the threads that answer requests, and only it', async () => {
+    const before = niceOfThreads().filter((nice) => nice === BACKGROUND_NICE).length;
+    const { stop } = await startThread();
+    expect(niceOfThreads().filter((nice) => nice === BACKGROUND_NICE)).toHaveLength(before + 1);
+    expect(getPriority(0)).toBe(0);
+    await stop();
+    expect(niceOfThreads().filter((nice) => nice === BACKGROUND_NICE)).toHaveLength(before);
+  });
+
+  it('leaves the main thread as it is', () => {
+    expect(yieldToForegroundThreads()).toBe(false);
+    expect(getPriority(0)).toBe(0);
   });
 
   it('says why it cannot follow, and keeps trying', async () => {
