@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BACKGROUND_NICE, SqliteEventStore, yieldToForegroundThreads } from '#event-store';
+import { SqliteEventStore, yieldToForegroundThreads } from '#event-store';
 import { EventStoreDbEventStore } from '#event-store/eventstoredb';
 import { EsdbTestServer } from '../../../../test/esdb-test-server/esdb-test-server.js';
 import type { Clock } from '../clock/clock.port.js';
+import { backgroundThreads, onLinux } from '../testing/background-threads.js';
 import { CreditAccountWriter } from '../write-path/credit-account.writer.js';
 import type { AccountBalanceDoc } from './balances.projection.js';
 import { ProjectionEngine, projectedPosition } from './projection-engine.js';
@@ -172,21 +173,13 @@ describe('ProjectionThread', () => {
     await running.stop();
   });
 
-  // The nice value of each thread of this process, from /proc (Linux only: elsewhere it is per process).
-  const niceOfThreads = () =>
-    readdirSync('/proc/self/task').map((tid) => {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    });
-  const onLinux = process.platform === 'linux' ? it : it.skip;
-
   onLinux('runs at a lower priority than the threads that answer requests, and only it', async () => {
-    const before = niceOfThreads().filter((nice) => nice === BACKGROUND_NICE).length;
+    const before = backgroundThreads();
     const { stop } = await startThread();
-    expect(niceOfThreads().filter((nice) => nice === BACKGROUND_NICE)).toHaveLength(before + 1);
+    expect(backgroundThreads()).toBe(before + 1);
     expect(getPriority(0)).toBe(0);
     await stop();
-    expect(niceOfThreads().filter((nice) => nice === BACKGROUND_NICE)).toHaveLength(before);
+    expect(backgroundThreads()).toBe(before);
   });
 
   it('leaves the main thread as it is', () => {

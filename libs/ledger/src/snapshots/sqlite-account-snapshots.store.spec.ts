@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RevealWindow } from '#domain';
-import { BACKGROUND_NICE } from '#event-store';
+import { backgroundThreads, onLinux } from '../testing/background-threads.js';
 import { SqliteAccountSnapshots } from './sqlite-account-snapshots.store.js';
 
 const window = (requestId: string, revealedAt: number): RevealWindow => ({ requestId, revealedAt, endsAt: revealedAt + 90 * 86_400_000 });
@@ -61,20 +61,12 @@ describe.each([false, true])('SqliteAccountSnapshots, reveal windows (written by
 });
 
 describe('the thread that writes snapshots', () => {
-  // The nice value of each thread of this process, from /proc (Linux only: elsewhere it is per process).
-  const niced = () =>
-    readdirSync('/proc/self/task').filter((tid) => {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === BACKGROUND_NICE;
-    }).length;
-  const onLinux = process.platform === 'linux' ? it : it.skip;
-
   onLinux('runs at a lower priority than the threads that answer requests', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-snapshot-thread-'));
-    const before = niced();
+    const before = backgroundThreads();
     const snapshots = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread: true });
     await snapshots.saveSnapshot('acct', { revision: 1n, eventId: 'e-1', state: '{}', windows: [] });
-    expect(niced()).toBe(before + 1);
+    expect(backgroundThreads()).toBe(before + 1);
     await snapshots.close();
     rmSync(dir, { recursive: true, force: true });
   });
