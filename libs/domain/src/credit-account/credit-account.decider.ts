@@ -548,6 +548,8 @@ function decideFailure(command: FailAutoRecharge, state: CreditAccountState, pri
  */
 function withAutoRecharge(command: CreditAccountCommand, state: CreditAccountState, decision: Decision): Decision {
   if (command.type !== 'ChargeRecords' && command.type !== 'RevealCompanies' && command.type !== 'DispatchWebhook') return decision;
+  // Most accounts have no rule: nothing below is worth working out for them.
+  if (state.autoRecharge.rules.api === undefined && state.autoRecharge.rules.company === undefined) return decision;
   const at = command.occurredAt;
   let creditType: CreditType;
   let balance: number;
@@ -597,6 +599,7 @@ function withAutoRecharge(command: CreditAccountCommand, state: CreditAccountSta
  */
 function withBalanceAlerts(command: CreditAccountCommand, state: CreditAccountState, decision: Decision): Decision {
   if (decision.refusal) return decision;
+  if (state.alerts.rules.api === undefined && state.alerts.rules.company === undefined) return decision;
   const charged = chargesIn(decision.events);
   if (charged.length === 0) return decision;
   const creditType = charged[0]!.data.creditType;

