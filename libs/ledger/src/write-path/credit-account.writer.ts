@@ -322,8 +322,7 @@ export class CreditAccountWriter {
     return this.enqueue(command.accountId, (state, now, slot) => {
       if (slot.entriesElsewhere) this.fetchEntries(slot, slot.entriesElsewhere, state, command as CreditAccountCommand);
       if (slot.windowsElsewhere) this.fetchWindows(slot, state, companiesRead(command as CreditAccountCommand));
-      const known = state.idempotency.has(causationId);
-      if (!known && admit) {
+      if (admit && !state.idempotency.has(causationId)) {
         const refusal = admit(now);
         if (refusal) return { ok: false, error: refusal, events: [] };
       }
@@ -338,7 +337,10 @@ export class CreditAccountWriter {
         return encodeEvent(event, this.newEventId(), causationId, context);
       });
       if (decision.refusal) return { ok: false, error: decision.refusal, events };
-      const execution: Execution = { answer: answer(decided, state, decision.events), replayed: known && events.length === 0 };
+      // Without events the state is as it was: a key it holds now, it held before (a retry). Asked only
+      // then: a lookup in a map of up to `maxEntriesInMemory` keys costs a charge 0.1-0.3 µs.
+      const replayed = events.length === 0 && state.idempotency.has(causationId);
+      const execution: Execution = { answer: answer(decided, state, decision.events), replayed };
       return { ok: true, value: execution, events };
     }, causationId, command.type) as Promise<Execution>;
   }
