@@ -104,9 +104,9 @@ export async function eventStoreDbBench(sizes: EsdbSizes): Promise<BenchFigure[]
   const figures: BenchFigure[] = [];
   // A fresh server for each bench: its log lives in memory, and each bench should start from an empty one.
   for (const run of [
-    (connectionString: string) => hotAccountBench({ env: esdb(connectionString), charges: sizes.hotCharges, inFlight: sizes.inFlight, suffix: '_esdb', setup: SETUP }).then((f) => [f]),
+    (connectionString: string) => hotAccountBench({ env: esdb(connectionString), charges: sizes.hotCharges, inFlight: sizes.inFlight, suffix: '_esdb', setup: SETUP }),
     (connectionString: string) =>
-      manyAccountsBench({ env: esdb(connectionString), charges: sizes.manyCharges, accounts: sizes.accounts, inFlight: sizes.inFlight, suffix: '_esdb', setup: SETUP }).then((f) => [f]),
+      manyAccountsBench({ env: esdb(connectionString), charges: sizes.manyCharges, accounts: sizes.accounts, inFlight: sizes.inFlight, suffix: '_esdb', setup: SETUP }),
     (connectionString: string) => replayAll(connectionString, sizes.replay),
   ]) {
     const { connectionString, child } = await startServer();

@@ -27,6 +27,7 @@ import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
 import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
 import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
 import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
+import { drive } from './command-bus.bench.js';
 import { fullCollection } from './full-collection.js';
 
 /**
@@ -174,7 +175,7 @@ export async function manyAccountsMemory(accounts: number): Promise<WritePathFig
  * The hot-account figure again with the projection engine stopped: not what the app does (it keeps its
  * read models current on the same thread), but it shows how much of the thread the read side takes.
  */
-export async function hotAccountWithoutProjections(charges: number, inFlight: number): Promise<WritePathFigure> {
+export async function hotAccountWithoutProjections(charges: number, inFlight: number, warmUp: number): Promise<WritePathFigure> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-noproj-'));
   const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
   const app = await createLedgerApp(config, { logLevel: 'error' });
@@ -183,21 +184,16 @@ export async function hotAccountWithoutProjections(charges: number, inFlight: nu
     const bus = app.get(CommandBus);
     const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write']) };
     await bus.execute(new PurchaseCreditsCommand('hot', { purchaseId: 'pack-hot', creditType: 'api', credits: 1_000_000_000, amountMinor: 100, currency: 'USD' }, principal, randomUUID()));
-    let next = 0;
-    const started = process.hrtime.bigint();
-    const lane = async () => {
-      while (next < charges) {
-        const i = next++;
-        await bus.execute(new ChargeRecordsCommand('hot', { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`));
-      }
-    };
-    await Promise.all(Array.from({ length: inFlight }, lane));
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const charge = (i: number) =>
+      bus.execute(new ChargeRecordsCommand('hot', { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`));
+    // As the hot-account figure: the warm-up first, untimed, then the timed charges at once.
+    await drive(warmUp, inFlight, (i) => charge(charges + i));
+    const seconds = await drive(charges, inFlight, charge);
     return {
       bench: 'hot_account_without_projections_charges_per_second',
       value: Math.round(charges / seconds),
       unit: 'charges/s',
-      note: 'as hot_account_charges_per_second, projection engine stopped (for comparison only)',
+      note: `as hot_account_charges_per_second (after ${warmUp.toLocaleString('en')} untimed), projection engine stopped (for comparison only)`,
     };
   } finally {
     await app.close();
