@@ -74,9 +74,9 @@ async function main() {
   console.log(`credit-ledger bench${quick ? ' (quick)' : ''} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   const figures: BenchFigure[] = [];
   figures.push(rawSqlite());
-  const charges = { inFlight: SIZES.inFlight, warmUp: SIZES.warmUp, suffix: '', setup: 'fsync per group commit' };
-  figures.push(...(await hotAccountBench({ ...charges, env: {}, charges: SIZES.hotCharges })));
-  figures.push(...(await manyAccountsBench({ ...charges, env: {}, charges: SIZES.manyCharges, accounts: SIZES.accounts })));
+  const chargeBench = { inFlight: SIZES.inFlight, warmUp: SIZES.warmUp, suffix: '', setup: 'fsync per group commit' };
+  figures.push(...(await hotAccountBench({ ...chargeBench, env: {}, charges: SIZES.hotCharges })));
+  figures.push(...(await manyAccountsBench({ ...chargeBench, env: {}, charges: SIZES.manyCharges, accounts: SIZES.accounts })));
   const history = { lots: quick ? 1_000 : 10_000, rate: 2_000, seconds: quick ? 2 : 5 };
   const fresh = await longHistoryCpuPerCharge({ ...history, lots: 0 });
   const long = await longHistoryCpuPerCharge(history);

@@ -12,7 +12,6 @@ import {
   type CreditAccountCommand,
 } from '#domain';
 import { SqliteEventStore, type NewEvent } from '#event-store';
-import { CommandBus } from '@nestjs/cqrs';
 import {
   CreditAccountWriter,
   encodeEvent,
@@ -22,12 +21,7 @@ import {
   type CommandContext,
   type ProjectionFollower,
 } from '#ledger';
-import type { Principal } from '../apps/ledger/src/auth/scopes.js';
-import { readConfig } from '../apps/ledger/src/config/ledger.config.js';
-import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-charges/charge-records.command.js';
-import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
-import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
-import { drive } from './command-bus.bench.js';
+import { buy, chargeOne, drive, withLedger } from './command-bus.bench.js';
 import { fullCollection } from './full-collection.js';
 
 /**
@@ -175,28 +169,18 @@ export async function manyAccountsMemory(accounts: number): Promise<WritePathFig
  * The hot-account figure again with the projection engine stopped: not what the app does (it keeps its
  * read models current on the same thread), but it shows how much of the thread the read side takes.
  */
-export async function hotAccountWithoutProjections(charges: number, inFlight: number, warmUp: number): Promise<WritePathFigure> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-noproj-'));
-  const config = readConfig({ LEDGER_DATA_DIR: dataDir, LEDGER_API_TOKENS: JSON.stringify([{ name: 'bench', token: randomUUID() + randomUUID(), scopes: ['ledger:write'] }]) });
-  const app = await createLedgerApp(config, { logLevel: 'error' });
-  try {
+export function hotAccountWithoutProjections(charges: number, inFlight: number, warmUp: number): Promise<WritePathFigure> {
+  return withLedger({}, async (bus, app) => {
     await app.get<ProjectionFollower>(PROJECTION_ENGINE).stop();
-    const bus = app.get(CommandBus);
-    const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write']) };
-    await bus.execute(new PurchaseCreditsCommand('hot', { purchaseId: 'pack-hot', creditType: 'api', credits: 1_000_000_000, amountMinor: 100, currency: 'USD' }, principal, randomUUID()));
-    const charge = (i: number) =>
-      bus.execute(new ChargeRecordsCommand('hot', { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`));
+    await buy(bus, 'hot', 1_000_000_000);
     // As the hot-account figure: the warm-up first, untimed, then the timed charges at once.
-    await drive(warmUp, inFlight, (i) => charge(charges + i));
-    const seconds = await drive(charges, inFlight, charge);
+    await drive(warmUp, inFlight, (i) => chargeOne(bus, 'hot', charges + i));
+    const seconds = await drive(charges, inFlight, (i) => chargeOne(bus, 'hot', i));
     return {
       bench: 'hot_account_without_projections_charges_per_second',
       value: Math.round(charges / seconds),
       unit: 'charges/s',
       note: `as hot_account_charges_per_second (after ${warmUp.toLocaleString('en')} untimed), projection engine stopped (for comparison only)`,
     };
-  } finally {
-    await app.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }
