@@ -21,6 +21,11 @@ export const CommitSignal = {
     return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
   },
 
+  /** How many bumps there have been: a thread that only looks now and then compares two counts. */
+  count(signal: Int32Array): number {
+    return Atomics.load(signal, COMMITS);
+  },
+
   /** After a commit, on the thread that made it. */
   bump(signal: Int32Array): void {
     Atomics.add(signal, COMMITS, 1);

@@ -18,6 +18,8 @@ export interface AppendThreadSettings {
   readonly busyTimeoutMs: number;
   /** The store's `CommitSignal`, bumped here after each transaction that wrote events. */
   readonly commitSignal: Int32Array;
+  /** The thread's connection checkpoints after a commit that leaves the WAL this many frames long or more. */
+  readonly walFrameLimit: number;
 }
 
 /**

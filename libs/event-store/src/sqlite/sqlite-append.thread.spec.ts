@@ -13,14 +13,15 @@ import {
   type NewEvent,
 } from '../event-store.port.js';
 
-// The threads a store starts are recorded, so that a test can kill one as a crash would; and the
+// The append threads a store starts are recorded, so that a test can kill one as a crash would; and the
 // compiled worker module can be made to look missing.
 const realWorkerThreads = await import('node:worker_threads');
 const started: Worker[] = [];
+const checkpointThreads: Worker[] = [];
 class RecordedWorker extends realWorkerThreads.Worker {
   constructor(...args: ConstructorParameters<typeof realWorkerThreads.Worker>) {
     super(...args);
-    started.push(this);
+    (String(args[0]).includes('sqlite-checkpoint.worker') ? checkpointThreads : started).push(this);
   }
 }
 jest.unstable_mockModule('node:worker_threads', () => ({
@@ -48,6 +49,7 @@ describe('SqliteEventStore appending in a thread', () => {
     directory = await mkdtemp(join(tmpdir(), 'sqlite-append-thread-'));
     file = join(directory, 'events.db');
     started.length = 0;
+    checkpointThreads.length = 0;
   });
 
   afterEach(async () => {
@@ -212,7 +214,7 @@ describe('SqliteEventStore appending in a thread', () => {
   });
 
   describe('closing', () => {
-    it('waits for the outstanding appends, then ends the thread; later appends are refused', async () => {
+    it('waits for the outstanding appends, then ends the threads; later appends are refused', async () => {
       const store = open();
       const appends = Array.from({ length: 10 }, (_, i) =>
         store.appendToStream(`account-${i}`, newEvents(3), { expectedRevision: 'no_stream' }),
@@ -222,6 +224,7 @@ describe('SqliteEventStore appending in a thread', () => {
 
       await expect(Promise.all(appends)).resolves.toHaveLength(10);
       expect(started.map((worker) => worker.threadId)).toEqual([-1]);
+      expect(checkpointThreads.map((worker) => worker.threadId)).toEqual([-1]);
       const raw = new BetterSqlite3(file, { readonly: true });
       expect(raw.prepare('SELECT count(*) FROM events').pluck().get()).toBe(30);
       raw.close();
@@ -236,6 +239,21 @@ describe('SqliteEventStore appending in a thread', () => {
 
     expect(() => open()).toThrow(/sqlite-append\.worker\.js is neither beside .* nor in dist\/: build the project/);
     expect(started).toHaveLength(0);
+  });
+
+  it('refuses to open when the checkpoint thread module is missing, and ends the append thread it started', async () => {
+    compiledWorkerScript.mockImplementation((url, name) =>
+      name === 'sqlite-checkpoint.worker' ? undefined : realWorkerScript.compiledWorkerScript(url, name),
+    );
+    try {
+      expect(() => open()).toThrow(/sqlite-checkpoint\.worker\.js is neither beside .* nor in dist\/: build the project/);
+    } finally {
+      compiledWorkerScript.mockImplementation(realWorkerScript.compiledWorkerScript);
+    }
+
+    expect(started).toHaveLength(1);
+    await new Promise((resolve) => started[0]!.once('exit', resolve));
+    expect(checkpointThreads).toHaveLength(0);
   });
 });
 

@@ -16,7 +16,7 @@ import { openConnection } from './sqlite-connection.js';
 // The append thread of one SqliteEventStore: its appends' transactions, and the fsync of their commits,
 // run here on a connection of its own, so the store's thread keeps working meanwhile.
 
-const { filePath, busyTimeoutMs, commitSignal } = workerData as AppendThreadSettings;
+const { filePath, busyTimeoutMs, commitSignal, walFrameLimit } = workerData as AppendThreadSettings;
 const port = parentPort!;
 let connection: { readonly db: BetterSqlite3.Database; readonly appender: SqliteAppender } | undefined;
 
@@ -86,6 +86,9 @@ function append({ id, appends, created }: AppendMessage): AppendThreadReply {
 function connect() {
   const db = openConnection(filePath, busyTimeoutMs);
   try {
+    // The checkpoint thread keeps the WAL copied back; this connection copies only what is left when
+    // the WAL reaches the limit, so that the next commit can start the WAL again from its beginning.
+    db.pragma(`wal_autocheckpoint = ${walFrameLimit}`);
     return { db, appender: new SqliteAppender(db) };
   } catch (error) {
     db.close();

@@ -22,6 +22,7 @@ import {
 import { CommitSignal } from './commit-signal.js';
 import { prepareAppend, SqliteAppender, storedEvents, type PreparedAppend } from './sqlite-append.js';
 import { SqliteAppendThread } from './sqlite-append.thread.js';
+import { SqliteCheckpointThread } from './sqlite-checkpoint.thread.js';
 import { openConnection, unavailableOr } from './sqlite-connection.js';
 import { EVENT_COLUMNS, EVENT_TEXT_COLUMNS, migrate, toRecordedEvent, toStoredEventText, type EventRow, type EventTextRow } from './sqlite-schema.js';
 import { SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
@@ -43,8 +44,24 @@ export interface SqliteEventStoreOptions {
    * written. Validation and JSON encoding stay on the calling thread. Appends are run one after the
    * other, in the order they were made, each in its own transaction. Needs the compiled worker module
    * (`npm run build`); `open` throws without it. Default false: appends run on the calling thread.
+   *
+   * With an append thread, checkpoints (copying the WAL's committed pages back into the database file)
+   * run in a thread of their own too, instead of after the commit that makes the WAL 1,000 frames long.
    */
   readonly appendThread?: boolean;
+  /**
+   * With `appendThread`: how often the checkpoint thread copies what was committed since its last
+   * checkpoint. The longer, the more of a page's rewrites one copy covers. Default 250.
+   */
+  readonly checkpointIntervalMs?: number;
+  /**
+   * With `appendThread`: how long the WAL may grow, in frames (pages), before the append thread's own
+   * connection checkpoints what the checkpoint thread has not copied yet. SQLite starts writing the WAL
+   * from its beginning again only when a write begins with every frame copied, which under steady load
+   * a checkpoint running beside the appends never leaves; this is when the append thread makes it so.
+   * Default 10,000.
+   */
+  readonly walFrameLimit?: number;
 }
 
 /** What the connection actually runs with, for start-up logs and health checks. */
@@ -61,6 +78,8 @@ type RunAppends = (appends: readonly PreparedAppend[], created: number) => Appen
 
 const DEFAULT_POLL_INTERVAL_MS = 250;
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
+const DEFAULT_WAL_FRAME_LIMIT = 10_000;
 const SYNCHRONOUS_LEVELS = ['off', 'normal', 'full', 'extra'] as const;
 /**
  * Rows per read: bounds the memory of a read of a huge stream, and the time one query holds the thread.
@@ -90,6 +109,7 @@ export class SqliteEventStore implements EventStore {
     private readonly filePath: string,
     pollIntervalMs: number,
     private readonly appendThread: SqliteAppendThread | undefined,
+    private readonly checkpointThread: SqliteCheckpointThread | undefined,
     /**
      * Counts this store's commits that wrote events (`CommitSignal`), bumped by the thread that commits
      * them: the append thread when there is one, this one otherwise. Another thread follows it to learn
@@ -116,15 +136,21 @@ export class SqliteEventStore implements EventStore {
   static open(filePath: string, options: SqliteEventStoreOptions = {}): SqliteEventStore {
     const pollIntervalMs = positiveInteger('pollIntervalMs', options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
     const busyTimeoutMs = positiveInteger('busyTimeoutMs', options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    const intervalMs = positiveInteger('checkpointIntervalMs', options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS);
+    const walFrameLimit = positiveInteger('walFrameLimit', options.walFrameLimit ?? DEFAULT_WAL_FRAME_LIMIT);
     let db: BetterSqlite3.Database | undefined;
+    let appendThread: SqliteAppendThread | undefined;
     try {
       db = openConnection(filePath, busyTimeoutMs);
       migrate(db);
       const commitSignal = CommitSignal.create();
-      // Started once the schema is in place: the thread only appends.
-      const appendThread = options.appendThread ? SqliteAppendThread.start({ filePath, busyTimeoutMs, commitSignal }) : undefined;
-      return new SqliteEventStore(db, filePath, pollIntervalMs, appendThread, commitSignal);
+      if (!options.appendThread) return new SqliteEventStore(db, filePath, pollIntervalMs, undefined, undefined, commitSignal);
+      // Started once the schema is in place: the threads only append and checkpoint.
+      appendThread = SqliteAppendThread.start({ filePath, busyTimeoutMs, commitSignal, walFrameLimit });
+      const checkpointThread = SqliteCheckpointThread.start({ filePath, busyTimeoutMs, commitSignal, intervalMs });
+      return new SqliteEventStore(db, filePath, pollIntervalMs, appendThread, checkpointThread, commitSignal);
     } catch (error) {
+      void appendThread?.stop();
       db?.close();
       throw unavailableOr(error, filePath);
     }
@@ -324,11 +350,12 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  /** Waits for outstanding appends, then ends subscriptions, stops the append thread and closes the file. */
+  /** Waits for outstanding appends, then ends subscriptions, stops the append and checkpoint threads and closes the file. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([
         this.appendThread?.stop(),
+        this.checkpointThread?.stop(),
         ...[...this.subscriptions].map((subscription) => subscription.close()),
       ]);
       this.db.close();

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { collect, type NewEvent } from '../event-store.port.js';
+import { SqliteEventStore } from './sqlite-event-store.js';
+
+const WAL_HEADER_BYTES = 32;
+const FRAME_HEADER_BYTES = 24;
+
+describe('SqliteEventStore checkpointing in a thread', () => {
+  let directory: string;
+  let file: string;
+  const opened: SqliteEventStore[] = [];
+
+  const open = (options: Parameters<typeof SqliteEventStore.open>[1]) => {
+    const store = SqliteEventStore.open(file, { ...options, appendThread: true });
+    opened.push(store);
+    return store;
+  };
+
+  /** How many times the WAL has been started again from its beginning (its header's checkpoint sequence). */
+  const walRestarts = () => {
+    const header = Buffer.alloc(WAL_HEADER_BYTES);
+    const fd = openSync(`${file}-wal`, 'r');
+    try {
+      readSync(fd, header, 0, WAL_HEADER_BYTES, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return header.readUInt32BE(12);
+  };
+
+  const walFrames = () => {
+    const raw = new BetterSqlite3(file, { readonly: true });
+    const pageSize = Number(raw.pragma('page_size', { simple: true }));
+    raw.close();
+    return (statSync(`${file}-wal`).size - WAL_HEADER_BYTES) / (pageSize + FRAME_HEADER_BYTES);
+  };
+
+  beforeEach(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'sqlite-checkpoint-thread-'));
+    file = join(directory, 'events.db');
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('copies commits into the database file long before the WAL reaches its limit, so the WAL starts again', async () => {
+    // A limit the appends never reach: only the checkpoint thread can copy them.
+    const store = open({ checkpointIntervalMs: 20, walFrameLimit: 1_000_000 });
+    await store.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
+    const fileBefore = statSync(file).size;
+    const restartsBefore = walRestarts();
+
+    for (let i = 1; i <= 20; i++) await store.appendToStream(`account-${i}`, largeEvents(10), { expectedRevision: 'no_stream' });
+    // A commit that begins once every frame is copied writes the WAL from its beginning again.
+    let appended = 0;
+    await until(async () => {
+      await store.appendToStream('account-0', [newEvent()], { expectedRevision: BigInt(appended++) });
+      return walRestarts() > restartsBefore;
+    });
+
+    // 200 events of 2,000 characters each are in the database file itself.
+    expect(statSync(file).size - fileBefore).toBeGreaterThan(400_000);
+    expect(await collect(store.readAll())).toHaveLength(201 + appended);
+  });
+
+  it('bounds the WAL at its limit when the checkpoint thread has not copied it: the append thread checkpoints', async () => {
+    // The checkpoint thread's first turn would come after an hour.
+    const store = open({ checkpointIntervalMs: 3_600_000, walFrameLimit: 50 });
+    await store.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
+    const restartsBefore = walRestarts();
+
+    // Each commit writes a few pages; 100 of them would make the WAL hundreds of frames long.
+    for (let i = 1; i <= 100; i++) await store.appendToStream(`account-${i}`, largeEvents(4), { expectedRevision: 'no_stream' });
+
+    expect(walRestarts()).toBeGreaterThan(restartsBefore);
+    // The limit, and the frames of the commit that went past it.
+    expect(walFrames()).toBeLessThanOrEqual(50 + 10);
+    expect(await collect(store.readAll())).toHaveLength(401);
+  });
+
+  it('keeps every append, in order, while both threads checkpoint under appends made together', async () => {
+    const store = open({ checkpointIntervalMs: 5, walFrameLimit: 200 });
+
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, stream) => {
+        for (let i = 0; i < 25; i++) {
+          await store.appendToStream(`account-${stream}`, largeEvents(2), { expectedRevision: i === 0 ? 'no_stream' : BigInt(2 * i - 1) });
+        }
+      }),
+    );
+
+    const all = await collect(store.readAll());
+    expect(all).toHaveLength(2_000);
+    for (let stream = 0; stream < 40; stream++) {
+      expect(all.filter((event) => event.streamId === `account-${stream}`).map((event) => event.revision)).toEqual(
+        Array.from({ length: 50 }, (_, i) => BigInt(i)),
+      );
+    }
+    await store.close();
+    const raw = new BetterSqlite3(file, { readonly: true });
+    expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+    raw.close();
+  });
+
+  it('refuses a checkpoint interval or a WAL limit that is not a positive whole number', () => {
+    expect(() => open({ checkpointIntervalMs: 0 })).toThrow('checkpointIntervalMs must be a positive integer, got 0');
+    expect(() => open({ walFrameLimit: 2.5 })).toThrow('walFrameLimit must be a positive integer, got 2.5');
+  });
+});
+
+function newEvent(): NewEvent {
+  return { id: randomUUID(), type: 'CreditsCharged', data: { credits: 1 } };
+}
+
+/** Events of about 2 KB each, so that a commit of a few writes pages of its own. */
+function largeEvents(count: number): NewEvent[] {
+  return Array.from({ length: count }, () => ({ id: randomUUID(), type: 'CreditsCharged', data: { note: 'x'.repeat(2_000) } }));
+}
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Not so after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
