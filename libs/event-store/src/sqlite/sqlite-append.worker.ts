@@ -20,6 +20,10 @@ const { filePath, busyTimeoutMs, commitSignal, walFrameLimit } = workerData as A
 const port = parentPort!;
 let connection: { readonly db: BetterSqlite3.Database; readonly appender: SqliteAppender } | undefined;
 
+/** The sizes of a WAL file's parts besides its pages (SQLite's file format). */
+const WAL_HEADER_BYTES = 32;
+const WAL_FRAME_HEADER_BYTES = 24;
+
 type AppendMessage = Extract<AppendThreadRequest, { kind: 'append' }>;
 
 /**
@@ -89,6 +93,10 @@ function connect() {
     // The checkpoint thread keeps the WAL copied back; this connection copies only what is left when
     // the WAL reaches the limit, so that the next commit can start the WAL again from its beginning.
     db.pragma(`wal_autocheckpoint = ${walFrameLimit}`);
+    // A WAL that grew past the limit (a reader kept it from starting again) is cut back to twice the
+    // limit when it does start again, so the file does not keep the disk it took for the rest of its life.
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    db.pragma(`journal_size_limit = ${2 * walFrameLimit * (pageSize + WAL_FRAME_HEADER_BYTES) + WAL_HEADER_BYTES}`);
     return { db, appender: new SqliteAppender(db) };
   } catch (error) {
     db.close();

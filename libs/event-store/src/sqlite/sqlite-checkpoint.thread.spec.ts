@@ -85,6 +85,25 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     expect(await collect(store.readAll())).toHaveLength(401);
   });
 
+  it('cuts a WAL that a reader kept from starting again back to twice the limit once it starts again', async () => {
+    const store = open({ checkpointIntervalMs: 3_600_000, walFrameLimit: 50 });
+    await store.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
+    // A read transaction left open: no checkpoint may copy past what it sees, so the WAL only grows.
+    const reader = new BetterSqlite3(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM events').get();
+
+    for (let i = 1; i <= 100; i++) await store.appendToStream(`account-${i}`, largeEvents(4), { expectedRevision: 'no_stream' });
+    const grown = walFrames();
+    reader.exec('COMMIT');
+    reader.close();
+    for (let i = 101; i <= 103; i++) await store.appendToStream(`account-${i}`, largeEvents(4), { expectedRevision: 'no_stream' });
+
+    expect(grown).toBeGreaterThan(200);
+    expect(walFrames()).toBeLessThanOrEqual(2 * 50);
+    expect(await collect(store.readAll())).toHaveLength(413);
+  });
+
   it('keeps every append, in order, while both threads checkpoint under appends made together', async () => {
     const store = open({ checkpointIntervalMs: 5, walFrameLimit: 200 });
 

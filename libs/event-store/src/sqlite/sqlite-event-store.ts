@@ -59,7 +59,8 @@ export interface SqliteEventStoreOptions {
    * connection checkpoints what the checkpoint thread has not copied yet. SQLite starts writing the WAL
    * from its beginning again only when a write begins with every frame copied, which under steady load
    * a checkpoint running beside the appends never leaves; this is when the append thread makes it so.
-   * Default 10,000.
+   * A WAL file that grew past twice this (a reader kept it from starting again) is cut back to that
+   * size when it starts again. Default 10,000.
    */
   readonly walFrameLimit?: number;
 }
