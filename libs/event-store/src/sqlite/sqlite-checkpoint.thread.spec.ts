@@ -70,6 +70,23 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     expect(await collect(store.readAll())).toHaveLength(201 + appended);
   });
 
+  it('copies what a reader kept it from copying once the reader is done, with no commit since', async () => {
+    const store = open({ checkpointIntervalMs: 20, walFrameLimit: 1_000_000 });
+    await store.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
+    const reader = new BetterSqlite3(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM events').get();
+    for (let i = 1; i <= 20; i++) await store.appendToStream(`account-${i}`, largeEvents(10), { expectedRevision: 'no_stream' });
+    // Several turns of the checkpoint thread, each stopped at the reader's snapshot.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const fileBefore = statSync(file).size;
+
+    reader.exec('COMMIT');
+    reader.close();
+
+    await until(async () => statSync(file).size - fileBefore > 400_000);
+  });
+
   it('bounds the WAL at its limit when the checkpoint thread has not copied it: the append thread checkpoints', async () => {
     // The checkpoint thread's first turn would come after an hour.
     const store = open({ checkpointIntervalMs: 3_600_000, walFrameLimit: 50 });

@@ -27,16 +27,18 @@ port.on('message', (request: 'stop') => {
 
 /**
  * A passive checkpoint: it waits for no reader or writer, copies the frames no reader still needs, and
- * fsyncs the database file before it says they are copied. Only when something was committed since.
+ * fsyncs the database file before it says they are copied. Only when something was committed since
+ * the last one that copied everything.
  */
 function checkpoint(): void {
   const commits = CommitSignal.count(commitSignal);
   if (commits === checkedAt) return;
   try {
     db ??= openConnection(filePath, busyTimeoutMs);
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: bigint }[];
-    // Busy: another connection was checkpointing; what it left is copied at the next tick.
-    if (result?.busy === 0n) checkedAt = commits;
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: bigint; log: bigint; checkpointed: bigint }[];
+    // Tried again at the next tick, commits or not, until every frame is copied: another connection may
+    // have been checkpointing (busy), or a reader's snapshot kept the newest frames from being copied.
+    if (result?.busy === 0n && result.checkpointed === result.log) checkedAt = commits;
   } catch {
     // Tried again at the next tick, on a new connection. Nothing written depends on a checkpoint: the
     // frames stay in the WAL, and the append thread checkpoints itself once the WAL reaches its bound.
