@@ -40,6 +40,19 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     return (statSync(`${file}-wal`).size - WAL_HEADER_BYTES) / (pageSize + FRAME_HEADER_BYTES);
   };
 
+  /** A read transaction left open on another connection: no checkpoint may copy past what it sees. */
+  const holdSnapshot = () => {
+    const reader = new BetterSqlite3(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM events').get();
+    return {
+      release: () => {
+        reader.exec('COMMIT');
+        reader.close();
+      },
+    };
+  };
+
   beforeEach(async () => {
     directory = await mkdtemp(join(tmpdir(), 'sqlite-checkpoint-thread-'));
     file = join(directory, 'events.db');
@@ -57,7 +70,7 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     const fileBefore = statSync(file).size;
     const restartsBefore = walRestarts();
 
-    for (let i = 1; i <= 20; i++) await store.appendToStream(`account-${i}`, largeEvents(10), { expectedRevision: 'no_stream' });
+    await appendLarge(store, 1, 20, 10);
     // A commit that begins once every frame is copied writes the WAL from its beginning again.
     let appended = 0;
     await until(async () => {
@@ -73,16 +86,13 @@ describe('SqliteEventStore checkpointing in a thread', () => {
   it('copies what a reader kept it from copying once the reader is done, with no commit since', async () => {
     const store = open({ checkpointIntervalMs: 20, walFrameLimit: 1_000_000 });
     await store.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
-    const reader = new BetterSqlite3(file, { readonly: true });
-    reader.exec('BEGIN');
-    reader.prepare('SELECT count(*) FROM events').get();
-    for (let i = 1; i <= 20; i++) await store.appendToStream(`account-${i}`, largeEvents(10), { expectedRevision: 'no_stream' });
+    const reader = holdSnapshot();
+    await appendLarge(store, 1, 20, 10);
     // Several turns of the checkpoint thread, each stopped at the reader's snapshot.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const fileBefore = statSync(file).size;
 
-    reader.exec('COMMIT');
-    reader.close();
+    reader.release();
 
     await until(async () => statSync(file).size - fileBefore > 400_000);
   });
@@ -94,7 +104,7 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     const restartsBefore = walRestarts();
 
     // Each commit writes a few pages; 100 of them would make the WAL hundreds of frames long.
-    for (let i = 1; i <= 100; i++) await store.appendToStream(`account-${i}`, largeEvents(4), { expectedRevision: 'no_stream' });
+    await appendLarge(store, 1, 100, 4);
 
     expect(walRestarts()).toBeGreaterThan(restartsBefore);
     // The limit, and the frames of the commit that went past it.
@@ -105,16 +115,13 @@ describe('SqliteEventStore checkpointing in a thread', () => {
   it('cuts a WAL that a reader kept from starting again back to twice the limit once it starts again', async () => {
     const store = open({ checkpointIntervalMs: 3_600_000, walFrameLimit: 50 });
     await store.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
-    // A read transaction left open: no checkpoint may copy past what it sees, so the WAL only grows.
-    const reader = new BetterSqlite3(file, { readonly: true });
-    reader.exec('BEGIN');
-    reader.prepare('SELECT count(*) FROM events').get();
+    // The WAL only grows meanwhile.
+    const reader = holdSnapshot();
 
-    for (let i = 1; i <= 100; i++) await store.appendToStream(`account-${i}`, largeEvents(4), { expectedRevision: 'no_stream' });
+    await appendLarge(store, 1, 100, 4);
     const grown = walFrames();
-    reader.exec('COMMIT');
-    reader.close();
-    for (let i = 101; i <= 103; i++) await store.appendToStream(`account-${i}`, largeEvents(4), { expectedRevision: 'no_stream' });
+    reader.release();
+    await appendLarge(store, 101, 103, 4);
 
     expect(grown).toBeGreaterThan(200);
     expect(walFrames()).toBeLessThanOrEqual(2 * 50);
@@ -158,6 +165,11 @@ function newEvent(): NewEvent {
 /** Events of about 2 KB each, so that a commit of a few writes pages of its own. */
 function largeEvents(count: number): NewEvent[] {
   return Array.from({ length: count }, () => ({ id: randomUUID(), type: 'CreditsCharged', data: { note: 'x'.repeat(2_000) } }));
+}
+
+/** Accounts `from` to `to` each get a first commit of `each` large events. */
+async function appendLarge(store: SqliteEventStore, from: number, to: number, each: number): Promise<void> {
+  for (let i = from; i <= to; i++) await store.appendToStream(`account-${i}`, largeEvents(each), { expectedRevision: 'no_stream' });
 }
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
