@@ -181,6 +181,28 @@ describe('ProjectionEngine', () => {
     });
   });
 
+  it('reading text, applies nothing of a page that holds an event it cannot decode, and says why', async () => {
+    await buy('a', 100);
+    const readModels = SqliteReadModelStore.open(join(dir, 'read-models.sqlite'));
+    const errors: string[] = [];
+    const engine = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, pollIntervalMs: 10, retryDelayMs: 20, onError: (e) => errors.push(String(e)) });
+    engine.start();
+    expect(await engine.waitFor(await head())).toBe(true);
+    await engine.stop();
+    const before = engine.position();
+    // One page: a charge the engine can fold, then an event of a type this ledger never wrote.
+    await charge('a', 10);
+    await store.appendToStream('creditAccount-a', [{ id: randomUUID(), type: 'CreditsTeleported', data: { credits: 5 } }], { expectedRevision: 'any' });
+    const restarted = new ProjectionEngine(store, readModels, LEDGER_PROJECTIONS, { readText: true, pollIntervalMs: 10, retryDelayMs: 20, onError: (e) => errors.push(String(e)) });
+    restarted.start();
+    expect(await restarted.waitFor(await head(), 300)).toBe(false);
+    await restarted.stop();
+    expect(errors.some((e) => e.includes('CreditsTeleported'))).toBe(true);
+    expect(restarted.position()).toBe(before);
+    expect(remaining(readModels, 'a')).toBe(100);
+    readModels.close();
+  });
+
   describe('when commits come while it is caught up', () => {
     it('lets them gather for gatherMs, then applies them as one batch', async () => {
       await buy('a', 100);

@@ -269,13 +269,9 @@ export class ProjectionEngine implements ProjectionFollower {
         clearTimeout(timer);
         continue;
       }
-      const batch: ProjectedEvent[] = [];
-      for (const row of rows) {
-        const projected = projectStoredEvent(row);
-        if (projected) batch.push(projected);
-      }
-      if (!this.apply(batch, expected)) return;
-      after = rows[rows.length - 1]!.position;
+      const last = rows[rows.length - 1]!.position;
+      if (!this.apply(decodedWhenReached(rows), expected)) return;
+      after = last;
       const gatherMs = this.hurried ? this.gatherMs : this.patientGatherMs;
       if (rows.length < this.batchSize && gatherMs > 0 && !this.stopped) await this.gather(gatherMs);
     }
@@ -297,7 +293,7 @@ export class ProjectionEngine implements ProjectionFollower {
    * Stores a batch with the checkpoints, unless a checkpoint moved under the engine (a rebuild was
    * swapped in): then false, and the caller follows again from the new checkpoints.
    */
-  private apply(batch: readonly ProjectedEvent[], expected: Map<string, bigint>): boolean {
+  private apply(batch: Iterable<ProjectedEvent>, expected: Map<string, bigint>): boolean {
     const reached = this.readModels.applyBatch(this.projections, batch, expected);
     if (!reached) return false;
     let position: bigint | undefined;
@@ -314,6 +310,19 @@ export class ProjectionEngine implements ProjectionFollower {
   private checkpoints(): Map<string, bigint> {
     const states = this.readModels.states();
     return new Map(this.projections.map((p) => [p.name, states.get(p.name)?.position ?? -1n]));
+  }
+}
+
+/**
+ * A page's events, each decoded when the batch reaches it, its row let go of once it is: the page's
+ * text and its decoded events are then garbage as the batch goes, not kept to its end.
+ */
+function* decodedWhenReached(rows: readonly StoredEventText[]): Generator<ProjectedEvent> {
+  const pending = rows as (StoredEventText | undefined)[];
+  for (let i = 0; i < pending.length; i++) {
+    const projected = projectStoredEvent(pending[i]!);
+    pending[i] = undefined;
+    if (projected) yield projected;
   }
 }
 

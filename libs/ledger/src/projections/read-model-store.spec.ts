@@ -117,6 +117,42 @@ describe('SqliteReadModelStore following the store', () => {
     store.applyBatch([tally as Projection<unknown>], [event(16)]);
     expect(events('a')).toEqual([11, 12, 16]);
   });
+
+  it('takes each event through every projection before it takes the next', () => {
+    const steps: string[] = [];
+    const noting = (name: string): Projection<Tally> => ({
+      ...tally,
+      name,
+      evolveInPlace: (doc, e, key) => {
+        steps.push(`${name} folds ${e.position}`);
+        return tally.evolveInPlace!(doc, e, key);
+      },
+    });
+    const projections = [noting('first') as Projection<unknown>, noting('second') as Projection<unknown>];
+    function* pulled() {
+      for (const position of [1, 2, 3]) {
+        steps.push(`event ${position} taken`);
+        yield event(position);
+      }
+    }
+    expect(store.applyBatch(projections, pulled())).toEqual(new Map([['first', 3n], ['second', 3n]]));
+    expect(steps).toEqual([1, 2, 3].flatMap((p) => [`event ${p} taken`, `first folds ${p}`, `second folds ${p}`]));
+    expect(store.get<Tally>('second', 'a')?.doc.events).toEqual([1, 2, 3]);
+  });
+
+  it('writes nothing when the events stop coming with an error halfway (an event that cannot be decoded)', () => {
+    store.applyBatch([tally as Projection<unknown>], [event(1)]);
+    function* failing() {
+      yield event(2, 'a');
+      yield event(3, 'b');
+      throw new Error('event 4 cannot be decoded');
+    }
+    expect(() => store.applyBatch([tally as Projection<unknown>], failing())).toThrow('event 4 cannot be decoded');
+    expect(store.active('tally')!.position).toBe(1n);
+    expect([events('a'), events('b')]).toEqual([[1], undefined]);
+    store.applyBatch([tally as Projection<unknown>], [event(2, 'a'), event(3, 'b')]);
+    expect([events('a'), events('b')]).toEqual([[1, 2], [3]]);
+  });
 });
 
 describe('a rebuild sharing the read models with other threads', () => {

@@ -170,10 +170,14 @@ export class SqliteReadModelStore {
    * the positions. With `expected` (the positions the caller followed from), a projection whose stored
    * position is not the expected one (a rebuilt table was swapped in meanwhile) makes it write nothing
    * and return undefined.
+   *
+   * The events are taken one at a time through every projection, so `events` may decode each only when
+   * it is reached: an event is then garbage once folded. Held for the whole batch (20,000 events under
+   * load), every young-generation collection in the batch copied them, and the next promoted them.
    */
   applyBatch(
     projections: readonly AnyProjection[],
-    events: readonly ProjectedEvent[],
+    events: Iterable<ProjectedEvent>,
     expected?: ReadonlyMap<string, bigint>,
   ): Map<string, bigint> | undefined {
     try {
@@ -182,14 +186,20 @@ export class SqliteReadModelStore {
         if (this.dataVersion.get() !== this.liveDataVersion) this.forgetLiveDocs();
         const states = this.states();
         if (expected && projections.some((p) => (states.get(p.name)?.position ?? -1n) !== expected.get(p.name))) return undefined;
-        const reached = new Map<string, bigint>();
-        const last = events.length === 0 ? -1n : events[events.length - 1]!.position;
-        for (const projection of projections) {
-          const state = states.get(projection.name) ?? this.ensure(projection);
-          if (events.length > 0) this.applyTo(projection, state.table, state.position, events);
-          if (last > state.position) this.setState.run(projection.name, state.table, projection.version, last);
-          reached.set(projection.name, last > state.position ? last : state.position);
+        const tables = projections.map((projection) => states.get(projection.name) ?? this.ensure(projection));
+        const folds = projections.map((projection, i) => new BatchFold(projection, this.statementsFor(tables[i]!.table), this.liveDocsOf(tables[i]!.table), tables[i]!.position));
+        let last = -1n;
+        for (const event of events) {
+          last = event.position;
+          for (const fold of folds) fold.add(event);
         }
+        const reached = new Map<string, bigint>();
+        projections.forEach((projection, i) => {
+          const { table, position } = tables[i]!;
+          this.liveCount += folds[i]!.write(this.maxLiveDocs > 0);
+          if (last > position) this.setState.run(projection.name, table, projection.version, last);
+          reached.set(projection.name, last > position ? last : position);
+        });
         this.evictLiveDocs();
         return reached;
       }).immediate();
@@ -267,47 +277,12 @@ export class SqliteReadModelStore {
     yield* this.db.prepare<[], string>(`SELECT key FROM "${state.table}" ORDER BY key`).pluck().iterate();
   }
 
-  private applyTo(projection: AnyProjection, table: string, after: bigint, events: readonly ProjectedEvent[]): void {
-    const statements = this.statementsFor(table);
-    const docs = new Map<string, StoredDoc<unknown> | undefined>();
-    // What the rows of the loaded documents hold in the index (folding in place loses it).
-    const indexedInRows = projection.indexOf ? new Map<string, number | null | undefined>() : undefined;
+  private liveDocsOf(table: string): Map<string, HeldDoc<unknown>> {
     let live = this.liveDocs.get(table);
     if (!live) this.liveDocs.set(table, (live = new Map()));
-    const held = live;
-    const load = (key: string) => {
-      // Folded in place: if the batch fails, every document held is forgotten.
-      const kept = held.get(key);
-      if (kept) {
-        indexedInRows?.set(key, kept.indexed);
-        return kept;
-      }
-      const row = statements.get.get(key);
-      if (row) indexedInRows?.set(key, indexedIn(row));
-      return toStored<unknown>(row);
-    };
-    for (const event of events) {
-      if (event.position > after) applyToDocs(projection, docs, event, load);
-    }
-    for (const [key, stored] of docs) {
-      if (stored === undefined) {
-        statements.remove.run(key);
-        if (held.delete(key)) this.liveCount -= 1;
-        continue;
-      }
-      const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, indexedInRows?.get(key));
-      const kept = held.get(key);
-      if (kept) {
-        kept.doc = stored.doc;
-        kept.position = stored.position;
-        kept.indexed = indexed;
-        kept.used = true;
-      } else if (this.maxLiveDocs > 0) {
-        held.set(key, { doc: stored.doc, position: stored.position, indexed, used: false });
-        this.liveCount += 1;
-      }
-    }
+    return live;
   }
+
 
   /**
    * Evicts documents held beyond `maxLiveDocs`, each table its share, oldest first, sparing once those
@@ -455,6 +430,65 @@ export async function* rangeInPages<Doc>(
     // The smallest key after the last one read.
     next = `${page[page.length - 1]!.key}\u0000`;
     await yieldToEventLoop();
+  }
+}
+
+/**
+ * One projection's share of a batch: the documents its events changed, folded in place (if the batch
+ * fails, every document held is forgotten), then written.
+ */
+class BatchFold {
+  private readonly docs = new Map<string, StoredDoc<unknown> | undefined>();
+  /** What the rows of the loaded documents hold in the index (folding in place loses it). */
+  private readonly indexedInRows: Map<string, number | null | undefined> | undefined;
+  private readonly load: (key: string) => StoredDoc<unknown> | undefined;
+
+  constructor(
+    private readonly projection: AnyProjection,
+    private readonly statements: TableStatements,
+    private readonly held: Map<string, HeldDoc<unknown>>,
+    private readonly after: bigint,
+  ) {
+    const indexedInRows = (this.indexedInRows = projection.indexOf ? new Map() : undefined);
+    this.load = (key) => {
+      const kept = held.get(key);
+      if (kept) {
+        indexedInRows?.set(key, kept.indexed);
+        return kept;
+      }
+      const row = statements.get.get(key);
+      if (row) indexedInRows?.set(key, indexedIn(row));
+      return toStored<unknown>(row);
+    };
+  }
+
+  add(event: ProjectedEvent): void {
+    if (event.position > this.after) applyToDocs(this.projection, this.docs, event, this.load);
+  }
+
+  /** Writes the documents; keeps them in memory when `keep`. Returns how many more are held. */
+  write(keep: boolean): number {
+    const { statements, projection, held } = this;
+    let added = 0;
+    for (const [key, stored] of this.docs) {
+      if (stored === undefined) {
+        statements.remove.run(key);
+        if (held.delete(key)) added -= 1;
+        continue;
+      }
+      const indexed = writeDoc(statements, projection, key, stored.position, stored.doc, this.indexedInRows?.get(key));
+      const kept = held.get(key);
+      if (kept) {
+        kept.doc = stored.doc;
+        kept.position = stored.position;
+        kept.indexed = indexed;
+        kept.used = true;
+      } else if (keep) {
+        held.set(key, { doc: stored.doc, position: stored.position, indexed, used: false });
+        added += 1;
+      }
+    }
+    return added;
   }
 }
 
