@@ -97,6 +97,26 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     await until(async () => statSync(file).size - fileBefore > 400_000);
   });
 
+  it('copies what the WAL held before it started, with no commit since', async () => {
+    // Commits it was never told of: another connection's, left in the WAL (it must not checkpoint on close).
+    const first = open({ checkpointIntervalMs: 3_600_000, walFrameLimit: 1_000_000 });
+    await first.appendToStream('account-0', [newEvent()], { expectedRevision: 'no_stream' });
+    await first.close();
+    const other = new BetterSqlite3(file);
+    other.pragma('wal_autocheckpoint = 0');
+    const insert = other.prepare(
+      `INSERT INTO events (event_id, stream_id, stream_revision, type, data, metadata, created) VALUES (?, ?, 0, 'CreditsCharged', ?, NULL, 0)`,
+    );
+    const fileBefore = statSync(file).size;
+    other.transaction(() => {
+      for (let i = 1; i <= 200; i++) insert.run(randomUUID(), `account-${i}`, JSON.stringify({ note: 'x'.repeat(2_000) }));
+    })();
+
+    open({ checkpointIntervalMs: 20, walFrameLimit: 1_000_000 });
+    await until(async () => statSync(file).size - fileBefore > 400_000);
+    other.close();
+  });
+
   it('bounds the WAL at its limit when the checkpoint thread has not copied it: the append thread checkpoints', async () => {
     // The checkpoint thread's first turn would come after an hour.
     const store = open({ checkpointIntervalMs: 3_600_000, walFrameLimit: 50 });

@@ -14,7 +14,9 @@ const port = parentPort!;
 // A checkpoint can wait while requests and appends take the CPUs: the append thread bounds the WAL.
 yieldToForegroundThreads();
 let db: BetterSqlite3.Database | undefined;
-let checkedAt = CommitSignal.count(commitSignal);
+// The first turn checkpoints whatever the WAL holds: commits made while this thread was starting (it can
+// start after the first appends) and frames a process before this one left in the WAL.
+let checkedAt: number | undefined;
 const timer = setInterval(checkpoint, intervalMs);
 
 port.on('message', (request: 'stop') => {
