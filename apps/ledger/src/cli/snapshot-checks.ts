@@ -1,4 +1,4 @@
-import { canonicalJson, creditAccountStream, snapshotOf, type CreditAccountSnapshot, type CreditAccountState } from '#domain';
+import { canonicalJson, creditAccountStream, entryOfText, snapshotOf, type CreditAccountSnapshot, type CreditAccountState } from '#domain';
 import { StreamNotFoundError, type EventStore } from '#event-store';
 import type { StoredAccountRows } from '#ledger';
 
@@ -116,7 +116,7 @@ export class AccountSnapshotCheck {
     for (const { key, entry } of rows.entries) {
       this.countRow();
       const folded = state.idempotency.get(key);
-      const stored = canonicalJson(JSON.parse(entry));
+      const stored = canonicalJson(entryOfText(entry));
       if (!folded) differ(`${where}: idempotency entry ${key} is stored, but the events hold no such key`);
       else if (canonicalJson(folded) !== stored) {
         differ(`${where}: idempotency entry ${key} is stored as ${shown(stored)} but the events say ${shown(canonicalJson(folded))}`);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { entryOfText, entryText, type IdempotencyEntry } from '#domain';
 import { collect, SqliteEventStore } from '#event-store';
 import { CreditAccountWriter, LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore, type Clock, type SubmittedCommand } from '#ledger';
 import { storeWith } from '../../../../libs/ledger/src/testing/store-with.js';
@@ -9,6 +10,14 @@ import { catchUpReadModels } from './ledger-history.js';
 import { verify, type VerifyProgress } from './verify.command.js';
 
 const context = { correlationId: 'corr-1', actor: 'test-suite' };
+
+/** `with_credits_charged(entry, n)` in SQL: a stored idempotency entry claiming another charge. */
+function withEntryEdits(db: Database.Database): Database.Database {
+  db.function('with_credits_charged', (text: unknown, credits: unknown) =>
+    entryText({ ...entryOfText(String(text)), creditsCharged: Number(credits) } as IdempotencyEntry),
+  );
+  return db;
+}
 
 describe('ledger verify, on the account snapshots the writer loads', () => {
   let dir: string;
@@ -60,7 +69,7 @@ describe('ledger verify, on the account snapshots the writer loads', () => {
   }
 
   function tamper(sql: string): void {
-    const db = new Database(snapshotsFile);
+    const db = withEntryEdits(new Database(snapshotsFile));
     try {
       expect(db.prepare(sql).run().changes).toBeGreaterThan(0);
     } finally {
@@ -84,7 +93,7 @@ describe('ledger verify, on the account snapshots the writer loads', () => {
   });
 
   it('lists an idempotency entry that says otherwise, or that no event made', async () => {
-    tamper(`UPDATE idempotency_entries SET entry = json_set(entry, '$.creditsCharged', 999) WHERE key = 'request:r-5'`);
+    tamper(`UPDATE idempotency_entries SET entry = with_credits_charged(entry, 999) WHERE key = 'request:r-5'`);
     tamper(`INSERT INTO idempotency_entries SELECT account_id, version, 'request:never', revision, entry FROM idempotency_entries WHERE key = 'request:r-6'`);
     const { differences } = await verified();
     expect([...differences].sort()).toEqual([
@@ -107,7 +116,7 @@ describe('ledger verify, on the account snapshots the writer loads', () => {
 
   it('leaves out a snapshot of other history, as the writer does, and counts it', async () => {
     tamper(`UPDATE account_snapshots SET event_id = '00000000-0000-4000-8000-000000000000'`);
-    tamper(`UPDATE idempotency_entries SET entry = json_set(entry, '$.creditsCharged', 999) WHERE key = 'request:r-5'`);
+    tamper(`UPDATE idempotency_entries SET entry = with_credits_charged(entry, 999) WHERE key = 'request:r-5'`);
     const report = await verified();
     expect(report.differences).toEqual([]);
     expect(report.snapshots).toBe(0);
@@ -258,9 +267,9 @@ describe('ledger verify, on the read models, account by account', () => {
     readModelSql('balances', (table) => `UPDATE "${table}" SET doc = json_set(doc, '$.lots[0].remaining', 1) WHERE key IN ('acme', 'initech')`);
     readModelSql('balance_alerts', (table) => `INSERT INTO "${table}" (key, position, doc) SELECT '99999999999999999999', position, doc FROM "${table}" LIMIT 1`);
     const snapshots = SqliteAccountSnapshots.open(snapshotsFile);
-    const snapshotsDb = new Database(snapshotsFile);
+    const snapshotsDb = withEntryEdits(new Database(snapshotsFile));
     snapshotsDb.exec(`UPDATE account_snapshots SET state = json_set(state, '$.lots[0].remaining', 7) WHERE account_id = 'hooli';
-      UPDATE idempotency_entries SET entry = json_set(entry, '$.creditsCharged', 999) WHERE account_id = 'globex' AND key = 'request:r-1';
+      UPDATE idempotency_entries SET entry = with_credits_charged(entry, 999) WHERE account_id = 'globex' AND key = 'request:r-1';
       INSERT INTO account_snapshots SELECT 'ghost', version, revision, event_id, state FROM account_snapshots WHERE account_id = 'stark';
       UPDATE account_snapshots SET event_id = '00000000-0000-4000-8000-000000000000' WHERE account_id = 'acme';`);
     snapshotsDb.close();

@@ -13,6 +13,8 @@ import { decide } from './credit-account.decider.js';
 import type { CreditAccountEvent } from './credit-account.events.js';
 import {
   CREDIT_ACCOUNT_SNAPSHOT_VERSION,
+  entryOfText,
+  entryText,
   idempotencyKeysRead,
   snapshotOf,
   companiesRead,
@@ -79,10 +81,10 @@ function step(state: CreditAccountState, command: CreditAccountCommand): Outcome
   };
 }
 
-/** A snapshot as it comes back from storage: through JSON, idempotency entries and reveal windows kept apart. */
+/** A snapshot as it comes back from storage: through its stored text, idempotency entries and reveal windows kept apart. */
 function stored(state: CreditAccountState): { snapshot: CreditAccountSnapshot; keys: Map<string, IdempotencyEntry>; windows: CompanyWindows } {
   const snapshot = JSON.parse(JSON.stringify(snapshotOf(state))) as CreditAccountSnapshot;
-  const keys = new Map([...state.idempotency].map(([key, entry]) => [key, JSON.parse(JSON.stringify(entry)) as IdempotencyEntry]));
+  const keys = new Map([...state.idempotency].map(([key, entry]) => [key, entryOfText(entryText(entry))]));
   const windows = [...state.windows].map(([companyId, companyWindows]) => [companyId, JSON.parse(JSON.stringify(companyWindows)) as RevealWindow[]] as const);
   return { snapshot, keys, windows };
 }
@@ -144,4 +146,36 @@ describe('an account state restored from a snapshot', () => {
   it('is versioned, so a changed state shape or evolve can ignore older snapshots', () => {
     expect(Number.isInteger(CREDIT_ACCOUNT_SNAPSHOT_VERSION)).toBe(true);
   });
+});
+
+describe('an idempotency entry as the snapshot store keeps it', () => {
+  const state = initialState();
+  for (const command of year) step(state, command);
+  const entries = [...state.idempotency.values()];
+
+  it('comes back as it was, whatever its kind', () => {
+    expect(new Set(entries.map((entry) => entry.kind))).toEqual(new Set(['purchase', 'records', 'reveal', 'webhook', 'refund', 'adjustment', 'auto-recharge-failure']));
+    for (const entry of entries) expect(entryOfText(entryText(entry))).toStrictEqual(entry);
+  });
+
+  it('is a short line of fields for a charge and a webhook, and JSON for the rest', () => {
+    const charge = state.idempotency.get('request:q1');
+    if (charge?.kind !== 'records') throw new Error('q1 charged records');
+    expect(entryText(charge)).toBe(`r120,1,120,${charge.apiAvailable},${charge.companyAvailable},${charge.fingerprint}`);
+    expect(entryText(state.idempotency.get('webhook:e1')!)).toMatch(/^wd3,\d+,\d+,v1:/);
+    expect(entryOfText('wn0,0,7,v1:abc')).toEqual({ kind: 'webhook', status: 'not_triggered', creditsCharged: 0, apiAvailable: 0, companyAvailable: 7, fingerprint: 'v1:abc' });
+    for (const entry of entries.filter((e) => e.kind !== 'records' && e.kind !== 'webhook')) expect(entryText(entry)).toBe(JSON.stringify(entry));
+  });
+
+  it('keeps a fingerprint as it is, commas and all', () => {
+    const entry: IdempotencyEntry = { kind: 'records', fingerprint: 'v9:a,b,,c', recordsBilled: 0, unitPrice: 3, creditsCharged: 0, apiAvailable: 12, companyAvailable: 0 };
+    expect(entryOfText(entryText(entry))).toStrictEqual(entry);
+  });
+
+  it.each(['', 'x', 'r1,2,3', 'r1,2,x,4,5,v1:f', 'r1,2,3.5,4,5,v1:f', 'r1,2,,4,5,v1:f', 'r1,2,3,4,99999999999999999,v1:f', 'wq1,2,3,v1:f', 'wd1,2,v1:f', '[1]'])(
+    'refuses %j, which it cannot have written',
+    (text) => {
+      expect(() => entryOfText(text)).toThrow(/Not a stored idempotency entry|JSON/);
+    },
+  );
 });

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
+import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, entryOfText, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
 import { compiledWorkerScript } from '#event-store';
 import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
 import type { AccountSnapshots, EncodedSnapshot, StoredSnapshot } from './account-snapshots.port.js';
@@ -134,7 +134,7 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
 
   findEntry(accountId: string, key: string): IdempotencyEntry | undefined {
     const entry = this.statements.findEntry.get(accountId, this.version, key);
-    return entry === undefined ? undefined : (JSON.parse(entry) as IdempotencyEntry);
+    return entry === undefined ? undefined : entryOfText(entry);
   }
 
   /** The accounts with a snapshot of this version, in id order. */

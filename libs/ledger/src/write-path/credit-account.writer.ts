@@ -8,6 +8,7 @@ import {
   idempotencyKeyOf,
   idempotencyKeysRead,
   initialState,
+  entryText,
   mergeWindows,
   snapshotOf,
   stateFromSnapshot,
@@ -809,7 +810,7 @@ export class CreditAccountWriter {
     // and so do lots and windows.
     for (const key of new Set(keys)) {
       const entry = state.idempotency.get(key);
-      if (entry) entries.push([key, JSON.stringify(entry)]);
+      if (entry) entries.push([key, entryText(entry)]);
     }
     const windows: (readonly [string, string])[] = [];
     for (const companyId of new Set(slot.unsavedWindows)) windows.push([companyId, JSON.stringify(state.windows.get(companyId) ?? [])]);
