@@ -126,8 +126,8 @@ export function companiesRead(command: CreditAccountCommand): readonly string[] 
  * (`r1,3,3,9997,0,v1:…` for records billed, unit price, credits charged, then the api and company
  * credits available after it; `w` and `d` or `n` for a webhook dispatched or not triggered, then credits
  * charged and the two balances). `JSON.stringify` of such an entry, one for every command, was about a
- * tenth of the thread deciding a hot account's commands, and the rows were five times as long. Every
- * other kind is JSON, which starts with `{`.
+ * tenth of the thread deciding a hot account's commands, and the JSON five times as long as the line.
+ * Every other kind is JSON, which starts with `{`.
  */
 export function entryText(entry: IdempotencyEntry): string {
   switch (entry.kind) {

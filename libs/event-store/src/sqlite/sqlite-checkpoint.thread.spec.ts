@@ -112,9 +112,12 @@ describe('SqliteEventStore checkpointing in a thread', () => {
       for (let i = 1; i <= 200; i++) insert.run(randomUUID(), `account-${i}`, JSON.stringify({ note: 'x'.repeat(2_000) }));
     })();
 
-    open({ checkpointIntervalMs: 20, walFrameLimit: 1_000_000 });
-    await until(async () => statSync(file).size - fileBefore > 400_000);
-    other.close();
+    try {
+      open({ checkpointIntervalMs: 20, walFrameLimit: 1_000_000 });
+      await until(async () => statSync(file).size - fileBefore > 400_000);
+    } finally {
+      other.close();
+    }
   });
 
   it('bounds the WAL at its limit when the checkpoint thread has not copied it: the append thread checkpoints', async () => {

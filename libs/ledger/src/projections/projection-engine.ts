@@ -315,7 +315,8 @@ export class ProjectionEngine implements ProjectionFollower {
 
 /**
  * A page's events, each decoded when the batch reaches it, its row let go of once it is: the page's
- * text and its decoded events are then garbage as the batch goes, not kept to its end.
+ * text and its decoded events are then garbage as the batch goes, not kept to its end. `rows` is the
+ * page just read, an array nothing else holds.
  */
 function* decodedWhenReached(rows: readonly StoredEventText[]): Generator<ProjectedEvent> {
   const pending = rows as (StoredEventText | undefined)[];
