@@ -124,12 +124,22 @@ export async function seedLedgerHistory(file: string, options: SeedOptions): Pro
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
   db.defaultSafeIntegers(true);
-  const insert = db.prepare<[string, bigint, string, string, string, string | null, bigint]>(
-    'INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  const numberStream = db.prepare<[string]>('INSERT INTO streams (stream_id) VALUES (?)');
+  const insert = db.prepare<[bigint, string, bigint, string, string, string, string | null, bigint]>(
+    'INSERT INTO events (stream_no, stream_id, stream_revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const copies = Math.max(1, Math.round(options.total / template.length));
+  // As the store numbers streams: each in the order it gets its first event.
+  const numbers = new Map<string, bigint>();
   const insertCopy = db.transaction((rows: readonly TemplateRow[]) => {
-    for (const row of rows) insert.run(row.stream_id, row.stream_revision, randomUUID(), row.type, row.data, row.metadata, row.created);
+    for (const row of rows) {
+      let number = numbers.get(row.stream_id);
+      if (number === undefined) {
+        number = BigInt(numberStream.run(row.stream_id).lastInsertRowid);
+        numbers.set(row.stream_id, number);
+      }
+      insert.run(number, row.stream_id, row.stream_revision, randomUUID(), row.type, row.data, row.metadata, row.created);
+    }
   });
   for (let copy = 0; copy < copies; copy++) insertCopy(copyOf(template, copy));
   db.pragma('wal_checkpoint(TRUNCATE)');

@@ -81,9 +81,60 @@ export function storedEvents(appends: readonly { readonly events: readonly unkno
   return outcomes.some((outcome, i) => outcome.ok && appends[i]!.events.length > 0);
 }
 
+/**
+ * The numbers of streams (`streams` table), remembered: a number never changes once its row is
+ * committed, so only the numbers given to streams by a transaction that did not commit are forgotten.
+ */
+class StreamNumbers {
+  private readonly known = new Map<string, bigint>();
+  /** Streams created by the transaction under way. */
+  private created: string[] = [];
+  private readonly find: BetterSqlite3.Statement<[string], bigint>;
+  private readonly insert: BetterSqlite3.Statement<[string]>;
+
+  constructor(db: BetterSqlite3.Database) {
+    this.find = db.prepare<[string], bigint>('SELECT stream_no FROM streams WHERE stream_id = ?').pluck();
+    this.insert = db.prepare<[string]>('INSERT INTO streams (stream_id) VALUES (?)');
+  }
+
+  /** The stream's number, or undefined for a stream with no events (a stream gets its row with its first event). */
+  of(streamId: string): bigint | undefined {
+    let number = this.known.get(streamId);
+    if (number === undefined) {
+      number = this.find.get(streamId);
+      if (number !== undefined) this.known.set(streamId, number);
+    }
+    return number;
+  }
+
+  /** Numbers a stream about to get its first event, inside the transaction that writes it. */
+  create(streamId: string): bigint {
+    const number = BigInt(this.insert.run(streamId).lastInsertRowid);
+    this.known.set(streamId, number);
+    this.created.push(streamId);
+    return number;
+  }
+
+  /**
+   * Runs a transaction. If it fails, the numbers it gave are forgotten: their rows were rolled back, and
+   * the next stream created would be given the same number again.
+   */
+  within<T>(transaction: () => T): T {
+    try {
+      return transaction();
+    } catch (error) {
+      for (const streamId of this.created) this.known.delete(streamId);
+      throw error;
+    } finally {
+      this.created = [];
+    }
+  }
+}
+
 /** Runs batches of prepared appends on one connection, each batch in one transaction. */
 export class SqliteAppender {
   private readonly sql: ReturnType<typeof prepareStatements>;
+  private readonly streams: StreamNumbers;
   private readonly appendAll: BetterSqlite3.Transaction<
     (appends: readonly PreparedAppend[], created: number) => AppendOutcome[]
   >;
@@ -94,6 +145,7 @@ export class SqliteAppender {
 
   constructor(db: BetterSqlite3.Database) {
     this.sql = prepareStatements(db);
+    this.streams = new StreamNumbers(db);
     this.appendAll = db.transaction((appends: readonly PreparedAppend[], created: number) =>
       appends.map((append) => this.appendOne(append, created)),
     );
@@ -106,7 +158,7 @@ export class SqliteAppender {
    */
   appendTogether(groups: readonly { readonly appends: readonly PreparedAppend[]; readonly created: number }[]): AppendOutcome[][] {
     const writes = groups.some((group) => writesEvents(group.appends));
-    return writes ? this.appendGroups.immediate(groups) : this.appendGroups.deferred(groups);
+    return this.streams.within(() => (writes ? this.appendGroups.immediate(groups) : this.appendGroups.deferred(groups)));
   }
 
   /**
@@ -115,19 +167,22 @@ export class SqliteAppender {
    */
   append(appends: readonly PreparedAppend[], created: number): AppendOutcome[] {
     // A batch of empty appends only checks revisions: a read snapshot is enough, and works on a read-only file.
-    return writesEvents(appends) ? this.appendAll.immediate(appends, created) : this.appendAll.deferred(appends, created);
+    return this.streams.within(() =>
+      writesEvents(appends) ? this.appendAll.immediate(appends, created) : this.appendAll.deferred(appends, created),
+    );
   }
 
   /** Runs inside the append transaction; sees the effects of the requests before it in the same batch. */
   private appendOne(append: PreparedAppend, created: number): AppendOutcome {
-    const fast = this.appendAtExpected(append, created);
+    const stream = this.streams.of(append.streamId);
+    const fast = this.appendAtExpected(append, stream, created);
     if (fast !== undefined) return fast;
     const { streamId, expectedRevision, events, expectedEventId } = append;
-    const head = this.sql.streamHead.get(streamId);
+    const head = stream === undefined ? undefined : this.sql.streamHead.get(stream);
     const current = head?.revision ?? NO_STREAM;
     // Not following the event it names, it was decided on a state the stream does not have, whatever the
     // revisions say. (Had it been written before, that event would be there: it was checked then.)
-    if (expectedEventId !== undefined && this.sql.eventIdAt.get(streamId, expectedRevision as bigint) !== expectedEventId) {
+    if (expectedEventId !== undefined && (stream === undefined || this.sql.eventIdAt.get(stream, expectedRevision as bigint) !== expectedEventId)) {
       return conflict(streamId, expectedRevision, current);
     }
 
@@ -138,23 +193,23 @@ export class SqliteAppender {
     }
 
     if (expectedRevision === 'any' || expectedRevision === 'stream_exists') {
-      if (head === undefined) {
+      if (stream === undefined) {
         return expectedRevision === 'any'
-          ? this.write(streamId, current, events, created)
+          ? this.write(streamId, this.streams.create(streamId), current, events, created)
           : conflict(streamId, expectedRevision, current);
       }
-      const first = this.sql.recentRevisionOfId.get(streamId, current - IDEMPOTENCY_WINDOW, events[0]!.id);
-      if (first === undefined) return this.write(streamId, current, events, created);
+      const first = this.sql.recentRevisionOfId.get(stream, current - IDEMPOTENCY_WINDOW, events[0]!.id);
+      if (first === undefined) return this.write(streamId, stream, current, events, created);
       // A retry of an earlier append, unless only some of its ids match, which EventStoreDB also refuses.
-      return this.earlierAppend(streamId, first, events) ?? conflict(streamId, expectedRevision, current);
+      return this.earlierAppend(streamId, stream, first, events) ?? conflict(streamId, expectedRevision, current);
     }
 
     const expected = expectedRevision === 'no_stream' ? NO_STREAM : expectedRevision;
-    if (expected === current) return this.write(streamId, current, events, created);
+    if (expected === current) return this.write(streamId, stream ?? this.streams.create(streamId), current, events, created);
     // The stream has moved past the expected revision: either this append already happened (its ack was
     // lost and it is being retried) and it gets the original answer, or it is a genuine conflict.
     if (expected < current) {
-      return this.earlierAppend(streamId, expected + 1n, events) ?? conflict(streamId, expectedRevision, current);
+      return this.earlierAppend(streamId, stream!, expected + 1n, events) ?? conflict(streamId, expectedRevision, current);
     }
     return conflict(streamId, expectedRevision, current);
   }
@@ -165,28 +220,37 @@ export class SqliteAppender {
    * exists, and the unique index refuses the next one if it exists too). Undefined when it does not
    * hold: the caller then works out whether it is a retry or a conflict.
    */
-  private appendAtExpected({ streamId, expectedRevision, events, expectedEventId }: PreparedAppend, created: number): AppendSuccess | undefined {
-    if (events.length === 0 || typeof expectedRevision !== 'bigint' && expectedRevision !== 'no_stream') return undefined;
+  private appendAtExpected(
+    { streamId, expectedRevision, events, expectedEventId }: PreparedAppend,
+    stream: bigint | undefined,
+    created: number,
+  ): AppendSuccess | undefined {
+    if (events.length === 0) return undefined;
+    // A stream without a number has no events: only `no_stream` (or `any`) can hold, and its first event
+    // goes in with its new number. A stream with one exists: `no_stream` cannot hold.
+    if (expectedRevision === 'no_stream') {
+      return stream === undefined ? this.write(streamId, this.streams.create(streamId), NO_STREAM, events, created) : undefined;
+    }
+    if (typeof expectedRevision !== 'bigint' || stream === undefined) return undefined;
     const first = events[0]!;
     const written =
-      expectedRevision === 'no_stream'
-        ? this.sql.insertFirst.run(streamId, 0n, first.id, first.type, first.data, first.metadata, created)
-        : expectedEventId === undefined
-          ? this.sql.insertAfter.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision)
-          : this.sql.insertAfterEvent.run(streamId, expectedRevision + 1n, first.id, first.type, first.data, first.metadata, created, streamId, expectedRevision, expectedEventId);
+      expectedEventId === undefined
+        ? this.sql.insertAfter.run(stream, expectedRevision + 1n, streamId, first.id, first.type, first.data, first.metadata, created, stream, expectedRevision)
+        : this.sql.insertAfterEvent.run(stream, expectedRevision + 1n, streamId, first.id, first.type, first.data, first.metadata, created, stream, expectedRevision, expectedEventId);
     if (written.changes === 0) return undefined;
-    const revision = expectedRevision === 'no_stream' ? 0n : expectedRevision + 1n;
+    const revision = expectedRevision + 1n;
     if (events.length === 1) return success(streamId, revision, positionOf(BigInt(written.lastInsertRowid)));
-    return this.write(streamId, revision, events.slice(1), created);
+    return this.write(streamId, stream, revision, events.slice(1), created);
   }
 
   /** The original outcome if the stream holds exactly these events from `fromRevision` on. */
   private earlierAppend(
     streamId: string,
+    stream: bigint,
     fromRevision: bigint,
     events: readonly PreparedEvent[],
   ): AppendSuccess | undefined {
-    const recorded = this.sql.recordedIds.all(streamId, fromRevision, events.length);
+    const recorded = this.sql.recordedIds.all(stream, fromRevision, events.length);
     if (recorded.length !== events.length || recorded.some((row, i) => row.id !== events[i]!.id)) return undefined;
     const last = recorded[recorded.length - 1]!;
     return success(streamId, last.revision, positionOf(last.position));
@@ -194,6 +258,7 @@ export class SqliteAppender {
 
   private write(
     streamId: string,
+    stream: bigint,
     current: bigint,
     events: readonly PreparedEvent[],
     created: number,
@@ -203,8 +268,9 @@ export class SqliteAppender {
     for (const event of events) {
       revision += 1n;
       const { lastInsertRowid } = this.sql.insert.run(
-        streamId,
+        stream,
         revision,
+        streamId,
         event.id,
         event.type,
         event.data,
@@ -219,41 +285,37 @@ export class SqliteAppender {
 
 function prepareStatements(db: BetterSqlite3.Database) {
   return {
-    insert: db.prepare<[string, bigint, string, string, string, string | null, number]>(
-      `INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    insert: db.prepare<[bigint, bigint, string, string, string, string, string | null, number]>(
+      `INSERT INTO events (stream_no, stream_revision, stream_id, event_id, type, data, metadata, created)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // OR IGNORE: a taken (stream, revision) means the stream moved on; the caller finds out how.
-    insertFirst: db.prepare<[string, bigint, string, string, string, string | null, number]>(
-      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    insertAfter: db.prepare<[bigint, bigint, string, string, string, string, string | null, number, bigint, bigint]>(
+      `INSERT OR IGNORE INTO events (stream_no, stream_revision, stream_id, event_id, type, data, metadata, created)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?
+       WHERE EXISTS (SELECT 1 FROM events WHERE stream_no = ? AND stream_revision = ?)`,
     ),
-    insertAfter: db.prepare<[string, bigint, string, string, string, string | null, number, string, bigint]>(
-      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       SELECT ?, ?, ?, ?, ?, ?, ?
-       WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ?)`,
-    ),
-    insertAfterEvent: db.prepare<[string, bigint, string, string, string, string | null, number, string, bigint, string]>(
-      `INSERT OR IGNORE INTO events (stream_id, stream_revision, event_id, type, data, metadata, created)
-       SELECT ?, ?, ?, ?, ?, ?, ?
-       WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = ? AND stream_revision = ? AND event_id = ?)`,
+    insertAfterEvent: db.prepare<[bigint, bigint, string, string, string, string, string | null, number, bigint, bigint, string]>(
+      `INSERT OR IGNORE INTO events (stream_no, stream_revision, stream_id, event_id, type, data, metadata, created)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?
+       WHERE EXISTS (SELECT 1 FROM events WHERE stream_no = ? AND stream_revision = ? AND event_id = ?)`,
     ),
     eventIdAt: db
-      .prepare<[string, bigint], string>('SELECT event_id FROM events WHERE stream_id = ? AND stream_revision = ?')
+      .prepare<[bigint, bigint], string>('SELECT event_id FROM events WHERE stream_no = ? AND stream_revision = ?')
       .pluck(),
-    streamHead: db.prepare<[string], StreamHead>(
+    streamHead: db.prepare<[bigint], StreamHead>(
       `SELECT stream_revision AS revision, position FROM events
-       WHERE stream_id = ? ORDER BY stream_revision DESC LIMIT 1`,
+       WHERE stream_no = ? ORDER BY stream_revision DESC LIMIT 1`,
     ),
     recentRevisionOfId: db
-      .prepare<[string, bigint, string], bigint>(
+      .prepare<[bigint, bigint, string], bigint>(
         `SELECT stream_revision FROM events
-         WHERE stream_id = ? AND stream_revision > ? AND event_id = ? ORDER BY stream_revision LIMIT 1`,
+         WHERE stream_no = ? AND stream_revision > ? AND event_id = ? ORDER BY stream_revision LIMIT 1`,
       )
       .pluck(),
-    recordedIds: db.prepare<[string, bigint, number], RecordedId>(
+    recordedIds: db.prepare<[bigint, bigint, number], RecordedId>(
       `SELECT event_id AS id, stream_revision AS revision, position FROM events
-       WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+       WHERE stream_no = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
     ),
   };
 }

@@ -104,12 +104,17 @@ describe('SqliteEventStore checkpointing in a thread', () => {
     await first.close();
     const other = new BetterSqlite3(file);
     other.pragma('wal_autocheckpoint = 0');
+    const number = other.prepare('INSERT INTO streams (stream_id) VALUES (?)');
     const insert = other.prepare(
-      `INSERT INTO events (event_id, stream_id, stream_revision, type, data, metadata, created) VALUES (?, ?, 0, 'CreditsCharged', ?, NULL, 0)`,
+      `INSERT INTO events (event_id, stream_no, stream_id, stream_revision, type, data, metadata, created)
+       VALUES (?, last_insert_rowid(), ?, 0, 'CreditsCharged', ?, NULL, 0)`,
     );
     const fileBefore = statSync(file).size;
     other.transaction(() => {
-      for (let i = 1; i <= 200; i++) insert.run(randomUUID(), `account-${i}`, JSON.stringify({ note: 'x'.repeat(2_000) }));
+      for (let i = 1; i <= 200; i++) {
+        number.run(`account-${i}`);
+        insert.run(randomUUID(), `account-${i}`, JSON.stringify({ note: 'x'.repeat(2_000) }));
+      }
     })();
 
     try {

@@ -48,7 +48,7 @@ describe('SqliteEventStore', () => {
         journalMode: 'wal',
         synchronous: 'full',
         busyTimeoutMs: 5000,
-        schemaVersion: 1,
+        schemaVersion: 2,
       });
       const other = new BetterSqlite3(file);
       expect(other.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -70,6 +70,73 @@ describe('SqliteEventStore', () => {
       expect(() => open()).toThrow(/schema version 99/);
     });
 
+    it('upgrades a file of the first schema in place: every event where it was, streams numbered as they were created', async () => {
+      // A file as the first schema left it: one table, its unique index on the stream id.
+      const v1 = new BetterSqlite3(file);
+      v1.pragma('journal_mode = WAL');
+      v1.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, stream_revision INTEGER NOT NULL,
+        event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT, created INTEGER NOT NULL,
+        UNIQUE (stream_id, stream_revision))`);
+      const insert = v1.prepare('INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      const written: [string, number, string][] = [];
+      const revisions = new Map<string, number>();
+      for (let i = 0; i < 30; i++) {
+        const stream = ['zeta', 'alpha', 'mid'][i % 3 === 0 ? 0 : i % 5 === 0 ? 2 : 1]!;
+        const revision = revisions.get(stream) ?? 0;
+        revisions.set(stream, revision + 1);
+        const id = randomUUID();
+        insert.run(stream, revision, id, 'Happened', JSON.stringify({ i }), i % 2 === 0 ? JSON.stringify({ n: i }) : null, 1_000 + i);
+        written.push([stream, revision, id]);
+      }
+      v1.pragma('user_version = 1');
+      v1.close();
+
+      const store = open();
+      expect(store.storageSettings().schemaVersion).toBe(2);
+      const all = await collect(store.readAll());
+      expect(all.map((e) => [e.streamId, Number(e.revision), e.id])).toEqual(written);
+      expect(all.map((e) => e.position.commit)).toEqual(written.map((_, i) => BigInt(i + 1)));
+      expect(all.map((e) => e.data)).toEqual(written.map((_, i) => ({ i })));
+      expect(all[0]!.metadata).toEqual({ n: 0 });
+      expect(all[1]!.metadata).toBeUndefined();
+      for (const stream of ['zeta', 'alpha', 'mid']) {
+        expect((await collect(store.readStream(stream))).map((e) => e.id)).toEqual(written.filter(([s]) => s === stream).map(([, , id]) => id));
+      }
+      // The streams are numbered in the order of their first events; ranges follow the numbers.
+      const [range] = await store.streamRanges(30n, 1);
+      const ranged = [];
+      for await (const page of store.readStreamRangeText(range!, 30n, 7)) ranged.push(...page.map((e) => e.streamId));
+      expect([...new Set(ranged)]).toEqual(['zeta', 'alpha', 'mid']);
+      // Appends go on from where each stream was, and a retry of an old append is still recognised.
+      await store.appendToStream('alpha', [newEvent()], { expectedRevision: BigInt(revisions.get('alpha')! - 1) });
+      await expect(store.appendToStream('alpha', [newEvent()], { expectedRevision: 0n })).rejects.toThrow(WrongExpectedRevisionError);
+      const [, firstAlpha] = written.find(([s]) => s === 'alpha')!;
+      const retried = await store.appendToStream('alpha', [{ ...newEvent(), id: written.find(([s]) => s === 'alpha')![2] }], { expectedRevision: 'no_stream' });
+      expect(retried.nextExpectedRevision).toBe(BigInt(firstAlpha));
+      await store.appendToStream('new', [newEvent()], { expectedRevision: 'no_stream' });
+      expect(await store.streamIds('')).toEqual(['alpha', 'mid', 'new', 'zeta']);
+    });
+
+    it('forgets the number it gave a stream in a transaction that failed: the next stream created gets it', async () => {
+      const store = open();
+      await store.appendToStream('before', [newEvent()], { expectedRevision: 'no_stream' });
+      // Makes the second append of the next batch fail inside the transaction, after the first created its stream.
+      const other = new BetterSqlite3(file);
+      other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.type = 'Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+      other.close();
+      await expect(
+        store.appendMany([
+          { streamId: 'rolled-back', expectedRevision: 'no_stream', events: [newEvent()] },
+          { streamId: 'before', expectedRevision: 0n, events: [{ ...newEvent(), type: 'Refused' }] },
+        ]),
+      ).rejects.toThrow(/refused/);
+      await store.appendToStream('created-next', [newEvent(), newEvent()], { expectedRevision: 'no_stream' });
+      await store.appendToStream('rolled-back', [newEvent()], { expectedRevision: 'no_stream' });
+      expect((await collect(store.readStream('created-next'))).map((e) => e.revision)).toEqual([0n, 1n]);
+      expect((await collect(store.readStream('rolled-back'))).map((e) => e.revision)).toEqual([0n]);
+      expect(await store.streamIds('')).toEqual(['before', 'created-next', 'rolled-back']);
+    });
+
     it('has no head position while empty', async () => {
       expect(await open().headPosition()).toBeUndefined();
     });
@@ -85,8 +152,6 @@ describe('SqliteEventStore', () => {
     });
 
     describe('by ranges of streams, as a replay split over threads reads them', () => {
-      const inSqliteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
       /** Every event of every range, a page of `pageSize` at a time; one list per range. */
       const readRanges = async (store: SqliteEventStore, upTo: bigint, count: number, pageSize: number) => {
         const ranges = await store.streamRanges(upTo, count);
@@ -104,11 +169,15 @@ describe('SqliteEventStore', () => {
 
       it('give every event up to the position once, each stream whole in one range and in revision order', async () => {
         const store = open();
-        // Ids beyond U+FFFF and just below it: SQLite orders them by their UTF-8 bytes, JavaScript the other way round.
         const streams = ['a', 'bc', 'creditAccount-x', 'creditAccount-acct-00017', 'creditAccount-acct-00018', 'z-99', 'é-1', '😀', '\uff21', '\uff21😀'];
+        // Streams are numbered in the order they get their first event, and ranges follow the numbers.
+        const created: string[] = [];
         for (let i = 0; i < 200; i++) {
-          await store.appendToStream(streams[(i * 7 + (i >> 3)) % streams.length]!, [newEvent()], { expectedRevision: 'any' });
+          const stream = streams[(i * 7 + (i >> 3)) % streams.length]!;
+          if (!created.includes(stream)) created.push(stream);
+          await store.appendToStream(stream, [newEvent()], { expectedRevision: 'any' });
         }
+        const numberOf = (stream: string) => created.indexOf(stream) + 1;
         const all = await store.readAllText(-1n, 1000);
         const upTo = all[149]!.position;
         for (const count of [1, 2, 3, 5, 12]) {
@@ -121,13 +190,13 @@ describe('SqliteEventStore', () => {
               inRange.forEach((event, j) => {
                 expect(rangeOf.get(event.streamId) ?? i).toBe(i);
                 rangeOf.set(event.streamId, i);
-                if (range.from !== undefined) expect(inSqliteOrder(range.from, event.streamId)).toBeLessThanOrEqual(0);
-                if (range.to !== undefined) expect(inSqliteOrder(event.streamId, range.to)).toBe(-1);
+                if (range.from !== undefined) expect(numberOf(event.streamId)).toBeGreaterThanOrEqual(Number(range.from));
+                if (range.to !== undefined) expect(numberOf(event.streamId)).toBeLessThan(Number(range.to));
                 const before = inRange[j - 1];
-                // Stream after stream in id order, each from its first revision on.
+                // Stream after stream in the order they were created, each from its first revision on.
                 if (before === undefined || before.streamId !== event.streamId) {
                   expect(event.revision).toBe(0n);
-                  if (before) expect(inSqliteOrder(before.streamId, event.streamId)).toBe(-1);
+                  if (before) expect(numberOf(before.streamId)).toBeLessThan(numberOf(event.streamId));
                 } else expect(event.revision).toBe(before.revision + 1n);
               });
             });
@@ -137,10 +206,10 @@ describe('SqliteEventStore', () => {
 
       it('share the events about evenly, by how many events each stream holds, never splitting one', async () => {
         const store = open();
-        // 40 streams of 30 events, then one of 1,200: half of the events are in one stream.
+        // One stream of 1,200, then 40 streams of 30 events: half of the events are in one stream.
         const events = (n: number) => Array.from({ length: n }, () => newEvent());
-        for (let i = 0; i < 40; i++) await store.appendToStream(`small-${String(i).padStart(2, '0')}`, events(30), { expectedRevision: 'any' });
         for (let i = 0; i < 12; i++) await store.appendToStream('big', events(100), { expectedRevision: 'any' });
+        for (let i = 0; i < 40; i++) await store.appendToStream(`small-${String(i).padStart(2, '0')}`, events(30), { expectedRevision: 'any' });
         const head = (await store.headPosition())!.commit;
         const sizes = async (count: number) => (await readRanges(store, head, count, 500)).map((range) => range.events.length);
         expect(await sizes(2)).toEqual([1_200, 1_200]);

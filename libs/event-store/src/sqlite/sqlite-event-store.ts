@@ -24,13 +24,25 @@ import { prepareAppend, SqliteAppender, storedEvents, type PreparedAppend } from
 import { SqliteAppendThread } from './sqlite-append.thread.js';
 import { SqliteCheckpointThread } from './sqlite-checkpoint.thread.js';
 import { openConnection, unavailableOr } from './sqlite-connection.js';
-import { EVENT_COLUMNS, EVENT_TEXT_COLUMNS, migrate, toRecordedEvent, toStoredEventText, type EventRow, type EventTextRow } from './sqlite-schema.js';
+import {
+  EVENT_COLUMNS,
+  EVENT_TEXT_COLUMNS,
+  migrate,
+  toRecordedEvent,
+  toStoredEventText,
+  type EventRow,
+  type EventTextRow,
+  type NumberedEventTextRow,
+} from './sqlite-schema.js';
 import { SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 
-/** Stream ids from `from` (inclusive; undefined: from the first) to `to` (exclusive; undefined: to the last). */
-export interface StreamIdRange {
-  readonly from: string | undefined;
-  readonly to: string | undefined;
+/**
+ * Streams by their numbers in the store, which follow the order the streams were created: from `from`
+ * (inclusive; undefined: from the first) to `to` (exclusive; undefined: to the last).
+ */
+export interface StreamRange {
+  readonly from: bigint | undefined;
+  readonly to: bigint | undefined;
 }
 
 export interface SqliteEventStoreOptions {
@@ -216,8 +228,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async streamIds(prefix: string): Promise<readonly string[]> {
-    // One seek of the (stream_id, stream_revision) index a stream, from one stream's first entry to the
-    // next's: reading every entry of the index would cost one step an event.
+    // One seek of the streams' id index a stream: a turn of the event loop between each many.
     const ids: string[] = [];
     let id = this.guard(() => this.sql.firstStreamIdFrom.get(prefix));
     while (id !== undefined && id.startsWith(prefix)) {
@@ -231,29 +242,28 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * At most `count` contiguous ranges of stream ids, together every stream, that share the events up to
+   * At most `count` contiguous ranges of streams, together every stream, that share the events up to
    * `upTo` about evenly, for a replay split over threads: each thread reads the streams of one range
    * (`readStreamRangeText`). The streams are weighed by how often they are found at evenly spaced
    * positions, so a stream weighs as many events as it holds. A stream is never split: a stream holding
    * most of the events is a range of its own, and there are fewer ranges than asked when there are too few
    * streams to share.
    */
-  async streamRanges(upTo: bigint, count: number): Promise<readonly StreamIdRange[]> {
+  async streamRanges(upTo: bigint, count: number): Promise<readonly StreamRange[]> {
     this.assertOpen();
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`${count} ranges of streams`);
-    const weights = new Map<string, number>();
+    const weights = new Map<bigint, number>();
     const samples = count === 1 || upTo < 1n ? 0 : RANGE_SAMPLES_PER_RANGE * count;
     let found = 0;
     for (let i = 1; i <= samples; i++) {
-      const id = this.guard(() => this.sql.streamIdAtOrAfter.get((upTo * BigInt(i)) / BigInt(samples + 1), upTo));
-      if (id === undefined) continue;
-      weights.set(id, (weights.get(id) ?? 0) + 1);
+      const stream = this.guard(() => this.sql.streamAtOrAfter.get((upTo * BigInt(i)) / BigInt(samples + 1), upTo));
+      if (stream === undefined) continue;
+      weights.set(stream, (weights.get(stream) ?? 0) + 1);
       found += 1;
     }
-    // In SQLite's order (UTF-8 bytes), not JavaScript's (UTF-16 units): they differ above U+FFFF.
-    const ids = [...weights.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const ids = [...weights.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     // Each range ends after the stream that brings it nearest its share of what the ranges before left.
-    const bounds: string[] = [];
+    const bounds: bigint[] = [];
     let taken = 0;
     let sum = 0;
     for (let i = 0; i < ids.length - 1 && bounds.length < count - 1; i++) {
@@ -268,28 +278,27 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * The events up to `upTo` (inclusive) of the streams in `range`, as text, stream after stream in id order
-   * and each stream in revision order, in pages of `pageSize`. Read through the (stream id, revision)
-   * index, so a reader of one range never steps over the others' rows; each page starts after the last
-   * stream and revision of the one before.
+   * The events up to `upTo` (inclusive) of the streams in `range`, as text, stream after stream in the
+   * order of their numbers and each stream in revision order, in pages of `pageSize`. Read through the
+   * stream index, so a reader of one range never steps over the others' rows; each page starts after the
+   * last stream and revision of the one before.
    */
-  async *readStreamRangeText(range: StreamIdRange, upTo: bigint, pageSize: number): AsyncGenerator<readonly StoredEventText[]> {
-    // The first page starts at revision 0 of the range's first id: revisions are never negative.
-    let streamId = range.from ?? '';
+  async *readStreamRangeText(range: StreamRange, upTo: bigint, pageSize: number): AsyncGenerator<readonly StoredEventText[]> {
+    // The first page starts at revision 0 of the range's first stream: revisions are never negative.
+    let stream = range.from ?? 0n;
     let revision = -1n;
     for (;;) {
       this.assertOpen();
-      const page = this.guard(() =>
-        (range.to === undefined
-          ? this.sql.rangeAfterText.all(streamId, revision, upTo, pageSize)
-          : this.sql.rangeBeforeText.all(streamId, revision, range.to, upTo, pageSize)
-        ).map(toStoredEventText),
+      const rows = this.guard(() =>
+        range.to === undefined
+          ? this.sql.rangeAfterText.all(stream, revision, upTo, pageSize)
+          : this.sql.rangeBeforeText.all(stream, revision, range.to, upTo, pageSize),
       );
-      if (page.length > 0) yield page;
-      if (page.length < pageSize) return;
-      const last = page[page.length - 1]!;
-      streamId = last.streamId;
-      revision = last.revision;
+      if (rows.length > 0) yield rows.map(toStoredEventText);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1]!;
+      stream = last[6];
+      revision = last[2];
     }
   }
 
@@ -383,22 +392,28 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
+/** A stream's number from its id (`streams`), as a scalar subquery of a statement reading its events. */
+const STREAM_NUMBER = 'SELECT stream_no FROM streams WHERE stream_id = ?';
+
 function prepareStatements(db: BetterSqlite3.Database) {
   return {
-    streamExists: db.prepare<[string], bigint>('SELECT 1 FROM events WHERE stream_id = ? LIMIT 1').pluck(),
-    firstStreamIdFrom: db.prepare<[string], string>('SELECT stream_id FROM events WHERE stream_id >= ? ORDER BY stream_id LIMIT 1').pluck(),
-    nextStreamIdAfter: db.prepare<[string], string>('SELECT stream_id FROM events WHERE stream_id > ? ORDER BY stream_id LIMIT 1').pluck(),
+    // A stream has a row in `streams` from its first event on.
+    streamExists: db.prepare<[string], bigint>('SELECT 1 FROM streams WHERE stream_id = ?').pluck(),
+    firstStreamIdFrom: db.prepare<[string], string>('SELECT stream_id FROM streams WHERE stream_id >= ? ORDER BY stream_id LIMIT 1').pluck(),
+    nextStreamIdAfter: db.prepare<[string], string>('SELECT stream_id FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT 1').pluck(),
+    // The stream's number is looked up once a statement, then the stream index is searched with it.
     streamForwards: db.prepare<[string, bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
-       WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+       WHERE stream_no = (${STREAM_NUMBER}) AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
     ).raw(),
     streamBackwards: db.prepare<[string, bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
-       WHERE stream_id = ? AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
+       WHERE stream_no = (${STREAM_NUMBER}) AND stream_revision <= ? ORDER BY stream_revision DESC LIMIT ?`,
     ).raw(),
     streamForwardsText: db
       .prepare<[string, bigint, number], EventTextRow>(
-        `SELECT ${EVENT_TEXT_COLUMNS} FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
+        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
+         WHERE stream_no = (${STREAM_NUMBER}) AND stream_revision >= ? ORDER BY stream_revision LIMIT ?`,
       )
       .raw(),
     allAfter: db.prepare<[bigint, number], EventRow>(
@@ -410,21 +425,21 @@ function prepareStatements(db: BetterSqlite3.Database) {
       .raw(),
     // Row values: SQLite seeks the index to the pair, so each page starts where the last one ended.
     rangeAfterText: db
-      .prepare<[string, bigint, bigint, number], EventTextRow>(
-        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
-         WHERE (stream_id, stream_revision) > (?, ?) AND position <= ?
-         ORDER BY stream_id, stream_revision LIMIT ?`,
+      .prepare<[bigint, bigint, bigint, number], NumberedEventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS}, stream_no FROM events
+         WHERE (stream_no, stream_revision) > (?, ?) AND position <= ?
+         ORDER BY stream_no, stream_revision LIMIT ?`,
       )
       .raw(),
     rangeBeforeText: db
-      .prepare<[string, bigint, string, bigint, number], EventTextRow>(
-        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
-         WHERE (stream_id, stream_revision) > (?, ?) AND stream_id < ? AND position <= ?
-         ORDER BY stream_id, stream_revision LIMIT ?`,
+      .prepare<[bigint, bigint, bigint, bigint, number], NumberedEventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS}, stream_no FROM events
+         WHERE (stream_no, stream_revision) > (?, ?) AND stream_no < ? AND position <= ?
+         ORDER BY stream_no, stream_revision LIMIT ?`,
       )
       .raw(),
-    streamIdAtOrAfter: db
-      .prepare<[bigint, bigint], string>('SELECT stream_id FROM events WHERE position >= ? AND position <= ? ORDER BY position LIMIT 1')
+    streamAtOrAfter: db
+      .prepare<[bigint, bigint], bigint>('SELECT stream_no FROM events WHERE position >= ? AND position <= ? ORDER BY position LIMIT 1')
       .pluck(),
     allBefore: db.prepare<[bigint, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE position < ? ORDER BY position DESC LIMIT ?`,

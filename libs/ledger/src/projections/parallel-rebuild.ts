@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { compiledWorkerScript, type StreamIdRange } from '#event-store';
+import { compiledWorkerScript, type StreamRange } from '#event-store';
 import type { Projection } from './projection.js';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { WriteTurns } from './write-turns.js';
@@ -11,7 +11,7 @@ export interface RebuildRangeTask {
   readonly projections: readonly string[];
   readonly tables: readonly string[];
   readonly upTo: bigint;
-  readonly range: StreamIdRange;
+  readonly range: StreamRange;
   readonly pageSize: number;
   readonly maxCachedDocs: number;
   /** The threads' turns to write the read models (`WriteTurns`), one for all of them. */
@@ -59,7 +59,7 @@ export async function foldInParallel(options: {
   readonly projections: readonly Projection<unknown>[];
   readonly tables: readonly string[];
   readonly upTo: bigint;
-  readonly ranges: readonly StreamIdRange[];
+  readonly ranges: readonly StreamRange[];
   readonly maxCachedDocs?: number;
   readonly pageSize?: number;
   readonly onProgress?: (events: number, rows: number) => void;
