@@ -32,7 +32,6 @@ import {
   toStoredEventText,
   type EventRow,
   type EventTextRow,
-  type NumberedEventTextRow,
 } from './sqlite-schema.js';
 import { SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 
@@ -289,16 +288,18 @@ export class SqliteEventStore implements EventStore {
     let revision = -1n;
     for (;;) {
       this.assertOpen();
-      const rows = this.guard(() =>
-        range.to === undefined
+      const page = this.guard(() =>
+        (range.to === undefined
           ? this.sql.rangeAfterText.all(stream, revision, upTo, pageSize)
-          : this.sql.rangeBeforeText.all(stream, revision, range.to, upTo, pageSize),
+          : this.sql.rangeBeforeText.all(stream, revision, range.to, upTo, pageSize)
+        ).map(toStoredEventText),
       );
-      if (rows.length > 0) yield rows.map(toStoredEventText);
-      if (rows.length < pageSize) return;
-      const last = rows[rows.length - 1]!;
-      stream = last[6];
-      revision = last[2];
+      if (page.length > 0) yield page;
+      if (page.length < pageSize) return;
+      // The last stream's number is looked up once a page, rather than read with every row.
+      const last = page[page.length - 1]!;
+      stream = this.guard(() => this.sql.streamNumber.get(last.streamId))!;
+      revision = last.revision;
     }
   }
 
@@ -399,6 +400,7 @@ function prepareStatements(db: BetterSqlite3.Database) {
   return {
     // A stream has a row in `streams` from its first event on.
     streamExists: db.prepare<[string], bigint>('SELECT 1 FROM streams WHERE stream_id = ?').pluck(),
+    streamNumber: db.prepare<[string], bigint>(STREAM_NUMBER).pluck(),
     firstStreamIdFrom: db.prepare<[string], string>('SELECT stream_id FROM streams WHERE stream_id >= ? ORDER BY stream_id LIMIT 1').pluck(),
     nextStreamIdAfter: db.prepare<[string], string>('SELECT stream_id FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT 1').pluck(),
     // The stream's number is looked up once a statement, then the stream index is searched with it.
@@ -425,15 +427,15 @@ function prepareStatements(db: BetterSqlite3.Database) {
       .raw(),
     // Row values: SQLite seeks the index to the pair, so each page starts where the last one ended.
     rangeAfterText: db
-      .prepare<[bigint, bigint, bigint, number], NumberedEventTextRow>(
-        `SELECT ${EVENT_TEXT_COLUMNS}, stream_no FROM events
+      .prepare<[bigint, bigint, bigint, number], EventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
          WHERE (stream_no, stream_revision) > (?, ?) AND position <= ?
          ORDER BY stream_no, stream_revision LIMIT ?`,
       )
       .raw(),
     rangeBeforeText: db
-      .prepare<[bigint, bigint, bigint, bigint, number], NumberedEventTextRow>(
-        `SELECT ${EVENT_TEXT_COLUMNS}, stream_no FROM events
+      .prepare<[bigint, bigint, bigint, bigint, number], EventTextRow>(
+        `SELECT ${EVENT_TEXT_COLUMNS} FROM events
          WHERE (stream_no, stream_revision) > (?, ?) AND stream_no < ? AND position <= ?
          ORDER BY stream_no, stream_revision LIMIT ?`,
       )

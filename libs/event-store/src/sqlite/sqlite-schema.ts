@@ -114,9 +114,6 @@ export const EVENT_TEXT_COLUMNS = 'position, stream_id, stream_revision, type, d
 
 export type EventTextRow = readonly [position: bigint, streamId: string, revision: bigint, type: string, data: string, metadata: string | null];
 
-/** The same with the stream's number last, which a read by ranges of streams pages by. */
-export type NumberedEventTextRow = readonly [...EventTextRow, streamNo: bigint];
-
-export function toStoredEventText(row: EventTextRow | NumberedEventTextRow): StoredEventText {
+export function toStoredEventText(row: EventTextRow): StoredEventText {
   return { position: row[0], streamId: row[1], revision: row[2], type: row[3], data: row[4], metadata: row[5] };
 }
