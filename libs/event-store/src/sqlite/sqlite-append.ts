@@ -81,18 +81,26 @@ export function storedEvents(appends: readonly { readonly events: readonly unkno
   return outcomes.some((outcome, i) => outcome.ok && appends[i]!.events.length > 0);
 }
 
+/** Stream numbers an appender remembers; beyond it, the first remembered are forgotten first. */
+const STREAM_NUMBERS_KEPT = 100_000;
+
 /**
  * The numbers of streams (`streams` table), remembered: a number never changes once its row is
- * committed, so only the numbers given to streams by a transaction that did not commit are forgotten.
+ * committed, so only the numbers given to streams by a transaction that did not commit are forgotten, and
+ * the oldest beyond `STREAM_NUMBERS_KEPT` (a million accounts' numbers would hold about 100 MB; a number
+ * not remembered costs one lookup in the streams' index).
  */
-class StreamNumbers {
+export class StreamNumbers {
   private readonly known = new Map<string, bigint>();
   /** Streams created by the transaction under way. */
   private created: string[] = [];
   private readonly find: BetterSqlite3.Statement<[string], bigint>;
   private readonly insert: BetterSqlite3.Statement<[string]>;
 
-  constructor(db: BetterSqlite3.Database) {
+  constructor(
+    db: BetterSqlite3.Database,
+    private readonly kept = STREAM_NUMBERS_KEPT,
+  ) {
     this.find = db.prepare<[string], bigint>('SELECT stream_no FROM streams WHERE stream_id = ?').pluck();
     this.insert = db.prepare<[string]>('INSERT INTO streams (stream_id) VALUES (?)');
   }
@@ -102,7 +110,7 @@ class StreamNumbers {
     let number = this.known.get(streamId);
     if (number === undefined) {
       number = this.find.get(streamId);
-      if (number !== undefined) this.known.set(streamId, number);
+      if (number !== undefined) this.remember(streamId, number);
     }
     return number;
   }
@@ -110,9 +118,20 @@ class StreamNumbers {
   /** Numbers a stream about to get its first event, inside the transaction that writes it. */
   create(streamId: string): bigint {
     const number = BigInt(this.insert.run(streamId).lastInsertRowid);
-    this.known.set(streamId, number);
+    this.remember(streamId, number);
     this.created.push(streamId);
     return number;
+  }
+
+  /** How many numbers are remembered. */
+  get size(): number {
+    return this.known.size;
+  }
+
+  private remember(streamId: string, number: bigint): void {
+    // A Map iterates in insertion order: its first key is the one remembered longest ago.
+    if (this.known.size >= this.kept) this.known.delete(this.known.keys().next().value!);
+    this.known.set(streamId, number);
   }
 
   /**
