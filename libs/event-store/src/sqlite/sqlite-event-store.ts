@@ -227,7 +227,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async streamIds(prefix: string): Promise<readonly string[]> {
-    // One seek of the streams' id index a stream: a turn of the event loop between each many.
+    // One seek of the streams' id index a stream, and a turn of the event loop every STREAM_IDS_PER_TURN.
     const ids: string[] = [];
     let id = this.guard(() => this.sql.firstStreamIdFrom.get(prefix));
     while (id !== undefined && id.startsWith(prefix)) {
