@@ -1,4 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -70,13 +72,19 @@ describe('SqliteEventStore', () => {
       expect(() => open()).toThrow(/schema version 99/);
     });
 
-    it('upgrades a file of the first schema in place: every event where it was, streams numbered as they were created', async () => {
-      // A file as the first schema left it: one table, its unique index on the stream id.
+    /** A file as the first schema left it: one table, its unique index on the stream id. */
+    const firstSchemaFile = () => {
       const v1 = new BetterSqlite3(file);
       v1.pragma('journal_mode = WAL');
       v1.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, stream_revision INTEGER NOT NULL,
         event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT, created INTEGER NOT NULL,
         UNIQUE (stream_id, stream_revision))`);
+      v1.pragma('user_version = 1');
+      return v1;
+    };
+
+    it('upgrades a file of the first schema in place: every event where it was, streams numbered as they were created', async () => {
+      const v1 = firstSchemaFile();
       const insert = v1.prepare('INSERT INTO events (stream_id, stream_revision, event_id, type, data, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)');
       const written: [string, number, string][] = [];
       const revisions = new Map<string, number>();
@@ -88,7 +96,6 @@ describe('SqliteEventStore', () => {
         insert.run(stream, revision, id, 'Happened', JSON.stringify({ i }), i % 2 === 0 ? JSON.stringify({ n: i }) : null, 1_000 + i);
         written.push([stream, revision, id]);
       }
-      v1.pragma('user_version = 1');
       v1.close();
 
       const store = open();
@@ -115,6 +122,27 @@ describe('SqliteEventStore', () => {
       expect(retried.nextExpectedRevision).toBe(BigInt(firstAlpha));
       await store.appendToStream('new', [newEvent()], { expectedRevision: 'no_stream' });
       expect(await store.streamIds('')).toEqual(['alpha', 'mid', 'new', 'zeta']);
+    });
+
+    it('waits for another process that holds the write lock while the file needs upgrading, past the usual busy timeout', async () => {
+      firstSchemaFile().close();
+      // Another process takes the write lock (as one upgrading the file would) and lets go 400 ms later.
+      const holder = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(file)});
+           db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked');
+           setTimeout(() => { db.exec('COMMIT'); db.close(); }, 400);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = once(holder, 'exit');
+      await once(holder.stdout!, 'data');
+
+      const store = open({ busyTimeoutMs: 50 });
+      expect(store.storageSettings()).toMatchObject({ schemaVersion: 2, busyTimeoutMs: 50 });
+      expect(await exited).toEqual([0, null]);
     });
 
     it('forgets the number it gave a stream in a transaction that failed: the next stream created gets it', async () => {
