@@ -283,7 +283,6 @@ export class SqliteReadModelStore {
     return live;
   }
 
-
   /**
    * Evicts documents held beyond `maxLiveDocs`, each table its share, oldest first, sparing once those
    * written since the sweep last passed them (CLOCK): a document written again is updated where it is.
