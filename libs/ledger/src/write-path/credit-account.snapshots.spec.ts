@@ -3,10 +3,19 @@ import { jest } from '@jest/globals';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LedgerError, type CreditAccountSnapshot, type RecordChargeAnswer, type RevealAnswer, type WebhookDispatchAnswer } from '#domain';
-import { collect, SqliteEventStore, type EventStore, type ReadStreamOptions } from '#event-store';
+import {
+  collect,
+  SqliteEventStore,
+  StoreUnavailableError,
+  type AppendOutcome,
+  type AppendRequest,
+  type EventStore,
+  type ReadStreamOptions,
+} from '#event-store';
 import type { Clock } from '../clock/clock.port.js';
 import type { AccountSnapshots, EncodedSnapshot } from '../snapshots/account-snapshots.port.js';
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
+import { settleAll } from '../testing/settle-all.js';
 import { snapshotsWith } from '../testing/snapshots-with.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, snapshotEveryOf, type SubmittedCommand } from './credit-account.writer.js';
@@ -34,6 +43,82 @@ function counting(inner: EventStore): { store: EventStore; read: () => number } 
     },
   });
   return { store, read: () => read };
+}
+
+interface Held {
+  readonly requests: readonly AppendRequest[];
+  readonly resolve: (outcomes: AppendOutcome[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * A store whose appends wait, in the order they were sent, until the test refuses the first of them or
+ * lets them all through: the writer then has several appends of an account in flight for as long as the
+ * test likes. Appends let through are written one after another, in that order.
+ */
+class HeldAppends {
+  sent = 0;
+  /** The last revision of the stream the store has written, as of the last append answered. */
+  storedRevision = -1n;
+  private readonly held: Held[] = [];
+  private holding = true;
+  private written: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly inner: EventStore) {}
+
+  asStore(): EventStore {
+    return new Proxy(this.inner, {
+      get: (target, property, receiver) => {
+        if (property === 'appendMany') return (requests: readonly AppendRequest[]) => this.appendMany(requests);
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
+  /** Waits (up to 2 s) until `count` appends were sent in all. */
+  async sentAtLeast(count: number): Promise<void> {
+    for (const started = Date.now(); this.sent < count && Date.now() - started < 2_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(this.sent).toBeGreaterThanOrEqual(count);
+  }
+
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  /** Holds the appends sent from now on. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Refuses the first waiting append: nothing of it is written. */
+  refuseFirst(): void {
+    this.held.shift()!.reject(new StoreUnavailableError('disk full'));
+  }
+
+  /** Lets the waiting appends through, in order, and every later one as it comes. */
+  letThrough(): void {
+    this.holding = false;
+    for (const { requests, resolve, reject } of this.held.splice(0)) this.write(requests).then(resolve, reject);
+  }
+
+  private appendMany(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+    this.sent += 1;
+    if (!this.holding) return this.write(requests);
+    return new Promise((resolve, reject) => this.held.push({ requests, resolve, reject }));
+  }
+
+  private write(requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+    const done = this.written.then(async () => {
+      const outcomes = await this.inner.appendMany(requests);
+      for (const outcome of outcomes) if (outcome.ok && outcome.nextExpectedRevision > this.storedRevision) this.storedRevision = outcome.nextExpectedRevision;
+      return outcomes;
+    });
+    this.written = done.catch(() => undefined);
+    return done;
+  }
 }
 
 /** Waits (up to 5 s) for a key's entry to leave the writer's memory once its snapshot is stored. */
@@ -87,7 +172,7 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       const snapshotted: number[] = [];
       for (let round = 0; round < 40; round++) {
         await Promise.all(accounts.map((id) => writer.execute({ ...charge('acct', `${id}-${round}`), accountId: id }, context)));
-        // Captured once nothing of the account is in flight; stored beside the write path.
+        // Captured as its events are sent; stored beside the write path once they are.
         await new Promise((resolve) => setTimeout(resolve, 5));
         snapshotted.push(accounts.filter((id) => snapshots.load(id) !== undefined).length);
       }
@@ -96,6 +181,88 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       expect(snapshotted.slice(0, 19).every((n) => n === 0)).toBe(true);
       expect(accounts.every((id) => snapshots.load(id) !== undefined)).toBe(true);
       expect(new Set(snapshotted).size).toBeGreaterThan(5);
+    });
+  });
+
+  describe('when a snapshot comes due while appends of the account are in flight', () => {
+    /** `snapshots`, noting each write with the revision it is at and the stream's last stored revision then. */
+    function noting(writes: { revision: bigint; stored: bigint }[], held: HeldAppends): AccountSnapshots {
+      return snapshotsWith(snapshots, {
+        saveEntries: (accountId, revision, entries) => {
+          writes.push({ revision, stored: held.storedRevision });
+          return snapshots.saveEntries(accountId, revision, entries);
+        },
+        saveSnapshot: (accountId, snapshot) => {
+          writes.push({ revision: snapshot.revision, stored: held.storedRevision });
+          return snapshots.saveSnapshot(accountId, snapshot);
+        },
+      });
+    }
+
+    // Due after 50 to 100 events (`snapshotEveryOf`): within the first two appends of 50 charges.
+    const options = { snapshotEvery: 100, maxCommandsPerFlush: 50, maxFlushesInFlight: 4 };
+
+    it('is captured without waiting for them, and nothing of it is stored before they are', async () => {
+      const held = new HeldAppends(store);
+      const writes: { revision: bigint; stored: bigint }[] = [];
+      const writer = new CreditAccountWriter(held.asStore(), clock, { ...options, snapshots: noting(writes, held) });
+      const bought = writer.execute(purchase('acct', 1_000), context);
+      await held.sentAtLeast(1);
+      held.letThrough();
+      await bought;
+      held.hold();
+
+      const charges = Array.from({ length: 400 }, (_, i) => writer.execute(charge('acct', `r-${i}`), context));
+      // The account went on to its next groups past the snapshot point, none of them answered yet.
+      await held.sentAtLeast(5);
+      expect(held.waiting).toBe(4);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(writes).toEqual([]);
+
+      held.letThrough();
+      const answers = await Promise.all(charges);
+      await idle(writer);
+      expect(answers.every((a) => !a.replayed)).toBe(true);
+      expect(writes.length).toBeGreaterThan(0);
+      for (const write of writes) expect(write.revision).toBeLessThanOrEqual(write.stored);
+      const stored = snapshots.load('acct')!;
+      expect(stored.revision).toBeGreaterThanOrEqual(300n);
+      expect(snapshots.findEntry('acct', 'request:r-0')).toBeDefined();
+    });
+
+    it('stores nothing of it if they are not stored: a retry of a refused charge is charged once, before and after a restart', async () => {
+      const held = new HeldAppends(store);
+      const writes: { revision: bigint; stored: bigint }[] = [];
+      const first = new CreditAccountWriter(held.asStore(), clock, { ...options, snapshots: noting(writes, held) });
+      const bought = first.execute(purchase('acct', 1_000), context);
+      await held.sentAtLeast(1);
+      held.letThrough();
+      await bought;
+      held.hold();
+
+      const charges = Array.from({ length: 400 }, (_, i) => first.execute(charge('acct', `r-${i}`), context));
+      await held.sentAtLeast(5);
+      // The first append of charges is refused; the three decided on top of it then fail to land.
+      held.refuseFirst();
+      held.letThrough();
+      const { fulfilled, rejected } = await settleAll(charges);
+      await idle(first);
+      expect(rejected).toHaveLength(50);
+      expect(rejected.every((error) => error instanceof StoreUnavailableError)).toBe(true);
+      expect(fulfilled).toHaveLength(350);
+      for (const write of writes) expect(write.revision).toBeLessThanOrEqual(write.stored);
+      expect(snapshots.findEntry('acct', 'request:r-0')).toBeUndefined();
+
+      // Loaded from its snapshot, the account looks older keys up in the snapshot store.
+      const second = new CreditAccountWriter(store, clock, { ...options, snapshots });
+      const retried = await Promise.all(Array.from({ length: 50 }, (_, i) => second.execute(charge('acct', `r-${i}`), context)));
+      expect(retried.every((r) => !r.replayed)).toBe(true);
+      const again = await second.execute(charge('acct', 'r-0'), context);
+      expect(again.replayed).toBe(true);
+      const balance = await second.read('acct', (state) => state.spendable.api.reduce((sum, lot) => sum + lot.remaining, 0));
+      expect(balance).toBe(1_000 - 400);
+      expect((await collect(store.readStream('creditAccount-acct'))).length).toBe(1 + 400);
+      await second.close();
     });
   });
 

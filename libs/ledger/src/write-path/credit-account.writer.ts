@@ -206,9 +206,10 @@ interface AccountSlot extends SecondChance {
   retry: Job[];
   /** The most attempts among them after a conflict: the backoff before deciding them again. */
   conflictAttempts: number;
-  /** The id of the last event stored, which a snapshot taken when nothing is in flight records. */
-  lastEventId: string | undefined;
-  /** The id of the last event sent (stored or in flight): an append decided on top of it names it. */
+  /**
+   * The id of the last event sent (stored or in flight): an append decided on top of it names it, and a
+   * snapshot captured now records it.
+   */
   lastSentEventId: string | undefined;
   /** The revision of the account's latest snapshot, if any. */
   snapshotRevision: bigint | undefined;
@@ -248,6 +249,8 @@ interface CapturedSnapshot {
   /** The reveal windows of each company whose windows changed since the last snapshot, as JSON. */
   readonly windows: (readonly [string, string])[];
   readonly snapshot: string;
+  /** Whether the events it holds were stored: it may be captured while the last of them are in flight. */
+  readonly stored: Promise<boolean>;
 }
 
 /**
@@ -424,7 +427,6 @@ export class CreditAccountWriter {
         doubtful: false,
         retry: [],
         conflictAttempts: 0,
-        lastEventId: undefined,
         lastSentEventId: undefined,
         snapshotRevision: undefined,
         entriesElsewhere: undefined,
@@ -495,6 +497,8 @@ export class CreditAccountWriter {
       batch.slot.inFlight += 1;
       batch.slot.tail = { appending, index };
     });
+    // Captured now, while the group is written, and stored only once it is (see `storeSnapshots`).
+    for (const batch of writing) if (batch.events.length > 0) this.considerSnapshot(batch.slot);
     // The accounts are free for the next group commit, which may be decided while this one is written.
     for (const slot of slots) {
       slot.taken = false;
@@ -522,7 +526,6 @@ export class CreditAccountWriter {
       if (outcome.ok && batch.events.length === 0) {
         this.settle(batch);
       } else if (outcome.ok) {
-        slot.lastEventId = batch.events[batch.events.length - 1]!.id;
         slot.lastPosition = outcome.position.commit;
         if (this.highest === undefined || outcome.position.commit > this.highest) this.highest = outcome.position.commit;
         this.settle(batch);
@@ -536,8 +539,7 @@ export class CreditAccountWriter {
 
   /**
    * The accounts to decide now. Left for later (each is marked dirty again when that changes): one
-   * another group commit is deciding; one whose state is in doubt while appends are in flight; one
-   * due a snapshot while appends are in flight, so that it is captured holding only stored events.
+   * another group commit is deciding; one whose state is in doubt while appends are in flight.
    */
   private takeDirty(): AccountSlot[] {
     const slots: AccountSlot[] = [];
@@ -545,8 +547,7 @@ export class CreditAccountWriter {
     this.dirty = [];
     for (const slot of dirty) {
       slot.dirty = false;
-      const waitForAppends = slot.inFlight > 0 && (slot.doubtful || (this.snapshotIsDue(slot) && !slot.snapshotting));
-      if (slot.taken || waitForAppends) continue;
+      if (slot.taken || (slot.inFlight > 0 && slot.doubtful)) continue;
       slot.taken = true;
       slots.push(slot);
     }
@@ -612,13 +613,22 @@ export class CreditAccountWriter {
     if (batch.events.length > 0) {
       slot.revision = (expected === 'no_stream' ? -1n : expected) + BigInt(batch.events.length);
     } else if (slot.inFlight > 0) {
-      const { appending, index } = slot.tail!;
-      batch.dependsOn = appending.then(
-        (outcomes) => outcomes[index]!.ok,
-        () => false,
-      );
+      batch.dependsOn = this.storedSoFar(slot);
     }
     return batch;
+  }
+
+  /**
+   * Whether everything decided for the account until now gets stored: its last append sent is, then so
+   * is every one before it (each expects the exact revision the one before ends at).
+   */
+  private storedSoFar(slot: AccountSlot): Promise<boolean> {
+    if (slot.inFlight === 0) return Promise.resolve(true);
+    const { appending, index } = slot.tail!;
+    return appending.then(
+      (outcomes) => outcomes[index]!.ok,
+      () => false,
+    );
   }
 
   private settle(batch: Batch): void {
@@ -698,7 +708,7 @@ export class CreditAccountWriter {
   /** Folds the stream after `from` (all of it when undefined) into `state`, then installs it in the slot. */
   private async loadFrom(slot: AccountSlot, state: CreditAccountState, from: bigint | undefined): Promise<void> {
     let revision: bigint | 'no_stream' = from ?? 'no_stream';
-    let lastEventId = slot.lastEventId;
+    let lastEventId = slot.lastSentEventId;
     let folded = 0n;
     const revealed: string[] = [];
     try {
@@ -723,7 +733,6 @@ export class CreditAccountWriter {
     }
     slot.state = state;
     slot.revision = revision;
-    slot.lastEventId = lastEventId;
     slot.lastSentEventId = lastEventId;
     // What the fold put in memory is everything the snapshot store may lack (windows come only from
     // reveals, so after a fold from the first event these are every company's).
@@ -749,7 +758,7 @@ export class CreditAccountWriter {
     try {
       for await (const recorded of this.store.readStream(slot.streamId, { fromRevision: stored.revision, maxCount: 1 })) {
         if (recorded.revision !== stored.revision || recorded.id !== stored.eventId) return false;
-        slot.lastEventId = recorded.id;
+        slot.lastSentEventId = recorded.id;
         slot.snapshotRevision = stored.revision;
         slot.entriesElsewhere = EntriesElsewhere.unknown();
         // Without its reveal windows: a reveal-heavy account has hundreds of thousands, and a command needs
@@ -795,13 +804,15 @@ export class CreditAccountWriter {
   }
 
   /**
-   * Captures the account's state now if a snapshot is due and nothing of it is in flight, so that it
-   * holds exactly the stored events; storing it happens beside the write path.
+   * Captures the account's state now if a snapshot is due. Called only when every event decided for the
+   * account has been sent, some perhaps still in flight: the snapshot then holds exactly the events up to
+   * the last one sent, and is stored beside the write path once they are. Waiting for them to be stored
+   * before capturing held up a hot account's commands at every snapshot (docs/benchmarks.md).
    */
   private considerSnapshot(slot: AccountSlot): void {
     const state = slot.state;
-    if (!this.snapshots || !state || slot.snapshotting || slot.inFlight > 0 || slot.doubtful) return;
-    if (!this.snapshotIsDue(slot) || slot.lastEventId === undefined) return;
+    if (!this.snapshots || !state || slot.snapshotting || slot.doubtful) return;
+    if (!this.snapshotIsDue(slot) || slot.lastSentEventId === undefined) return;
     slot.snapshotting = true;
     const keys = slot.unsaved;
     slot.unsaved = [];
@@ -816,7 +827,8 @@ export class CreditAccountWriter {
     for (const companyId of new Set(slot.unsavedWindows)) windows.push([companyId, JSON.stringify(state.windows.get(companyId) ?? [])]);
     slot.unsavedWindows = [];
     const snapshot = JSON.stringify(snapshotOf(state));
-    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastEventId, keys, entries, windows, snapshot });
+    const stored = this.storedSoFar(slot);
+    this.captured.push({ slot, state, revision: slot.revision as bigint, eventId: slot.lastSentEventId, keys, entries, windows, snapshot, stored });
     this.snapshotsRunning ??= new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.storeSnapshots())
       .finally(() => {
@@ -825,15 +837,22 @@ export class CreditAccountWriter {
   }
 
   /**
-   * Stores the captured snapshots: idempotency entries first, in slices (each its own transaction, so
-   * commands keep flowing), the snapshot row last. Once it is stored, the entries it covers leave
-   * memory: lookups by key find them, which keeps a hot account's memory bounded by the events since
-   * its last snapshot.
+   * Stores the captured snapshots, each once the events it holds are: idempotency entries first, in
+   * slices (each its own transaction, so commands keep flowing), the snapshot row last. Once it is
+   * stored, the entries it covers leave memory: lookups by key find them, which keeps a hot account's
+   * memory bounded by the events since its last snapshot.
    */
   private async storeSnapshots(): Promise<void> {
     const snapshots = this.snapshots!;
     for (let next = this.captured.shift(); next; next = this.captured.shift()) {
-      const { slot, state, revision, eventId, keys, entries, windows, snapshot } = next;
+      const { slot, state, revision, eventId, keys, entries, windows, snapshot, stored } = next;
+      // Nothing of it before the events it holds are stored: an entry would answer a retry of a command
+      // that was never recorded. If they were not, the account is reloaded (its state was in doubt), and
+      // what that puts in memory is unsaved again.
+      if (!(await stored)) {
+        slot.snapshotting = false;
+        continue;
+      }
       try {
         for (let i = 0; i < entries.length; i += SNAPSHOT_SLICE) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
