@@ -42,6 +42,8 @@ async function startApp(dataDir: string): Promise<{ url: string; child: ChildPro
       ...(process.env.LEDGER_WORKER_THREADS ? { LEDGER_WORKER_THREADS: process.env.LEDGER_WORKER_THREADS } : {}),
       // And with the projections applying every commit at once: LEDGER_PROJECTION_GATHER_MS=5 npm run bench.
       ...(process.env.LEDGER_PROJECTION_GATHER_MS ? { LEDGER_PROJECTION_GATHER_MS: process.env.LEDGER_PROJECTION_GATHER_MS } : {}),
+      // And with the deciding thread on a CPU of its own: LEDGER_DECIDING_CPUS=auto npm run bench.
+      ...(process.env.LEDGER_DECIDING_CPUS ? { LEDGER_DECIDING_CPUS: process.env.LEDGER_DECIDING_CPUS } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

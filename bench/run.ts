@@ -1,9 +1,11 @@
 import 'reflect-metadata';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { placeThreads, processCpus } from '#event-store';
 import type { BenchFigure } from './bench-figure.js';
 import { hotAccountBench, longHistoryCpuPerCharge, manyAccountsBench } from './command-bus.bench.js';
 import { httpLoad } from './http-load.js';
@@ -72,13 +74,34 @@ function rawSqlite(): BenchFigure {
   }
 }
 
+/** The CPU the deciding thread gets here: the last of several, where threads can be placed (Linux, taskset). */
+function decidingCpuOfThisMachine(): number | undefined {
+  const all = processCpus();
+  if (all.length < 2 || spawnSync('taskset', ['--version']).status !== 0) return undefined;
+  return all.at(-1);
+}
+
 async function main() {
   console.log(`credit-ledger bench${quick ? ' (quick)' : ''} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   const figures: BenchFigure[] = [];
-  figures.push(rawSqlite());
-  const chargeBench = { inFlight: SIZES.inFlight, warmUp: SIZES.warmUp, suffix: '', setup: 'fsync per group commit' };
-  figures.push(...(await hotAccountBench({ ...chargeBench, env: {}, charges: SIZES.hotCharges })));
-  figures.push(...(await manyAccountsBench({ ...chargeBench, env: {}, charges: SIZES.manyCharges, accounts: SIZES.accounts })));
+  // The deciding thread on a CPU of its own, the other threads on the rest (`LEDGER_DECIDING_CPUS`), where
+  // the machine allows it; the raw reference's inserts get the same CPU, its helpers the others.
+  const deciding = decidingCpuOfThisMachine();
+  const placed: Record<string, string> = deciding === undefined ? {} : { LEDGER_DECIDING_CPUS: String(deciding) };
+  const where = deciding === undefined ? '' : `, deciding thread on CPU ${deciding} (LEDGER_DECIDING_CPUS)`;
+  console.log(deciding === undefined ? 'threads placed by the scheduler' : `deciding thread (and the raw inserts) on CPU ${deciding}, every other thread on the other CPUs`);
+  const undoPlacement = deciding === undefined ? () => {} : placeThreads([deciding]);
+  try {
+    figures.push(rawSqlite());
+  } finally {
+    undoPlacement();
+  }
+  const chargeBench = { inFlight: SIZES.inFlight, warmUp: SIZES.warmUp, suffix: '', setup: `fsync per group commit${where}` };
+  figures.push(...(await hotAccountBench({ ...chargeBench, env: placed, charges: SIZES.hotCharges })));
+  if (deciding !== undefined) {
+    figures.push(...(await hotAccountBench({ ...chargeBench, env: {}, charges: SIZES.hotCharges, suffix: '_unplaced', setup: 'fsync per group commit, threads placed by the scheduler (for comparison)' })));
+  }
+  figures.push(...(await manyAccountsBench({ ...chargeBench, env: placed, charges: SIZES.manyCharges, accounts: SIZES.accounts })));
   const history = { lots: quick ? 1_000 : 10_000, rate: 2_000, seconds: quick ? 2 : 5 };
   const fresh = await longHistoryCpuPerCharge({ ...history, lots: 0 });
   const long = await longHistoryCpuPerCharge(history);
@@ -129,6 +152,14 @@ async function main() {
     unit: 'ratio',
     note: 'hot-account charges/s ÷ raw inserts/s, same run',
   });
+  if (deciding !== undefined) {
+    figures.push({
+      bench: 'hot_account_unplaced_share_of_raw_sqlite',
+      value: Math.round((figure('hot_account_charges_per_second_unplaced') / figure('raw_sqlite_inserts_per_second')) * 1000) / 1000,
+      unit: 'ratio',
+      note: 'the same with the threads placed by the scheduler (for comparison)',
+    });
+  }
 
   const width = Math.max(...figures.map((f) => f.bench.length));
   console.log('');

@@ -51,6 +51,7 @@ import { WebhookDispatchesController } from './credit-accounts/webhook-dispatche
 import { LEDGER_CONFIG } from './config/ledger-config.token.js';
 import { HealthController } from './health/health.controller.js';
 import { ExpirySweepJob } from './lifecycle/expiry-sweep.job.js';
+import { ThreadPlacementJob } from './lifecycle/thread-placement.job.js';
 import { readModelProviders } from './read-models/read-models.providers.js';
 import { loadOrCreateLinkSecret, USAGE_PAGE_LINKS, UsagePageLinks } from './usage/usage-page-links.js';
 import { UsageController } from './usage/usage.controller.js';
@@ -133,6 +134,7 @@ export class LedgerModule {
         { provide: CLOCK, useValue: options.clock ?? systemClock },
         { provide: LEDGER_CONFIG, useValue: options.config },
         ExpirySweepJob,
+        ThreadPlacementJob,
         // Beside the read models, whichever store holds the events: snapshots are derived data too.
         { provide: ACCOUNT_SNAPSHOTS, useFactory: () => SqliteAccountSnapshots.open(options.config.snapshotsFile, { writeThread: options.config.workerThreads }) },
         {

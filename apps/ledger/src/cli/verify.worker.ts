@@ -1,9 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteEventStore } from '#event-store';
+import { SqliteEventStore, takeBackgroundCpus } from '#event-store';
 import { LEDGER_PROJECTIONS, SqliteAccountSnapshots, SqliteReadModelStore } from '#ledger';
 import { AccountVerifier } from './account-verifier.js';
 import { SnapshotChecks } from './snapshot-checks.js';
 import { PROGRESS_MS, type VerifyShardMessage, type VerifyShardTask } from './verify.command.js';
+
+takeBackgroundCpus();
 
 // One thread of a verification: the accounts it is given, each folded and compared as `verify` does.
 

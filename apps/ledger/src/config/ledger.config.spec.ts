@@ -1,3 +1,4 @@
+import { formatCpuList, processCpus } from '#event-store';
 import { ConfigError, readConfig } from './ledger.config.js';
 
 const TOKEN = { name: 'gateway', token: 'a-token-of-at-least-24-characters', scopes: ['ledger:write'] };
@@ -38,6 +39,20 @@ describe('reading the configuration', () => {
     const config = readConfig({ LEDGER_API_TOKENS: JSON.stringify([{ ...TOKEN, rateLimit: 50 }]), LEDGER_RATE_LIMIT: '0', LEDGER_RATE_LIMIT_WINDOW_SECONDS: '60' });
     expect(config.apiTokens).toEqual([{ ...TOKEN, rateLimit: 50 }]);
     expect(config.rateLimit).toEqual({ requests: 0, windowSeconds: 60 });
+  });
+
+  it('places no thread unless asked; "auto" puts the deciding thread on the last CPU of several', () => {
+    expect(readConfig({}).decidingCpus).toBeUndefined();
+    const cpus = processCpus();
+    expect(readConfig({ LEDGER_DECIDING_CPUS: 'auto' }).decidingCpus).toEqual(cpus.length > 1 ? [cpus.at(-1)] : undefined);
+    if (cpus.length > 1) expect(readConfig({ LEDGER_DECIDING_CPUS: ` ${cpus[0]} ` }).decidingCpus).toEqual([cpus[0]]);
+  });
+
+  it('refuses deciding CPUs that are not some of the process\'s', () => {
+    const all = formatCpuList(processCpus());
+    for (const value of ['one', '1-0', '9999', all]) {
+      expect(problemsOf({ LEDGER_DECIDING_CPUS: value })).toEqual([expect.stringMatching(/^LEDGER_DECIDING_CPUS must be "auto" or a list of some, not all,/)]);
+    }
   });
 
   it('names every bad value at once', () => {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { formatCpuList, parseCpuList, processCpus } from '#event-store';
 import { SCOPES, type ApiTokenConfig, type Scope } from '../auth/scopes.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/ledger-log.js';
 
@@ -38,6 +39,11 @@ export interface LedgerConfig {
    * make a query that comes then wait for a larger batch to be applied.
    */
   readonly projectionGatherMs: number;
+  /**
+   * CPUs for the main thread, which decides commands and serves requests; every other thread then runs on
+   * the process's other CPUs (`placeThreads`). Undefined: the scheduler places every thread.
+   */
+  readonly decidingCpus: readonly number[] | undefined;
 }
 
 export class ConfigError extends Error {
@@ -111,6 +117,8 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     problems.push(`LEDGER_PROJECTION_GATHER_MS must be a whole number of milliseconds from 5 to 1000 (got "${env.LEDGER_PROJECTION_GATHER_MS}")`);
   }
 
+  const decidingCpus = readDecidingCpus(env.LEDGER_DECIDING_CPUS, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -128,7 +136,27 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
     rateLimit: { requests: rateLimitRequests, windowSeconds: rateLimitWindowSeconds },
     workerThreads: workerThreads === 'on',
     projectionGatherMs,
+    decidingCpus,
   };
+}
+
+/** A CPU list (`1`, `2-3`), or `auto`: the last of the process's CPUs, when it has more than one. */
+function readDecidingCpus(raw: string | undefined, problems: string[]): number[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const cpus = processCpus();
+  if (process.platform !== 'linux') {
+    problems.push(`LEDGER_DECIDING_CPUS places threads on CPUs, which this ledger does only on Linux (got "${raw}")`);
+    return undefined;
+  }
+  if (raw.trim() === 'auto') return cpus.length > 1 ? [cpus.at(-1)!] : undefined;
+  const deciding = parseCpuList(raw);
+  if (!deciding || deciding.some((cpu) => !cpus.includes(cpu)) || deciding.length >= cpus.length) {
+    problems.push(
+      `LEDGER_DECIDING_CPUS must be "auto" or a list of some, not all, of the CPUs this process may use (${formatCpuList(cpus)}), like "${cpus.at(-1)}" (got "${raw}")`,
+    );
+    return undefined;
+  }
+  return deciding;
 }
 
 function parseTokens(raw: string | undefined, problems: string[]): ApiTokenConfig[] | undefined {

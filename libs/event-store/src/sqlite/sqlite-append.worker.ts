@@ -12,10 +12,12 @@ import {
   type AppendThreadSettings,
 } from './sqlite-append.protocol.js';
 import { openConnection } from './sqlite-connection.js';
+import { takeBackgroundCpus } from '../thread-placement.js';
 
 // The append thread of one SqliteEventStore: its appends' transactions, and the fsync of their commits,
 // run here on a connection of its own, so the store's thread keeps working meanwhile.
 
+takeBackgroundCpus();
 const { filePath, busyTimeoutMs, commitSignal, walFrameLimit } = workerData as AppendThreadSettings;
 const port = parentPort!;
 let connection: { readonly db: BetterSqlite3.Database; readonly appender: SqliteAppender } | undefined;

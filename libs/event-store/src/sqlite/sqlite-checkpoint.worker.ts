@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 // Relative imports only: the package's index would load the EventStoreDB client into this thread too.
+import { takeBackgroundCpus } from '../thread-placement.js';
 import { yieldToForegroundThreads } from '../worker-script.js';
 import { CommitSignal } from './commit-signal.js';
 import type { CheckpointThreadSettings } from './sqlite-checkpoint.thread.js';
@@ -12,6 +13,7 @@ import { openConnection } from './sqlite-connection.js';
 const { filePath, busyTimeoutMs, commitSignal, intervalMs } = workerData as CheckpointThreadSettings;
 const port = parentPort!;
 // A checkpoint can wait while requests and appends take the CPUs: the append thread bounds the WAL.
+takeBackgroundCpus();
 yieldToForegroundThreads();
 let db: BetterSqlite3.Database | undefined;
 // The first turn checkpoints whatever the WAL holds: commits made while this thread was starting (it can

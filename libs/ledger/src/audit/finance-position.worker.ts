@@ -1,10 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { accountIdOfStream, InconsistentHistoryError } from '#domain';
-import { SqliteEventStore } from '#event-store';
+import { SqliteEventStore, takeBackgroundCpus } from '#event-store';
 import { decodeEventText } from '../events/event-codec.js';
 import { REPLAY_PAGE_ROWS } from '../projections/parallel-rebuild.js';
 import { FinancePositionFold } from './finance-position.js';
 import type { FinanceShardMessage, FinanceShardTask } from './finance-position.threads.js';
+
+takeBackgroundCpus();
 
 // One thread of a finance fold: every event of its range of streams, read as text, a page at a time. Every
 // thread works out the same ranges: the events up to `upTo` never change.

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { CommitSignal, SqliteEventStore, yieldToForegroundThreads, type EventStore } from '#event-store';
+import { CommitSignal, SqliteEventStore, takeBackgroundCpus, yieldToForegroundThreads, type EventStore } from '#event-store';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { ProjectionEngine } from './projection-engine.js';
 import type { ProjectionThreadCommand, ProjectionThreadMessage, ProjectionThreadTask } from './projection-thread.js';
@@ -13,6 +13,7 @@ const task = workerData as ProjectionThreadTask;
 // Read models may fall a batch behind while requests and their appends take the CPUs: at 5,000 single
 // charges a second the fixed-rate p99 was 19.9 ms on average with this thread lowered, 31.1 without, in six
 // alternated pairs (docs/benchmarks.md).
+takeBackgroundCpus();
 yieldToForegroundThreads();
 const { source } = task;
 const port = parentPort!;

@@ -1,11 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteEventStore } from '#event-store';
+import { SqliteEventStore, takeBackgroundCpus } from '#event-store';
 import { LEDGER_PROJECTIONS } from './index.js';
 import { projectStoredEvent } from './projection-engine.js';
 import type { ProjectedEvent } from './projection.js';
 import { SqliteReadModelStore } from './read-model-store.js';
 import type { RebuildRangeTask, RebuildRangeMessage } from './parallel-rebuild.js';
 import { WriteTurns } from './write-turns.js';
+
+takeBackgroundCpus();
 
 const PROGRESS_EVERY_MS = 100;
 

@@ -1,12 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { yieldToForegroundThreads } from '#event-store';
+import { takeBackgroundCpus, yieldToForegroundThreads } from '#event-store';
 import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
 import type { SnapshotWrite, SnapshotWriteDone, SnapshotThreadTask } from './sqlite-account-snapshots.store.js';
 
 /** Writes snapshots and idempotency entries in the background, in the order they were sent (key filters too). */
 const task = workerData as SnapshotThreadTask;
 // Snapshots only shorten a later load: they can wait while requests take the CPUs.
+takeBackgroundCpus();
 yieldToForegroundThreads();
 const db = new BetterSqlite3(task.file);
 openSnapshotFile(db);
