@@ -5,7 +5,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { placeThreads, processCpus } from '#event-store';
+import { placeThreads, processCpus, quietestCpu } from '#event-store';
 import type { BenchFigure } from './bench-figure.js';
 import { hotAccountBench, longHistoryCpuPerCharge, manyAccountsBench } from './command-bus.bench.js';
 import { httpLoad } from './http-load.js';
@@ -74,11 +74,11 @@ function rawSqlite(): BenchFigure {
   }
 }
 
-/** The CPU the deciding thread gets here: the last of several, where threads can be placed (Linux, taskset). */
+/** The CPU `LEDGER_DECIDING_CPUS=auto` chooses here, where threads can be placed (Linux, taskset, several CPUs). */
 function decidingCpuOfThisMachine(): number | undefined {
   const all = processCpus();
   if (all.length < 2 || spawnSync('taskset', ['--version']).status !== 0) return undefined;
-  return all.at(-1);
+  return quietestCpu(all);
 }
 
 async function main() {

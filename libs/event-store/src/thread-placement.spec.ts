@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { cpusOfThread, formatCpuList, parseCpuList, placeThreads, processCpus } from './thread-placement.js';
+import { cpusOfThread, formatCpuList, interruptsByCpu, parseCpuList, placeThreads, processCpus, quietestOf } from './thread-placement.js';
 
 describe('a CPU list', () => {
   it('reads as taskset and the kernel write it', () => {
@@ -13,6 +13,29 @@ describe('a CPU list', () => {
 
   it('is refused when it is anything else', () => {
     for (const text of ['', 'a', '2-1', '0,,1', '1-', '-1', '0x1']) expect(parseCpuList(text)).toBeUndefined();
+  });
+});
+
+describe('the CPU with the fewest device interrupts', () => {
+  const interrupts = [
+    '           CPU0       CPU1       CPU2',
+    '  1:          5          0          0  IO-APIC   1-edge      i8042',
+    ' 36:          0   22328022          7  PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0',
+    ' 39:     125434          0         40  PCI-MSIX-0000:00:03.0   2-edge      virtio2-output.0',
+    'NMI:          0          0          0   Non-maskable interrupts',
+    'LOC:   10408928   11399562        100   Local timer interrupts',
+    'ERR:          0',
+  ].join('\n');
+
+  it('counts only numbered (device) lines, by column', () => {
+    expect(interruptsByCpu(interrupts)).toEqual(new Map([[0, 125439], [1, 22328022], [2, 47]]));
+  });
+
+  it('is chosen among the CPUs the process may use; the last of them when nothing is known', () => {
+    expect(quietestOf([0, 1, 2], interruptsByCpu(interrupts))).toBe(2);
+    expect(quietestOf([0, 1], interruptsByCpu(interrupts))).toBe(0);
+    expect(quietestOf([0, 1], undefined)).toBe(1);
+    expect(quietestOf([3, 4], interruptsByCpu(interrupts))).toBe(4);
   });
 });
 

@@ -46,6 +46,54 @@ export function ownThreadId(): number {
   return Number(readlinkSync('/proc/thread-self').split('/').pop());
 }
 
+/**
+ * Of `cpus`, the one that has taken the fewest device interrupts (`/proc/interrupts`): the deciding thread
+ * runs there, not where the disk's completions are handled. On the 2-vCPU machines of docs/benchmarks.md
+ * every interrupt of the block device goes to CPU 1; a hot account went 66,300 → 68,000 charges a second
+ * with the deciding thread there, 73,000 on CPU 0. The last of them when the counts cannot be read.
+ */
+export function quietestCpu(cpus: readonly number[]): number {
+  return quietestOf(cpus, readInterrupts());
+}
+
+/** `quietestCpu` given the counts (`interruptsByCpu`), or none. */
+export function quietestOf(cpus: readonly number[], interrupts: ReadonlyMap<number, number> | undefined): number {
+  let quietest = cpus.at(-1)!;
+  let fewest = Infinity;
+  for (const cpu of cpus) {
+    const count = interrupts?.get(cpu);
+    if (count !== undefined && count < fewest) {
+      fewest = count;
+      quietest = cpu;
+    }
+  }
+  return quietest;
+}
+
+/** Device interrupts taken by each CPU so far: the numbered lines of `/proc/interrupts`, by column. */
+export function interruptsByCpu(text: string): Map<number, number> {
+  const [header = '', ...lines] = text.split('\n');
+  const columns = header.trim().split(/\s+/).map((name) => Number(/^CPU(\d+)$/.exec(name)?.[1]));
+  const counts = new Map<number, number>();
+  for (const line of lines) {
+    const device = /^\s*\d+:((?:\s+\d+)+)/.exec(line);
+    if (!device) continue;
+    device[1]!.trim().split(/\s+/).forEach((count, i) => {
+      const cpu = columns[i];
+      if (cpu !== undefined && !Number.isNaN(cpu)) counts.set(cpu, (counts.get(cpu) ?? 0) + Number(count));
+    });
+  }
+  return counts;
+}
+
+function readInterrupts(): Map<number, number> | undefined {
+  try {
+    return interruptsByCpu(readFileSync('/proc/interrupts', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 let placements = 0;
 /** The main thread's CPUs before the first placement: what every thread gets back after the last. */
 let unplacedCpus: number[] | undefined;

@@ -1,4 +1,4 @@
-import { formatCpuList, processCpus } from '#event-store';
+import { formatCpuList, processCpus, quietestCpu } from '#event-store';
 import { ConfigError, readConfig } from './ledger.config.js';
 
 const TOKEN = { name: 'gateway', token: 'a-token-of-at-least-24-characters', scopes: ['ledger:write'] };
@@ -41,10 +41,10 @@ describe('reading the configuration', () => {
     expect(config.rateLimit).toEqual({ requests: 0, windowSeconds: 60 });
   });
 
-  it('places no thread unless asked; "auto" puts the deciding thread on the last CPU of several', () => {
+  it('places no thread unless asked; "auto" puts the deciding thread on the CPU of several with the fewest device interrupts', () => {
     expect(readConfig({}).decidingCpus).toBeUndefined();
     const cpus = processCpus();
-    expect(readConfig({ LEDGER_DECIDING_CPUS: 'auto' }).decidingCpus).toEqual(cpus.length > 1 ? [cpus.at(-1)] : undefined);
+    expect(readConfig({ LEDGER_DECIDING_CPUS: 'auto' }).decidingCpus).toEqual(cpus.length > 1 ? [quietestCpu(cpus)] : undefined);
     if (cpus.length > 1) expect(readConfig({ LEDGER_DECIDING_CPUS: ` ${cpus[0]} ` }).decidingCpus).toEqual([cpus[0]]);
   });
 

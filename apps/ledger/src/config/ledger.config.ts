@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { formatCpuList, parseCpuList, processCpus } from '#event-store';
+import { formatCpuList, parseCpuList, processCpus, quietestCpu } from '#event-store';
 import { SCOPES, type ApiTokenConfig, type Scope } from '../auth/scopes.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/ledger-log.js';
 
@@ -140,7 +140,7 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
   };
 }
 
-/** A CPU list (`1`, `2-3`), or `auto`: the last of the process's CPUs, when it has more than one. */
+/** A CPU list (`1`, `2-3`), or `auto`: the process's CPU with the fewest device interrupts, when it has more than one. */
 function readDecidingCpus(raw: string | undefined, problems: string[]): number[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const cpus = processCpus();
@@ -148,11 +148,11 @@ function readDecidingCpus(raw: string | undefined, problems: string[]): number[]
     problems.push(`LEDGER_DECIDING_CPUS places threads on CPUs, which this ledger does only on Linux (got "${raw}")`);
     return undefined;
   }
-  if (raw.trim() === 'auto') return cpus.length > 1 ? [cpus.at(-1)!] : undefined;
+  if (raw.trim() === 'auto') return cpus.length > 1 ? [quietestCpu(cpus)] : undefined;
   const deciding = parseCpuList(raw);
   if (!deciding || deciding.some((cpu) => !cpus.includes(cpu)) || deciding.length >= cpus.length) {
     problems.push(
-      `LEDGER_DECIDING_CPUS must be "auto" or a list of some, not all, of the CPUs this process may use (${formatCpuList(cpus)}), like "${cpus.at(-1)}" (got "${raw}")`,
+      `LEDGER_DECIDING_CPUS must be "auto" or a list of some, not all, of the CPUs this process may use (${formatCpuList(cpus)}), like "${quietestCpu(cpus)}" (got "${raw}")`,
     );
     return undefined;
   }
