@@ -17,6 +17,7 @@ import type { AccountSnapshots, EncodedSnapshot } from '../snapshots/account-sna
 import { SqliteAccountSnapshots } from '../snapshots/sqlite-account-snapshots.store.js';
 import { settleAll } from '../testing/settle-all.js';
 import { snapshotsWith } from '../testing/snapshots-with.js';
+import { storeWith } from '../testing/store-with.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, snapshotEveryOf, type SubmittedCommand } from './credit-account.writer.js';
 import { LOOKUPS_BEFORE_FILTER } from './entries-elsewhere.js';
@@ -64,16 +65,10 @@ class HeldAppends {
   private holding = true;
   private written: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly inner: EventStore) {}
+  constructor(private readonly inner: SqliteEventStore) {}
 
   asStore(): EventStore {
-    return new Proxy(this.inner, {
-      get: (target, property, receiver) => {
-        if (property === 'appendMany') return (requests: readonly AppendRequest[]) => this.appendMany(requests);
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    return storeWith(this.inner, { appendMany: (requests: readonly AppendRequest[]) => this.appendMany(requests) });
   }
 
   /** Waits (up to 2 s) until `count` appends were sent in all. */
@@ -202,7 +197,8 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     // Due after 50 to 100 events (`snapshotEveryOf`): within the first two appends of 50 charges.
     const options = { snapshotEvery: 100, maxCommandsPerFlush: 50, maxFlushesInFlight: 4 };
 
-    it('is captured without waiting for them, and nothing of it is stored before they are', async () => {
+    /** An account bought, then 400 charges sent while the store holds their appends, until four are waiting. */
+    async function chargedWithAppendsHeld() {
       const held = new HeldAppends(store);
       const writes: { revision: bigint; stored: bigint }[] = [];
       const writer = new CreditAccountWriter(held.asStore(), clock, { ...options, snapshots: noting(writes, held) });
@@ -211,10 +207,14 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       held.letThrough();
       await bought;
       held.hold();
-
       const charges = Array.from({ length: 400 }, (_, i) => writer.execute(charge('acct', `r-${i}`), context));
-      // The account went on to its next groups past the snapshot point, none of them answered yet.
       await held.sentAtLeast(5);
+      return { held, writes, writer, charges };
+    }
+
+    it('is captured without waiting for them, and nothing of it is stored before they are', async () => {
+      const { held, writes, writer, charges } = await chargedWithAppendsHeld();
+      // The account went on to its next groups past the snapshot point, none of them answered yet.
       expect(held.waiting).toBe(4);
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(writes).toEqual([]);
@@ -231,17 +231,7 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     });
 
     it('stores nothing of it if they are not stored: a retry of a refused charge is charged once, before and after a restart', async () => {
-      const held = new HeldAppends(store);
-      const writes: { revision: bigint; stored: bigint }[] = [];
-      const first = new CreditAccountWriter(held.asStore(), clock, { ...options, snapshots: noting(writes, held) });
-      const bought = first.execute(purchase('acct', 1_000), context);
-      await held.sentAtLeast(1);
-      held.letThrough();
-      await bought;
-      held.hold();
-
-      const charges = Array.from({ length: 400 }, (_, i) => first.execute(charge('acct', `r-${i}`), context));
-      await held.sentAtLeast(5);
+      const { held, writes, writer: first, charges } = await chargedWithAppendsHeld();
       // The first append of charges is refused; the three decided on top of it then fail to land.
       held.refuseFirst();
       held.letThrough();
