@@ -6,10 +6,10 @@ import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worke
 // the main thread, which decides every command (and serves every request), on CPUs of its own; every
 // other thread (appends, projections, snapshots, checkpoints, the garbage collector's helpers) on the
 // rest. With two vCPUs and the threads left to the scheduler, the deciding thread shared its CPU with
-// threads of equal weight and moved between CPUs with its caches cold: a hot account's charges cost the
-// whole process 19-20 µs of CPU against 17-18.6 placed, and 10,000 accounts' 31-32 µs against 23-26
-// (docs/benchmarks.md). Placing is for a host that runs one ledger: two placed on the same CPU would share
-// it. Linux only: the affinity is set with `taskset` (util-linux), there being no call for it in Node.
+// threads of equal weight and moved between CPUs with its caches cold: a hot account's charge cost the
+// whole process 19.2-20.5 µs of CPU against 16.9-19.6 placed, and over 10,000 accounts 30.6-32.6 µs
+// against 23.1-25.9 (docs/benchmarks.md). Placing is for a host that runs one ledger: two placed on the
+// same CPU would share it. Linux only: the affinity is set with `taskset` (util-linux), there being no call for it in Node.
 
 /** The environment data (`worker_threads.setEnvironmentData`) by which later worker threads find their CPUs. */
 const BACKGROUND_CPUS = 'ledger:background-cpus';
@@ -49,8 +49,8 @@ export function ownThreadId(): number {
 /**
  * Of `cpus`, the one that has taken the fewest device interrupts (`/proc/interrupts`): the deciding thread
  * runs there, not where the disk's completions are handled. On the 2-vCPU machines of docs/benchmarks.md
- * every interrupt of the block device goes to CPU 1; a hot account went 66,300 → 68,000 charges a second
- * with the deciding thread there, 73,000 on CPU 0. The last of them when the counts cannot be read.
+ * every interrupt of the block device goes to CPU 1; a hot account did 68,000 charges a second with the
+ * deciding thread there, 73,000 on CPU 0 and 66,300 unplaced (means of three alternated runs). The last of them when the counts cannot be read.
  */
 export function quietestCpu(cpus: readonly number[]): number {
   return quietestOf(cpus, readInterrupts());

@@ -708,7 +708,9 @@ export class CreditAccountWriter {
   /** Folds the stream after `from` (all of it when undefined) into `state`, then installs it in the slot. */
   private async loadFrom(slot: AccountSlot, state: CreditAccountState, from: bigint | undefined): Promise<void> {
     let revision: bigint | 'no_stream' = from ?? 'no_stream';
-    let lastEventId = slot.lastSentEventId;
+    // From a snapshot, the id of its event (set just before); a full fold finds every id itself (the slot
+    // may still hold that of an append that failed).
+    let lastEventId = from === undefined ? undefined : slot.lastSentEventId;
     let folded = 0n;
     const revealed: string[] = [];
     try {
