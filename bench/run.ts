@@ -1,11 +1,10 @@
 import 'reflect-metadata';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { placeThreads, processCpus, quietestCpu } from '#event-store';
+import { placeThreads, processCpus, quietestCpu, threadsCanBePlaced } from '#event-store';
 import type { BenchFigure } from './bench-figure.js';
 import { hotAccountBench, longHistoryCpuPerCharge, manyAccountsBench } from './command-bus.bench.js';
 import { httpLoad } from './http-load.js';
@@ -74,11 +73,9 @@ function rawSqlite(): BenchFigure {
   }
 }
 
-/** The CPU `LEDGER_DECIDING_CPUS=auto` chooses here, where threads can be placed (Linux, taskset, several CPUs). */
+/** The CPU `LEDGER_DECIDING_CPUS=auto` chooses here, where threads can be placed. */
 function decidingCpuOfThisMachine(): number | undefined {
-  const all = processCpus();
-  if (all.length < 2 || spawnSync('taskset', ['--version']).status !== 0) return undefined;
-  return quietestCpu(all);
+  return threadsCanBePlaced() ? quietestCpu(processCpus()) : undefined;
 }
 
 async function main() {
@@ -146,16 +143,17 @@ async function main() {
   );
   figures.push(...(await eventStoreDbBench(quick ? ESDB_SIZES.quick : ESDB_SIZES.full)));
   const figure = (name: string) => figures.find((f) => f.bench === name)!.value;
+  const shareOfRaw = (name: string) => Math.round((figure(name) / figure('raw_sqlite_inserts_per_second')) * 1000) / 1000;
   figures.push({
     bench: 'hot_account_share_of_raw_sqlite',
-    value: Math.round((figure('hot_account_charges_per_second') / figure('raw_sqlite_inserts_per_second')) * 1000) / 1000,
+    value: shareOfRaw('hot_account_charges_per_second'),
     unit: 'ratio',
     note: 'hot-account charges/s ÷ raw inserts/s, same run',
   });
   if (deciding !== undefined) {
     figures.push({
       bench: 'hot_account_unplaced_share_of_raw_sqlite',
-      value: Math.round((figure('hot_account_charges_per_second_unplaced') / figure('raw_sqlite_inserts_per_second')) * 1000) / 1000,
+      value: shareOfRaw('hot_account_charges_per_second_unplaced'),
       unit: 'ratio',
       note: 'the same with the threads placed by the scheduler (for comparison)',
     });

@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { cpusOfThread, formatCpuList, interruptsByCpu, parseCpuList, placeThreads, processCpus, quietestOf } from './thread-placement.js';
+import { cpusOfThread, formatCpuList, interruptsByCpu, parseCpuList, placeThreads, processCpus, quietestOf, threadsCanBePlaced } from './thread-placement.js';
 
 describe('a CPU list', () => {
   it('reads as taskset and the kernel write it', () => {
@@ -39,7 +38,7 @@ describe('the CPU with the fewest device interrupts', () => {
   });
 });
 
-const placeable = process.platform === 'linux' && processCpus().length > 1 && spawnSync('taskset', ['--version']).status === 0;
+const placeable = threadsCanBePlaced();
 // The compiled module (as the app's worker threads run it: `npm test` builds first).
 const compiled = fileURLToPath(new URL('../../../dist/libs/event-store/src/thread-placement.js', import.meta.url));
 

@@ -50,7 +50,8 @@ export function ownThreadId(): number {
  * Of `cpus`, the one that has taken the fewest device interrupts (`/proc/interrupts`): the deciding thread
  * runs there, not where the disk's completions are handled. On the 2-vCPU machines of docs/benchmarks.md
  * every interrupt of the block device goes to CPU 1; a hot account did 68,000 charges a second with the
- * deciding thread there, 73,000 on CPU 0 and 66,300 unplaced (means of three alternated runs). The last of them when the counts cannot be read.
+ * deciding thread there, 73,000 on CPU 0 and 66,300 unplaced (means of three alternated runs). The last
+ * of them when the counts cannot be read.
  */
 export function quietestCpu(cpus: readonly number[]): number {
   return quietestOf(cpus, readInterrupts());
@@ -105,6 +106,11 @@ let unplacedCpus: number[] | undefined;
 export function processCpus(): number[] {
   if (process.platform !== 'linux') return [];
   return unplacedCpus ?? cpusOfThread(process.pid);
+}
+
+/** Whether `placeThreads` can work here: Linux, more than one CPU for the process, and `taskset`. */
+export function threadsCanBePlaced(): boolean {
+  return processCpus().length > 1 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 /**

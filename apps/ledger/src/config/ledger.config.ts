@@ -143,11 +143,11 @@ export function readConfig(env: NodeJS.ProcessEnv): LedgerConfig {
 /** A CPU list (`1`, `2-3`), or `auto`: the process's CPU with the fewest device interrupts, when it has more than one. */
 function readDecidingCpus(raw: string | undefined, problems: string[]): number[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
-  const cpus = processCpus();
   if (process.platform !== 'linux') {
     problems.push(`LEDGER_DECIDING_CPUS places threads on CPUs, which this ledger does only on Linux (got "${raw}")`);
     return undefined;
   }
+  const cpus = processCpus();
   if (raw.trim() === 'auto') return cpus.length > 1 ? [quietestCpu(cpus)] : undefined;
   const deciding = parseCpuList(raw);
   if (!deciding || deciding.some((cpu) => !cpus.includes(cpu)) || deciding.length >= cpus.length) {

@@ -1,12 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpusOfThread, processCpus, quietestCpu } from '#event-store';
+import { cpusOfThread, processCpus, quietestCpu, threadsCanBePlaced } from '#event-store';
 import { readConfig } from '../config/ledger.config.js';
 import { createLedgerApp } from '../ledger.app.js';
 
-const placeable = process.platform === 'linux' && processCpus().length > 1 && spawnSync('taskset', ['--version']).status === 0;
+const placeable = threadsCanBePlaced();
 
 function threadIds(): number[] {
   return readdirSync('/proc/self/task').map(Number);
