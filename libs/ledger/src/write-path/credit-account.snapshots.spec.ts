@@ -20,7 +20,7 @@ import { snapshotsWith } from '../testing/snapshots-with.js';
 import { storeWith } from '../testing/store-with.js';
 import { charge, purchase, testContext } from '../testing/writer-commands.js';
 import { CreditAccountWriter, snapshotEveryOf, type SubmittedCommand } from './credit-account.writer.js';
-import { LOOKUPS_BEFORE_FILTER } from './entries-elsewhere.js';
+import { EntriesElsewhere, LOOKUPS_BEFORE_FILTER } from './entries-elsewhere.js';
 
 const context = testContext;
 let now = Date.parse('2026-06-01T12:00:00.000Z');
@@ -481,6 +481,36 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       await leftMemory(writer, 'request:r-10');
       const retry = await writer.execute(charge('acct', 'r-10', 1 + (10 % 3)), context);
       expect(retry).toEqual({ answer: answers[10], replayed: true });
+      await writer.close();
+    });
+  });
+
+  describe('while the keys of entries that just left memory are still being given to the filter', () => {
+    it('answers a retry of any of them from the entries that left: nothing is charged twice', async () => {
+      // One key a turn of the event loop, and one snapshot in the history: one leaving, still under way
+      // when the retries, sent together, are decided.
+      const writer = new CreditAccountWriter(store, clock, { snapshots, snapshotEvery: 300, maxEntriesInMemory: 100, entriesLeavingPerTurn: 1 });
+      const every = Number(snapshotEveryOf('acct', 300n));
+      const givenToFilter = jest.spyOn(EntriesElsewhere.prototype, 'left');
+      const answers = await history(writer, every + 50);
+      const head = (await collect(store.readStream('creditAccount-acct'))).length;
+      const state = await writer.read('acct', (s) => s);
+      for (const started = Date.now(); state.idempotency.has('request:r-0') && Date.now() - started < 5_000; ) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(state.idempotency.has('request:r-0')).toBe(false);
+      // The thread was not held to give them all at once.
+      expect(givenToFilter.mock.calls.length).toBeLessThan(5);
+
+      const retries = await Promise.all(answers.map((_, i) => writer.execute(charge('acct', `r-${i}`, 1 + (i % 3)), context)));
+      retries.forEach((retry, i) => expect(retry).toEqual({ answer: answers[i], replayed: true }));
+      expect((await collect(store.readStream('creditAccount-acct'))).length).toBe(head);
+      // Every charge before the snapshot's capture left (the last 50 may have come after it).
+      for (const started = Date.now(); givenToFilter.mock.calls.length < every - 50 && Date.now() - started < 5_000; ) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(givenToFilter.mock.calls.length).toBeGreaterThanOrEqual(every - 50);
+      givenToFilter.mockRestore();
       await writer.close();
     });
   });
