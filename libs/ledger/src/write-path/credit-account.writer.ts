@@ -897,11 +897,7 @@ export class CreditAccountWriter {
         if (slot.state === state) {
           slot.snapshotRevision = revision;
           if (state.idempotency.size > this.maxEntriesInMemory) this.entriesLeaveMemory(slot, state);
-          if (state.windows.size > this.maxWindowsInMemory) {
-            const changed = new Set(slot.unsavedWindows);
-            for (const companyId of state.windows.keys()) if (!changed.has(companyId)) state.windows.delete(companyId);
-            slot.windowsElsewhere = true;
-          }
+          if (state.windows.size > this.maxWindowsInMemory) this.windowsLeaveMemory(slot, state);
         }
         slot.snapshotting = false;
         // The account may have gone past the next snapshot point while this one was being stored.
@@ -966,6 +962,21 @@ export class CreditAccountWriter {
   /** Ends a leaving still under way at once (the next cannot start before: it would take its map). */
   private finishLeaving(slot: AccountSlot): void {
     this.leaveSlice(slot, Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Leaves in memory only the reveal windows that changed since the snapshot just stored; a command naming
+   * another company fetches its windows first (`windowsElsewhere`). The state gets a new map of those:
+   * deleting the others one by one held the deciding thread 3-8 ms for 20,000 companies.
+   */
+  private windowsLeaveMemory(slot: AccountSlot, state: CreditAccountState): void {
+    const inMemory = new Map<string, RevealWindow[]>();
+    for (const companyId of new Set(slot.unsavedWindows)) {
+      const windows = state.windows.get(companyId);
+      if (windows) inMemory.set(companyId, windows);
+    }
+    (state as { windows: Map<string, RevealWindow[]> }).windows = inMemory;
+    slot.windowsElsewhere = true;
   }
 
   /** Evicts idle accounts, oldest first, down to `maxCachedAccounts`, sparing once those used since (CLOCK). */
