@@ -919,7 +919,7 @@ export class CreditAccountWriter {
    * Leaves in memory only the entries an event changed since the snapshot just stored (the store does not
    * hold them as they are now): the state gets a new map of those, and the keys of the others are given to
    * the account's key filter a slice at a time, one slice a turn of the event loop, while lookups of them
-   * are answered from the old map. Done at once, for 100,000 entries, it held the deciding thread 15-60 ms
+   * are answered from the old map. Done at once, for 100,000 entries, it held the deciding thread 15-63 ms
    * (most of it adding the keys to the filter), and every account's commands waited.
    */
   private entriesLeaveMemory(slot: AccountSlot, state: CreditAccountState): void {
