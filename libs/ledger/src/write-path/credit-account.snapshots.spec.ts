@@ -513,6 +513,12 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
       givenToFilter.mockRestore();
       await writer.close();
     });
+
+    it('refuses a slice of fewer than one key, which would never end', () => {
+      for (const entriesLeavingPerTurn of [0, -1, 0.5, Number.NaN]) {
+        expect(() => new CreditAccountWriter(store, clock, { snapshots, entriesLeavingPerTurn })).toThrow(RangeError);
+      }
+    });
   });
 
   describe('when entries leave memory while later commands of the account are still being stored', () => {

@@ -335,6 +335,10 @@ export class CreditAccountWriter {
     this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
     this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
     this.entriesLeavingPerTurn = options.entriesLeavingPerTurn ?? 4_096;
+    // Fewer than one a turn, a leaving would never end and would turn the event loop for ever.
+    if (!Number.isInteger(this.entriesLeavingPerTurn) || this.entriesLeavingPerTurn < 1) {
+      throw new RangeError(`entriesLeavingPerTurn must be a positive integer (got ${this.entriesLeavingPerTurn})`);
+    }
     this.maxWindowsInMemory = options.maxWindowsInMemory ?? 20_000;
     this.onCommandSettled = options.onCommandSettled;
   }
