@@ -12,6 +12,7 @@ import { ChargeRecordsCommand } from '../apps/ledger/src/credit-accounts/record-
 import { PurchaseCreditsCommand } from '../apps/ledger/src/credit-accounts/purchases/purchase-credits.command.js';
 import { createLedgerApp } from '../apps/ledger/src/ledger.app.js';
 import type { BenchFigure } from './bench-figure.js';
+import { stolenCpuFigure, stolenCpuMeter } from './stolen-cpu.js';
 
 const principal: Principal = { name: 'bench', scopes: new Set(['ledger:write', 'ledger:read', 'ledger:admin']) };
 
@@ -99,13 +100,17 @@ async function warmThenTime(
       note: `the first ${warmUp.toLocaleString('en')} charges after the app started (not in the figure above)`,
     });
   }
+  const stolen = stolenCpuMeter();
   const seconds = await drive(options.charges, options.inFlight, charge);
-  figures.unshift({
-    bench: `${name}${options.suffix}`,
-    value: Math.round(options.charges / seconds),
-    unit: 'charges/s',
-    note: `${options.charges.toLocaleString('en')} charges, ${what}, ${options.inFlight.toLocaleString('en')} in flight${warmUp > 0 ? `, after ${warmUp.toLocaleString('en')} untimed` : ''}, ${options.setup}`,
-  });
+  figures.unshift(
+    {
+      bench: `${name}${options.suffix}`,
+      value: Math.round(options.charges / seconds),
+      unit: 'charges/s',
+      note: `${options.charges.toLocaleString('en')} charges, ${what}, ${options.inFlight.toLocaleString('en')} in flight${warmUp > 0 ? `, after ${warmUp.toLocaleString('en')} untimed` : ''}, ${options.setup}`,
+    },
+    ...stolenCpuFigure(`${name}${options.suffix}`, stolen()),
+  );
   return figures;
 }
 

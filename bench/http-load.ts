@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
 import { atFixedRate } from './fixed-rate.js';
 import { LeanConnection } from './lean-http.js';
+import { stolenCpuMeter } from './stolen-cpu.js';
 
 const TOKEN = 'bench-http-token-0123456789abcdefghij';
 
@@ -25,6 +26,8 @@ export interface HttpFigures {
     readonly p99: number;
     readonly p999: number;
   };
+  /** The share of the machine's CPU time stolen by the hypervisor during each phase (`stolenCpuMeter`). */
+  readonly cpuStolen: { readonly batch?: number; readonly single?: number; readonly fixedRate?: number };
 }
 
 /** The real app (`npm start`'s entry point) in its own process; the load comes from this one. */
@@ -138,6 +141,7 @@ export async function httpLoad(options: {
     // Batch route: 1,000 charges a request over 100 accounts, 4 requests in flight.
     let next = 0;
     const batchStarted = process.hrtime.bigint();
+    const batchStolen = stolenCpuMeter();
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         while (next < options.batches) {
@@ -150,6 +154,7 @@ export async function httpLoad(options: {
       }),
     );
     const batchSeconds = Number(process.hrtime.bigint() - batchStarted) / 1e9;
+    const batchCpuStolen = batchStolen();
 
     // Single charges: `concurrency` clients, each on its own connection, send one charge after another
     // for a fixed time; each is timed, and each answer is checked.
@@ -158,6 +163,7 @@ export async function httpLoad(options: {
     const deadline = Date.now() + options.singleSeconds * 1000;
     let n = 0;
     const singleStarted = process.hrtime.bigint();
+    const singleStolen = stolenCpuMeter();
     try {
       await Promise.all(
         connections.map(async (connection) => {
@@ -173,11 +179,13 @@ export async function httpLoad(options: {
       for (const connection of connections) connection.close();
     }
     const singleSeconds = Number(process.hrtime.bigint() - singleStarted) / 1e9;
+    const singleCpuStolen = singleStolen();
 
     // The same charges at a fixed rate: how long a request takes at that load, rather than how many
     // requests a fixed number of clients can push. Connections to spare, so the generator never waits.
     const pool = await openConnections(url, 64);
     let fixed;
+    const fixedStolen = stolenCpuMeter();
     try {
       fixed = await atFixedRate({
         rate: options.fixedRate,
@@ -188,11 +196,13 @@ export async function httpLoad(options: {
     } finally {
       for (const connection of pool) connection.close();
     }
+    const fixedCpuStolen = fixedStolen();
     return {
       batchChargesPerSecond: Math.round((options.batches * 1000) / batchSeconds),
       singleRequestsPerSecond: Math.round(latencies.length / singleSeconds),
       ...percentiles(latencies),
       fixedRate: { rate: options.fixedRate, answeredPerSecond: Math.round(fixed.answered / fixed.seconds), ...percentiles(fixed.latencies) },
+      cpuStolen: { batch: batchCpuStolen, single: singleCpuStolen, fixedRate: fixedCpuStolen },
     };
   } finally {
     agent.destroy();

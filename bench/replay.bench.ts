@@ -10,6 +10,7 @@ import { replay } from '../apps/ledger/src/cli/replay.command.js';
 import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
 import type { BenchFigure } from './bench-figure.js';
 import { seedLedgerHistory, type SeedOptions } from './ledger-history.seed.js';
+import { stolenCpuFigure, stolenCpuMeter } from './stolen-cpu.js';
 
 const run = promisify(execFile);
 
@@ -32,7 +33,9 @@ export async function replayBench(options: SeedOptions): Promise<BenchFigure[]> 
     const seedStarted = process.hrtime.bigint();
     const seeded = await seedLedgerHistory(file, options);
     const seedSeconds = Number(process.hrtime.bigint() - seedStarted) / 1e9;
+    const stolen = stolenCpuMeter();
     const { events, seconds } = await measureReplay(file, join(dir, 'read-models.sqlite'));
+    const replayCpuStolen = stolen();
     if (events !== seeded.events) throw new Error(`replayed ${events} events of ${seeded.events}`);
     const megabytes = Math.round(statSync(file).size / 2 ** 20);
     const note = `${events} events (${seeded.accounts} accounts, ${megabytes} MiB; seeded in ${seedSeconds.toFixed(1)} s), ${LEDGER_PROJECTIONS.length} projections, fresh tables then swap`;
@@ -41,6 +44,7 @@ export async function replayBench(options: SeedOptions): Promise<BenchFigure[]> 
     return [
       { bench: 'replay_all_projections_events_per_second', value: Math.round(events / seconds), unit: 'events/s', note },
       { bench: 'replay_all_projections_seconds', value: Number(seconds.toFixed(2)), unit: 's', note: `${events} events` },
+      ...stolenCpuFigure('replay_all_projections', replayCpuStolen),
       {
         bench: 'verify_events_per_second',
         value: Math.round(verified.events / verified.seconds),

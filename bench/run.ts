@@ -13,6 +13,7 @@ import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
 import { expirySweepSearch } from './expiry-sweep.bench.js';
 import { revealHeavyAccount } from './reveal-heavy.bench.js';
 import { busyAccountReads } from './busy-account-reads.bench.js';
+import { stolenCpuFigure, stolenCpuMeter } from './stolen-cpu.js';
 import { coldStart, hotAccountWithoutProjections, manyAccountsMemory } from './write-path.js';
 
 /**
@@ -31,7 +32,7 @@ const SIZES = quick
  * store's (its unique index on stream number and revision), in transactions of 10,000 rows, WAL and
  * synchronous=FULL, with no ledger logic at all.
  */
-function rawSqlite(): BenchFigure {
+function rawSqlite(): BenchFigure[] {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-raw-'));
   const db = new Database(join(dir, 'raw.sqlite'));
   try {
@@ -59,14 +60,18 @@ function rawSqlite(): BenchFigure {
       for (const row of batch) insert.run(...row);
     });
     const started = process.hrtime.bigint();
+    const stolen = stolenCpuMeter();
     for (let i = 0; i < rows.length; i += 10_000) insertBatch(rows.slice(i, i + 10_000));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return {
-      bench: 'raw_sqlite_inserts_per_second',
-      value: Math.round(SIZES.raw / seconds),
-      unit: 'events/s',
-      note: `${SIZES.raw} prepared inserts, 10,000 per transaction, WAL + synchronous=FULL`,
-    };
+    return [
+      {
+        bench: 'raw_sqlite_inserts_per_second',
+        value: Math.round(SIZES.raw / seconds),
+        unit: 'events/s',
+        note: `${SIZES.raw} prepared inserts, 10,000 per transaction, WAL + synchronous=FULL`,
+      },
+      ...stolenCpuFigure('raw_sqlite_inserts_per_second', stolen()),
+    ];
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });
@@ -89,7 +94,7 @@ async function main() {
   console.log(deciding === undefined ? 'threads placed by the scheduler' : `deciding thread (and the raw inserts) on CPU ${deciding}, every other thread on the other CPUs`);
   const undoPlacement = deciding === undefined ? () => {} : placeThreads([deciding]);
   try {
-    figures.push(rawSqlite());
+    figures.push(...rawSqlite());
   } finally {
     undoPlacement();
   }
@@ -140,6 +145,9 @@ async function main() {
     { bench: 'http_fixed_rate_latency_p50', value: http.fixedRate.p50, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
     { bench: 'http_fixed_rate_latency_p99', value: http.fixedRate.p99, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
     { bench: 'http_fixed_rate_latency_p999', value: http.fixedRate.p999, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
+    ...stolenCpuFigure('http_batch', http.cpuStolen.batch),
+    ...stolenCpuFigure('http_single', http.cpuStolen.single),
+    ...stolenCpuFigure('http_fixed_rate', http.cpuStolen.fixedRate),
   );
   figures.push(...(await eventStoreDbBench(quick ? ESDB_SIZES.quick : ESDB_SIZES.full)));
   const figure = (name: string) => figures.find((f) => f.bench === name)!.value;
