@@ -145,6 +145,13 @@ async function main() {
     { bench: 'http_fixed_rate_latency_p50', value: http.fixedRate.p50, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
     { bench: 'http_fixed_rate_latency_p99', value: http.fixedRate.p99, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
     { bench: 'http_fixed_rate_latency_p999', value: http.fixedRate.p999, unit: 'ms', note: 'at the fixed rate, from when each request was due' },
+    {
+      bench: 'http_fixed_rate_generator_delay_p99',
+      value: http.fixedRate.generatorDelayP99,
+      unit: 'ms',
+      note: "the load generator's own event-loop delay at the fixed rate: requests go out and answers are read that much late",
+    },
+    { bench: 'http_fixed_rate_generator_delay_max', value: http.fixedRate.generatorDelayMax, unit: 'ms', note: 'the same, the longest' },
     ...stolenCpuFigure('http_batch', http.cpuStolen.batch),
     ...stolenCpuFigure('http_single', http.cpuStolen.single),
     ...stolenCpuFigure('http_fixed_rate', http.cpuStolen.fixedRate),
