@@ -100,16 +100,17 @@ async function warmThenTime(
       note: `the first ${warmUp.toLocaleString('en')} charges after the app started (not in the figure above)`,
     });
   }
+  const bench = `${name}${options.suffix}`;
   const stolen = stolenCpuMeter();
   const seconds = await drive(options.charges, options.inFlight, charge);
   figures.unshift(
     {
-      bench: `${name}${options.suffix}`,
+      bench,
       value: Math.round(options.charges / seconds),
       unit: 'charges/s',
       note: `${options.charges.toLocaleString('en')} charges, ${what}, ${options.inFlight.toLocaleString('en')} in flight${warmUp > 0 ? `, after ${warmUp.toLocaleString('en')} untimed` : ''}, ${options.setup}`,
     },
-    ...stolenCpuFigure(`${name}${options.suffix}`, stolen()),
+    ...stolenCpuFigure(bench, stolen()),
   );
   return figures;
 }

@@ -194,6 +194,7 @@ export async function httpLoad(options: {
     const pool = await openConnections(url, 64);
     let fixed;
     const fixedStolen = stolenCpuMeter();
+    // Not `withLongestHold`: its turn after turn keeps this thread busy, on the CPUs the app needs.
     const generatorDelay = monitorEventLoopDelay({ resolution: 1 });
     generatorDelay.enable();
     try {
