@@ -11,3 +11,4 @@ export * from './credit-account/credit-account.decider.js';
 export * from './credit-account/credit-account.answers.js';
 export * from './credit-account/credit-account.stream.js';
 export * from './credit-account/credit-account.snapshot.js';
+export * from './credit-account/idempotency-entries.js';

@@ -13,8 +13,6 @@ import { decide } from './credit-account.decider.js';
 import type { CreditAccountEvent } from './credit-account.events.js';
 import {
   CREDIT_ACCOUNT_SNAPSHOT_VERSION,
-  entryOfText,
-  entryText,
   idempotencyKeysRead,
   snapshotOf,
   companiesRead,
@@ -24,6 +22,7 @@ import {
 } from './credit-account.snapshot.js';
 import { evolve, initialState, type CreditAccountState, type IdempotencyEntry } from './credit-account.state.js';
 import type { RevealWindow } from '../reveal-windows/reveal-window.js';
+import { entryOfText, entryText } from './idempotency-entries.js';
 
 const T0 = at('2026-01-10T09:00:00.000Z');
 
@@ -151,7 +150,7 @@ describe('an account state restored from a snapshot', () => {
 describe('an idempotency entry as the snapshot store keeps it', () => {
   const state = initialState();
   for (const command of year) step(state, command);
-  const entries = [...state.idempotency.values()];
+  const entries = [...state.idempotency].map(([, entry]) => entry);
 
   it('comes back as it was, whatever its kind', () => {
     expect(new Set(entries.map((entry) => entry.kind))).toEqual(new Set(['purchase', 'records', 'reveal', 'webhook', 'refund', 'adjustment', 'auto-recharge-failure']));

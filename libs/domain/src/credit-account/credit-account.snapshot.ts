@@ -8,8 +8,8 @@ import type {
   AutoRechargeRule,
   BalanceAlertRules,
   CreditAccountState,
-  IdempotencyEntry,
 } from './credit-account.state.js';
+import { IdempotencyEntries } from './idempotency-entries.js';
 
 /**
  * The shape of `CreditAccountState` and the meaning of `evolve` that a snapshot was taken with. Raise it
@@ -91,7 +91,7 @@ export function stateFromSnapshot(snapshot: CreditAccountSnapshot): CreditAccoun
     spendable: { api: spendableOf(snapshot.spendable.api), company: spendableOf(snapshot.spendable.company) },
     lots,
     windows: new Map(),
-    idempotency: new Map(),
+    idempotency: new IdempotencyEntries(),
     autoRecharge: {
       rules: copy(snapshot.autoRecharge.rules),
       requests: new Map(snapshot.autoRecharge.requests.map((request) => [request.autoRechargeId, { ...request }])),
@@ -118,65 +118,4 @@ const NO_COMPANIES: readonly string[] = [];
 /** Every company whose reveal windows `decide` and `answer` may read for this command. */
 export function companiesRead(command: CreditAccountCommand): readonly string[] {
   return command.type === 'RevealCompanies' ? distinctCompanies(command.companyIds) : NO_COMPANIES;
-}
-
-/**
- * An idempotency entry as the snapshot store keeps it. Nearly every command of a busy account is a
- * charge or a webhook: their entries are written as their fields in a fixed order, the fingerprint last
- * (`r1,3,3,9997,0,v1:…` for records billed, unit price, credits charged, then the api and company
- * credits available after it; `w` and `d` or `n` for a webhook dispatched or not triggered, then credits
- * charged and the two balances). `JSON.stringify` of such an entry, one for every command, was about a
- * tenth of the thread deciding a hot account's commands, and the JSON five times as long as the line.
- * Every other kind is JSON, which starts with `{`.
- */
-export function entryText(entry: IdempotencyEntry): string {
-  switch (entry.kind) {
-    case 'records':
-      return `r${entry.recordsBilled},${entry.unitPrice},${entry.creditsCharged},${entry.apiAvailable},${entry.companyAvailable},${entry.fingerprint}`;
-    case 'webhook':
-      return `w${entry.status === 'dispatched' ? 'd' : 'n'}${entry.creditsCharged},${entry.apiAvailable},${entry.companyAvailable},${entry.fingerprint}`;
-    default:
-      return JSON.stringify(entry);
-  }
-}
-
-/** The entry `entryText` wrote; throws on a text it cannot have written. */
-export function entryOfText(text: string): IdempotencyEntry {
-  switch (text[0]) {
-    case '{':
-      return JSON.parse(text) as IdempotencyEntry;
-    case 'r': {
-      const { numbers: [recordsBilled, unitPrice, creditsCharged, apiAvailable, companyAvailable], rest: fingerprint } = fields(text, 1, 5);
-      return { kind: 'records', fingerprint, recordsBilled: recordsBilled!, unitPrice: unitPrice!, creditsCharged: creditsCharged!, apiAvailable: apiAvailable!, companyAvailable: companyAvailable! };
-    }
-    case 'w': {
-      const status = text[1] === 'd' ? 'dispatched' : text[1] === 'n' ? 'not_triggered' : undefined;
-      if (!status) throw notAnEntry(text);
-      const { numbers: [creditsCharged, apiAvailable, companyAvailable], rest: fingerprint } = fields(text, 2, 3);
-      return { kind: 'webhook', fingerprint, status, creditsCharged: creditsCharged!, apiAvailable: apiAvailable!, companyAvailable: companyAvailable! };
-    }
-    default:
-      throw notAnEntry(text);
-  }
-}
-
-const WHOLE_NUMBER = /^-?\d+$/;
-
-/** `count` whole numbers separated by commas from `from`, then the rest of the text (the fingerprint). */
-function fields(text: string, from: number, count: number): { numbers: number[]; rest: string } {
-  const numbers: number[] = [];
-  let start = from;
-  for (let i = 0; i < count; i++) {
-    const end = text.indexOf(',', start);
-    const part = end < 0 ? '' : text.slice(start, end);
-    const value = Number(part);
-    if (!WHOLE_NUMBER.test(part) || !Number.isSafeInteger(value)) throw notAnEntry(text);
-    numbers.push(value);
-    start = end + 1;
-  }
-  return { numbers, rest: text.slice(start) };
-}
-
-function notAnEntry(text: string): Error {
-  return new Error(`Not a stored idempotency entry: ${JSON.stringify(text.slice(0, 80))}`);
 }

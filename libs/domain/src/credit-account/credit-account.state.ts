@@ -16,6 +16,7 @@ import {
   type PurchaseRefunded,
   type RevealAction,
 } from './credit-account.events.js';
+import { entryKey, IdempotencyEntries } from './idempotency-entries.js';
 
 export interface Balance {
   readonly available: number;
@@ -153,7 +154,7 @@ export interface CreditAccountState {
   readonly lots: Map<string, Lot>;
   /** Every reveal window of each company, oldest first. */
   readonly windows: Map<string, RevealWindow[]>;
-  readonly idempotency: Map<string, IdempotencyEntry>;
+  readonly idempotency: IdempotencyEntries;
   readonly autoRecharge: AutoRechargeState;
   readonly alerts: BalanceAlertState;
 }
@@ -165,7 +166,7 @@ export function initialState(): CreditAccountState {
     spendable: { api: [], company: [] },
     lots: new Map(),
     windows: new Map(),
-    idempotency: new Map(),
+    idempotency: new IdempotencyEntries(),
     autoRecharge: { rules: {}, requests: new Map(), outstanding: {}, perMonth: new Map() },
     alerts: { rules: {}, months: new Map(), raised: 0 },
   };
@@ -208,7 +209,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       state.latestEventAt = at;
       if (d.autoRechargeId !== undefined) completeAutoRecharge(state, d.autoRechargeId, d.purchaseId);
       monthFigures(state, d.creditType, at).bought += d.credits;
-      state.idempotency.set(`purchase:${d.purchaseId}`, {
+      state.idempotency.set(entryKey('purchase:', d.purchaseId), {
         kind: 'purchase',
         fingerprint: d.fingerprint,
         purchase: d,
@@ -227,7 +228,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       if (windows) windows.push(window);
       else state.windows.set(d.companyId, [window]);
       state.latestEventAt = at;
-      const key = `request:${d.requestId}`;
+      const key = entryKey('request:', d.requestId);
       const existing = state.idempotency.get(key);
       const apiAvailable = availableAt(state.spendable.api, at);
       const companyAvailable = availableAt(state.spendable.company, at);
@@ -252,7 +253,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       const d = event.data;
       const at = instantOf(d.servedAt);
       state.latestEventAt = at;
-      state.idempotency.set(`request:${d.requestId}`, {
+      state.idempotency.set(entryKey('request:', d.requestId), {
         kind: 'reveal',
         fingerprint: d.fingerprint,
         action: d.action,
@@ -269,7 +270,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       spend(state, 'api', d.allocations);
       monthFigures(state, 'api', at).consumed += d.credits;
       state.latestEventAt = at;
-      state.idempotency.set(`request:${d.requestId}`, {
+      state.idempotency.set(entryKey('request:', d.requestId), {
         kind: 'records',
         fingerprint: d.fingerprint,
         recordsBilled: d.recordsBilled,
@@ -286,7 +287,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       spend(state, 'api', d.allocations);
       monthFigures(state, 'api', at).consumed += d.credits;
       state.latestEventAt = at;
-      state.idempotency.set(`webhook:${d.webhookEventId}`, {
+      state.idempotency.set(entryKey('webhook:', d.webhookEventId), {
         kind: 'webhook',
         fingerprint: d.fingerprint,
         status: 'dispatched',
@@ -300,7 +301,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       const d = event.data;
       const at = instantOf(d.refusedAt);
       state.latestEventAt = at;
-      state.idempotency.set(`webhook:${d.webhookEventId}`, {
+      state.idempotency.set(entryKey('webhook:', d.webhookEventId), {
         kind: 'webhook',
         fingerprint: d.fingerprint,
         status: 'not_triggered',
@@ -335,7 +336,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
       close(state, lot);
       const at = instantOf(d.refundedAt);
       state.latestEventAt = at;
-      state.idempotency.set(`refund:${d.purchaseId}`, {
+      state.idempotency.set(entryKey('refund:', d.purchaseId), {
         kind: 'refund',
         fingerprint: d.fingerprint,
         refund: d,
@@ -366,7 +367,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
         spend(state, d.creditType, d.allocations ?? []);
       }
       state.latestEventAt = at;
-      state.idempotency.set(`adjustment:${d.adjustmentId}`, {
+      state.idempotency.set(entryKey('adjustment:', d.adjustmentId), {
         kind: 'adjustment',
         fingerprint: d.fingerprint,
         adjustment: d,
@@ -422,7 +423,7 @@ export function evolve(state: CreditAccountState, event: CreditAccountEvent): Cr
         if (d.ruleDisabled) rule.enabled = false;
       }
       state.latestEventAt = instantOf(d.failedAt);
-      state.idempotency.set(`auto-recharge-failure:${d.autoRechargeId}`, { kind: 'auto-recharge-failure', fingerprint: d.fingerprint, failure: d });
+      state.idempotency.set(entryKey('auto-recharge-failure:', d.autoRechargeId), { kind: 'auto-recharge-failure', fingerprint: d.fingerprint, failure: d });
       return state;
     }
     case 'BalanceAlertRulesSet': {

@@ -8,7 +8,6 @@ import {
   idempotencyKeyOf,
   idempotencyKeysRead,
   initialState,
-  entryText,
   mergeWindows,
   snapshotOf,
   stateFromSnapshot,
@@ -16,7 +15,7 @@ import {
   type CreditAccountAnswer,
   type CreditAccountCommand,
   type CreditAccountState,
-  type IdempotencyEntry,
+  type IdempotencyEntries,
   type Instant,
   type RevealWindow,
 } from '#domain';
@@ -121,7 +120,7 @@ const SNAPSHOT_SLICE = 5_000;
 interface LeavingEntries {
   /** The state they left: a reload replaces it, and with it what is in memory and elsewhere. */
   readonly state: CreditAccountState;
-  readonly entries: ReadonlyMap<string, IdempotencyEntry>;
+  readonly entries: IdempotencyEntries;
   /** Their keys not yet given to the filter, in the map's order. */
   readonly keys: Iterator<string>;
   /** Keys changed since the snapshot: their entries stayed in memory and are not in the filter. */
@@ -869,8 +868,8 @@ export class CreditAccountWriter {
     // Serialized now: entries change as later events are applied (a webhook refused, then charged),
     // and so do lots and windows.
     for (const key of new Set(keys)) {
-      const entry = state.idempotency.get(key);
-      if (entry) entries.push([key, entryText(entry)]);
+      const entry = state.idempotency.textOf(key);
+      if (entry !== undefined) entries.push([key, entry]);
     }
     const windows: (readonly [string, string])[] = [];
     for (const companyId of new Set(slot.unsavedWindows)) windows.push([companyId, JSON.stringify(state.windows.get(companyId) ?? [])]);
@@ -942,7 +941,7 @@ export class CreditAccountWriter {
     const entries = state.idempotency;
     const stayed = new Set(slot.unsaved);
     // The domain reads and writes the map; which entries are in it is the writer's business.
-    (state as { idempotency: Map<string, IdempotencyEntry> }).idempotency = onlyOf(entries, stayed);
+    (state as { idempotency: IdempotencyEntries }).idempotency = entries.only(stayed);
     slot.leaving = { state, entries, keys: entries.keys(), stayed };
     setImmediate(() => this.leaveSlice(slot));
   }

@@ -1,0 +1,129 @@
+import type { IdempotencyEntry } from './credit-account.state.js';
+
+/**
+ * An account's idempotency entries by key. A busy account keeps up to 100,000 in memory, nearly all of
+ * them a charge's or a webhook's: those are held as their line of text (`entryText`), the form the
+ * snapshot store keeps, and decoded only when read (a retry, or the answer to the command that made
+ * it). Held as objects, each entry was an object, its key and its fingerprint, and V8 keeps a string
+ * joined by `+` or a template literal, 13 characters or more, as a pair pointing to its parts: five or six
+ * objects an entry for every full collection of the heap to mark. As one flat line under a flat key, it
+ * is two. Over HTTP a full collection holds the thread that answers every request, and what it must mark
+ * is what it costs (docs/benchmarks.md). The entries of other kinds are rare and stay objects: a
+ * reveal's entry grows as the request's events are applied, one company at a time.
+ */
+export class IdempotencyEntries {
+  private readonly byKey = new Map<string, IdempotencyEntry | string>();
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  has(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  /** A new object for a charge's or a webhook's entry at each call: changing it changes nothing here. */
+  get(key: string): IdempotencyEntry | undefined {
+    const held = this.byKey.get(key);
+    return typeof held === 'string' ? entryOfText(held) : held;
+  }
+
+  set(key: string, entry: IdempotencyEntry): this {
+    this.byKey.set(key, entry.kind === 'records' || entry.kind === 'webhook' ? entryText(entry) : entry);
+    return this;
+  }
+
+  /** The entry as the snapshot store keeps it, without decoding a line held as one. */
+  textOf(key: string): string | undefined {
+    const held = this.byKey.get(key);
+    return held === undefined || typeof held === 'string' ? held : entryText(held);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.byKey.keys();
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, IdempotencyEntry]> {
+    for (const key of this.byKey.keys()) yield [key, this.get(key)!];
+  }
+
+  /** The entries under `keys` (those held here), in a new set of entries sharing what they hold. */
+  only(keys: Iterable<string>): IdempotencyEntries {
+    const only = new IdempotencyEntries();
+    for (const key of keys) {
+      const held = this.byKey.get(key);
+      if (held !== undefined) only.byKey.set(key, held);
+    }
+    return only;
+  }
+}
+
+/**
+ * The key of an entry, its kind's prefix and the command's id, as one flat string: `Array.prototype.join`
+ * writes its result into a string of its own, where `+` and template literals leave a pair pointing to
+ * the parts (see `IdempotencyEntries`).
+ */
+export function entryKey(prefix: string, id: string): string {
+  return [prefix, id].join('');
+}
+
+/**
+ * An idempotency entry as the snapshot store keeps it, and as `IdempotencyEntries` holds a charge's and
+ * a webhook's. Their entries are written as their fields in a fixed order, the fingerprint last
+ * (`r1,3,3,9997,0,v1:…` for records billed, unit price, credits charged, then the api and company
+ * credits available after it; `w` and `d` or `n` for a webhook dispatched or not triggered, then credits
+ * charged and the two balances). `JSON.stringify` of such an entry, one for every command, was about a
+ * tenth of the thread deciding a hot account's commands, and the JSON five times as long as the line.
+ * Every other kind is JSON, which starts with `{`. The line is one flat string (see `entryKey`).
+ */
+export function entryText(entry: IdempotencyEntry): string {
+  switch (entry.kind) {
+    case 'records':
+      return ['r', entry.recordsBilled, ',', entry.unitPrice, ',', entry.creditsCharged, ',', entry.apiAvailable, ',', entry.companyAvailable, ',', entry.fingerprint].join('');
+    case 'webhook':
+      return ['w', entry.status === 'dispatched' ? 'd' : 'n', entry.creditsCharged, ',', entry.apiAvailable, ',', entry.companyAvailable, ',', entry.fingerprint].join('');
+    default:
+      return JSON.stringify(entry);
+  }
+}
+
+/** The entry `entryText` wrote; throws on a text it cannot have written. */
+export function entryOfText(text: string): IdempotencyEntry {
+  switch (text[0]) {
+    case '{':
+      return JSON.parse(text) as IdempotencyEntry;
+    case 'r': {
+      const { numbers: [recordsBilled, unitPrice, creditsCharged, apiAvailable, companyAvailable], rest: fingerprint } = fields(text, 1, 5);
+      return { kind: 'records', fingerprint, recordsBilled: recordsBilled!, unitPrice: unitPrice!, creditsCharged: creditsCharged!, apiAvailable: apiAvailable!, companyAvailable: companyAvailable! };
+    }
+    case 'w': {
+      const status = text[1] === 'd' ? 'dispatched' : text[1] === 'n' ? 'not_triggered' : undefined;
+      if (!status) throw notAnEntry(text);
+      const { numbers: [creditsCharged, apiAvailable, companyAvailable], rest: fingerprint } = fields(text, 2, 3);
+      return { kind: 'webhook', fingerprint, status, creditsCharged: creditsCharged!, apiAvailable: apiAvailable!, companyAvailable: companyAvailable! };
+    }
+    default:
+      throw notAnEntry(text);
+  }
+}
+
+const WHOLE_NUMBER = /^-?\d+$/;
+
+/** `count` whole numbers separated by commas from `from`, then the rest of the text (the fingerprint). */
+function fields(text: string, from: number, count: number): { numbers: number[]; rest: string } {
+  const numbers: number[] = [];
+  let start = from;
+  for (let i = 0; i < count; i++) {
+    const end = text.indexOf(',', start);
+    const part = end < 0 ? '' : text.slice(start, end);
+    const value = Number(part);
+    if (!WHOLE_NUMBER.test(part) || !Number.isSafeInteger(value)) throw notAnEntry(text);
+    numbers.push(value);
+    start = end + 1;
+  }
+  return { numbers, rest: text.slice(start) };
+}
+
+function notAnEntry(text: string): Error {
+  return new Error(`Not a stored idempotency entry: ${JSON.stringify(text.slice(0, 80))}`);
+}
