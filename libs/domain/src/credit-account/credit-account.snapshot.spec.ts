@@ -171,7 +171,7 @@ describe('an idempotency entry as the snapshot store keeps it', () => {
     expect(entryOfText(entryText(entry))).toStrictEqual(entry);
   });
 
-  it.each(['', 'x', 'r1,2,3', 'r1,2,x,4,5,v1:f', 'r1,2,3.5,4,5,v1:f', 'r1,2,,4,5,v1:f', 'r1,2,3,4,99999999999999999,v1:f', 'wq1,2,3,v1:f', 'wd1,2,v1:f', '[1]'])(
+  it.each(['', 'x', 'r1,2,3', 'r1,2,3,4,5', 'r-,2,3,4,5,v1:f', 'r 1,2,3,4,5,v1:f', 'r1,2,3,4,+5,v1:f', 'r1,2,3,4,5x,v1:f', 'r1,2,x,4,5,v1:f', 'r1,2,3.5,4,5,v1:f', 'r1,2,,4,5,v1:f', 'r1,2,3,4,99999999999999999,v1:f', 'wq1,2,3,v1:f', 'wd1,2,v1:f', '[1]'])(
     'refuses %j, which it cannot have written',
     (text) => {
       expect(() => entryOfText(text)).toThrow(/Not a stored idempotency entry|JSON/);

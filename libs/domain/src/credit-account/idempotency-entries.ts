@@ -107,21 +107,30 @@ export function entryOfText(text: string): IdempotencyEntry {
   }
 }
 
-const WHOLE_NUMBER = /^-?\d+$/;
+const MINUS = 0x2d;
+const COMMA = 0x2c;
+const ZERO = 0x30;
+const NINE = 0x39;
 
-/** `count` whole numbers separated by commas from `from`, then the rest of the text (the fingerprint). */
+/**
+ * `count` whole numbers, each followed by a comma, from `from`, then the rest of the text (the
+ * fingerprint). Read digit by digit: the answer to every charge decodes its entry, and a regular
+ * expression, a slice and `Number` for each field cost it about 2 µs.
+ */
 function fields(text: string, from: number, count: number): { numbers: number[]; rest: string } {
   const numbers: number[] = [];
-  let start = from;
+  let at = from;
   for (let i = 0; i < count; i++) {
-    const end = text.indexOf(',', start);
-    const part = end < 0 ? '' : text.slice(start, end);
-    const value = Number(part);
-    if (!WHOLE_NUMBER.test(part) || !Number.isSafeInteger(value)) throw notAnEntry(text);
-    numbers.push(value);
-    start = end + 1;
+    const negative = text.charCodeAt(at) === MINUS;
+    if (negative) at++;
+    const start = at;
+    let value = 0;
+    for (let unit = text.charCodeAt(at); unit >= ZERO && unit <= NINE; unit = text.charCodeAt(++at)) value = value * 10 + (unit - ZERO);
+    if (at === start || text.charCodeAt(at) !== COMMA || !Number.isSafeInteger(value)) throw notAnEntry(text);
+    numbers.push(negative ? -value : value);
+    at++;
   }
-  return { numbers, rest: text.slice(start) };
+  return { numbers, rest: text.slice(at) };
 }
 
 function notAnEntry(text: string): Error {
