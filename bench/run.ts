@@ -11,6 +11,7 @@ import { httpLoad } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
 import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
 import { expirySweepSearch } from './expiry-sweep.bench.js';
+import { idempotencyEntriesInMemory } from './idempotency-entries.bench.js';
 import { revealHeavyAccount } from './reveal-heavy.bench.js';
 import { busyAccountReads } from './busy-account-reads.bench.js';
 import { stolenCpuFigure, stolenCpuMeter } from './stolen-cpu.js';
@@ -130,6 +131,8 @@ async function main() {
   figures.push(...(await coldStart(quick ? 100_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));
   figures.push(...(await (quick ? expirySweepSearch(100_000, 1_000) : expirySweepSearch(1_000_000, 10_000))));
   figures.push(...(await revealHeavyAccount(quick ? 50 : 300)));
+  // The entries the HTTP bench's server holds when it runs at a fixed rate.
+  figures.push(...(await idempotencyEntriesInMemory(100, 175_000)));
   const http = await httpLoad(
     quick
       ? { batches: 20, singleSeconds: 3, concurrency: 32, fixedRate: 5_000, fixedRateSeconds: 3 }
