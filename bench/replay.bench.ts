@@ -18,7 +18,7 @@ const run = promisify(execFile);
 const silent = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
 
 export const REPLAY_SIZES = {
-  quick: { total: 300_000, templateAccounts: 100, commandsPerAccount: 200 },
+  quick: { total: 150_000, templateAccounts: 100, commandsPerAccount: 200 },
   full: { total: 10_000_000, templateAccounts: 100, commandsPerAccount: 1_000 },
 } satisfies Record<string, SeedOptions>;
 

@@ -128,7 +128,7 @@ async function main() {
   figures.push(...(await busyAccountReads(quick ? 60 : 366)));
   figures.push(...(await replayBench(quick ? REPLAY_SIZES.quick : REPLAY_SIZES.full)));
   figures.push(await hotAccountWithoutProjections(SIZES.hotCharges, SIZES.inFlight, SIZES.warmUp));
-  figures.push(...(await coldStart(quick ? 100_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));
+  figures.push(...(await coldStart(quick ? 50_000 : 1_000_000)), ...(await manyAccountsMemory(quick ? 120_000 : 1_000_000)));
   figures.push(...(await (quick ? expirySweepSearch(100_000, 1_000) : expirySweepSearch(1_000_000, 10_000))));
   figures.push(...(await revealHeavyAccount(quick ? 50 : 300)));
   // The entries the HTTP bench's server holds when it runs at a fixed rate.
