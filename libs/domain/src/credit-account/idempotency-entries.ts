@@ -68,8 +68,6 @@ export class IdempotencyEntries {
       const held = this.byKey.get(key);
       if (held !== undefined) only.byKey.set(key, held);
     }
-    only.lastLine = this.lastLine;
-    only.lastEntry = this.lastEntry;
     return only;
   }
 }
