@@ -940,7 +940,7 @@ export class CreditAccountWriter {
     slot.entriesElsewhere ??= EntriesElsewhere.known();
     const entries = state.idempotency;
     const stayed = new Set(slot.unsaved);
-    // The domain reads and writes the map; which entries are in it is the writer's business.
+    // The domain reads and writes the entries; which of them are in memory is the writer's business.
     (state as { idempotency: IdempotencyEntries }).idempotency = entries.only(stayed);
     slot.leaving = { state, entries, keys: entries.keys(), stayed };
     setImmediate(() => this.leaveSlice(slot));
