@@ -55,10 +55,8 @@ export function buy(bus: CommandBus, accountId: string, credits: number) {
   );
 }
 
-export function chargeOne(bus: CommandBus, accountId: string, i: number) {
-  return bus.execute(
-    new ChargeRecordsCommand(accountId, { requestId: `req-${i}`, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`),
-  );
+export function chargeOne(bus: CommandBus, accountId: string, i: number, requestId = `req-${i}`) {
+  return bus.execute(new ChargeRecordsCommand(accountId, { requestId, endpoint: 'job_search', records: 1, apiKeyId: 'key-1' }, principal, `corr-${i}`));
 }
 
 export interface ChargeBenchOptions {
@@ -76,6 +74,13 @@ export interface ChargeBenchOptions {
    * Reported as a figure of their own.
    */
   readonly warmUp?: number;
+  /**
+   * How the charges' request ids are made: numbered (`req-1`, `req-2`, …, the default) or random UUIDs, as
+   * a client that keys each request with a fresh UUID sends them. Numbered ids sort in the order they are
+   * sent, so the idempotency entries stored with each snapshot land at the end of their table's B-tree;
+   * random ones land anywhere in it, a page written for about each entry (docs/benchmarks.md).
+   */
+  readonly requestIds?: 'numbered' | 'random';
 }
 
 /**
@@ -119,7 +124,9 @@ async function warmThenTime(
 export function hotAccountBench(options: ChargeBenchOptions): Promise<BenchFigure[]> {
   return withLedger(options.env, async (bus) => {
     await buy(bus, 'hot', 1_000_000_000);
-    return warmThenTime(options, 'hot_account_charges_per_second', 'one account', (i) => chargeOne(bus, 'hot', i));
+    const random = options.requestIds === 'random';
+    const what = random ? 'one account, a random UUID a request id' : 'one account';
+    return warmThenTime(options, 'hot_account_charges_per_second', what, (i) => chargeOne(bus, 'hot', i, random ? randomUUID() : undefined));
   });
 }
 

@@ -104,6 +104,9 @@ async function main() {
   if (deciding !== undefined) {
     figures.push(...(await hotAccountBench({ ...chargeBench, env: {}, charges: SIZES.hotCharges, suffix: '_unplaced', setup: 'fsync per group commit, threads placed by the scheduler (for comparison)' })));
   }
+  figures.push(
+    ...(await hotAccountBench({ ...chargeBench, env: placed, charges: SIZES.hotCharges, suffix: '_random_ids', requestIds: 'random', setup: `fsync per group commit${where}` })),
+  );
   figures.push(...(await manyAccountsBench({ ...chargeBench, env: placed, charges: SIZES.manyCharges, accounts: SIZES.accounts })));
   const history = { lots: quick ? 1_000 : 10_000, rate: 2_000, seconds: quick ? 2 : 5 };
   const fresh = await longHistoryCpuPerCharge({ ...history, lots: 0 });
@@ -167,6 +170,12 @@ async function main() {
     value: shareOfRaw('hot_account_charges_per_second'),
     unit: 'ratio',
     note: 'hot-account charges/s ÷ raw inserts/s, same run',
+  });
+  figures.push({
+    bench: 'hot_account_random_ids_share_of_raw_sqlite',
+    value: shareOfRaw('hot_account_charges_per_second_random_ids'),
+    unit: 'ratio',
+    note: 'the same with a random UUID a request id',
   });
   if (deciding !== undefined) {
     figures.push({
