@@ -61,6 +61,36 @@ describe.each([false, true])('SqliteAccountSnapshots, reveal windows (written by
 });
 
 describe('the thread that writes snapshots', () => {
+  it('answers each of many writes sent at once, gives a key filter asked among them the keys sent before it, and fails only the write that fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-snapshot-thread-'));
+    const snapshots = SqliteAccountSnapshots.open(join(dir, 'account-snapshots.sqlite'), { writeThread: true });
+    try {
+      const keysOf = (i: number) => Array.from({ length: 500 }, (_, k) => `request:${i}-${k}`);
+      // The first keeps the thread busy while the others arrive: they reach it together.
+      const busy = snapshots.saveEntries('busy', 1n, Array.from({ length: 20_000 }, (_, k) => [`request:${crypto.randomUUID()}`, `line-${k}`] as const));
+      const sent: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i++) sent.push(snapshots.saveEntries('acct', BigInt(i), keysOf(i).map((key) => [key, `line-${i}`] as const)));
+      const filter = snapshots.storedKeys('acct');
+      const failing = snapshots.saveEntries('acct', 99n, [['request:bad', null as unknown as string]]);
+      for (let i = 20; i < 30; i++) sent.push(snapshots.saveEntries('acct', BigInt(i), keysOf(i).map((key) => [key, `line-${i}`] as const)));
+      sent.push(snapshots.saveSnapshot('acct', { revision: 29n, eventId: 'e-29', state: '{}', windows: [] }));
+
+      await expect(busy).resolves.toBeUndefined();
+      await expect(failing).rejects.toThrow(/NOT NULL/);
+      expect(await Promise.allSettled(sent)).toEqual(sent.map(() => ({ status: 'fulfilled', value: undefined })));
+      const keys = await filter;
+      expect(keys.size).toBe(20 * 500);
+      expect(keys.mightHold('request:19-499')).toBe(true);
+      const rows = snapshots.storedRowsOf('acct')!;
+      expect(rows.revision).toBe(29n);
+      expect(rows.entries).toHaveLength(30 * 500);
+      expect(rows.entries.find((row) => row.key === 'request:29-0')).toEqual({ key: 'request:29-0', revision: 29n, entry: 'line-29' });
+    } finally {
+      await snapshots.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   onLinux('runs at a lower priority than the threads that answer requests', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-snapshot-thread-'));
     const before = backgroundThreads();

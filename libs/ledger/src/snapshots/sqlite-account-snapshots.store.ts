@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { CREDIT_ACCOUNT_SNAPSHOT_VERSION, entryOfText, type CompanyWindows, type CreditAccountSnapshot, type IdempotencyEntry } from '#domain';
 import { compiledWorkerScript } from '#event-store';
-import { AccountSnapshotWrites, openSnapshotFile } from './account-snapshot-writes.js';
+import { AccountSnapshotWrites, openSnapshotFile, type SnapshotFileWrite } from './account-snapshot-writes.js';
 import type { AccountSnapshots, EncodedSnapshot, StoredSnapshot } from './account-snapshots.port.js';
 import { KeyFilter, type KeyFilterLayer } from './key-filter.js';
 
@@ -12,16 +12,8 @@ export interface SnapshotThreadTask {
   readonly version: number;
 }
 
-export type SnapshotWrite =
-  | {
-      readonly id: number;
-      readonly kind: 'entries';
-      readonly accountId: string;
-      readonly revision: bigint;
-      readonly entries: readonly (readonly [string, string])[];
-    }
-  | { readonly id: number; readonly kind: 'snapshot'; readonly accountId: string; readonly snapshot: EncodedSnapshot }
-  | { readonly id: number; readonly kind: 'keys'; readonly accountId: string };
+/** A message to the write thread: a write of the file, or a request for an account's key filter. */
+export type SnapshotWrite = (SnapshotFileWrite | { readonly kind: 'keys'; readonly accountId: string }) & { readonly id: number };
 
 export interface SnapshotWriteDone {
   readonly id: number;
@@ -164,9 +156,7 @@ export class SqliteAccountSnapshots implements AccountSnapshots {
   }
 
   async saveSnapshot(accountId: string, snapshot: EncodedSnapshot): Promise<void> {
-    await this.send({ kind: 'snapshot', accountId, snapshot }, (writes) =>
-      writes.saveSnapshot(accountId, snapshot.revision, snapshot.eventId, snapshot.state, snapshot.windows),
-    );
+    await this.send({ kind: 'snapshot', accountId, snapshot }, (writes) => writes.saveSnapshot(accountId, snapshot));
   }
 
   /** Built by the write thread, if there is one, after the writes sent before: a scan of the account's keys. */

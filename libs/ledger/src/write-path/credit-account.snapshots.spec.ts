@@ -705,6 +705,35 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     });
   });
 
+  describe('when a snapshot holds more entries than go to the store at a time', () => {
+    it('sends each slice without waiting for the one before to be stored', async () => {
+      let sent = 0;
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const held = snapshotsWith(snapshots, {
+        saveEntries: async (accountId, revision, entries) => {
+          sent += 1;
+          await gate;
+          return snapshots.saveEntries(accountId, revision, entries);
+        },
+      });
+      // Due at its first snapshot after 6,000 to 12,000 events: the purchase and this many charges make it so.
+      const due = Number(snapshotEveryOf('acct', 12_000n));
+      const writer = new CreditAccountWriter(store, clock, { snapshots: held, snapshotEvery: 12_000 });
+      await history(writer, due);
+      // At least two slices of 5,000; each sent a turn after the one before, none of them stored yet.
+      for (const started = Date.now(); sent < Math.ceil(due / 5_000) && Date.now() - started < 2_000; ) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(sent).toBe(Math.ceil(due / 5_000));
+      open();
+      await idle(writer);
+      expect(snapshots.load('acct')!.revision).toBe(BigInt(due));
+      expect(snapshots.findEntry('acct', 'request:r-0')).toBeDefined();
+      expect(snapshots.findEntry('acct', `request:r-${due - 1}`)).toBeDefined();
+    });
+  });
+
   describe('when the snapshot store refuses every write', () => {
     it('keeps deciding commands, and tries again only after later appends', async () => {
       let attempts = 0;

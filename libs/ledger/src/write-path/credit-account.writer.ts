@@ -110,7 +110,10 @@ export interface Execution {
   readonly replayed: boolean;
 }
 
-/** Idempotency entries written per transaction while snapshotting, so commands are not held up long. */
+/**
+ * Idempotency entries sent to the snapshot store at a time while snapshotting: a store writing in the
+ * calling thread holds it that long, and one writing in a thread of its own copies each slice across.
+ */
 const SNAPSHOT_SLICE = 5_000;
 
 /**
@@ -902,10 +905,17 @@ export class CreditAccountWriter {
         continue;
       }
       try {
+        // Sent a slice a turn, each without waiting for the one before: a store that writes in a thread of
+        // its own writes together the slices that reach it while it is busy (fewer pages an entry).
+        const slices: Promise<void>[] = [];
         for (let i = 0; i < entries.length; i += SNAPSHOT_SLICE) {
           if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-          await snapshots.saveEntries(slot.accountId, revision, entries.slice(i, i + SNAPSHOT_SLICE));
+          const sent = snapshots.saveEntries(slot.accountId, revision, entries.slice(i, i + SNAPSHOT_SLICE));
+          // A failure is seen by the `Promise.all` below, perhaps some turns later: not an unhandled one.
+          sent.catch(() => undefined);
+          slices.push(sent);
         }
+        await Promise.all(slices);
         await snapshots.saveSnapshot(slot.accountId, { revision, eventId, state: snapshot, windows });
         if (slot.state === state) {
           slot.snapshotRevision = revision;
