@@ -734,6 +734,42 @@ describe.each([false, true])('CreditAccountWriter with account snapshots (writte
     });
   });
 
+  describe('when an account is charged faster than its entries are stored', () => {
+    it('holds its commands once a bound of keys waits for the snapshot being stored, and goes on once it is', async () => {
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let gated = 0;
+      const slow = snapshotsWith(snapshots, {
+        saveEntries: async (accountId, revision, entries) => {
+          gated += 1;
+          await gate;
+          return snapshots.saveEntries(accountId, revision, entries);
+        },
+      });
+      const writer = new CreditAccountWriter(store, clock, { snapshots: slow, snapshotEvery: 100, maxUnsavedEntries: 300, maxCommandsPerFlush: 50 });
+      await writer.execute(purchase('acct', 1_000_000), context);
+      let answered = 0;
+      const charges = Array.from({ length: 1_000 }, (_, i) => writer.execute(charge('acct', `r-${i}`), context).then(() => (answered += 1)));
+      for (const started = Date.now(); gated === 0 && Date.now() - started < 2_000; ) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The first snapshot is captured after 50 to 100 events; then at most 300 keys and the group deciding.
+      const capturedAt = Number(snapshotEveryOf('acct', 100n));
+      expect(answered).toBeGreaterThanOrEqual(300);
+      expect(answered).toBeLessThanOrEqual(capturedAt + 300 + 50);
+      // Closing waits for the commands held as well as for those in flight.
+      let closed = false;
+      const closing = writer.close().then(() => (closed = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closed).toBe(false);
+      open();
+      await closing;
+      expect(answered).toBe(1_000);
+      expect((await Promise.all(charges)).length).toBe(1_000);
+      expect(snapshots.findEntry('acct', 'request:r-0')).toBeDefined();
+      expect(snapshots.load('acct')!.revision).toBeGreaterThanOrEqual(BigInt(capturedAt + 300));
+    });
+  });
+
   describe('when the snapshot store refuses every write', () => {
     it('keeps deciding commands, and tries again only after later appends', async () => {
       let attempts = 0;

@@ -74,6 +74,13 @@ export interface WriterOptions {
    */
   readonly maxEntriesInMemory?: number;
   /**
+   * Keys an account may gain after the snapshot being stored was captured; beyond it, its commands wait
+   * in its queue until that snapshot is stored. Their entries cannot leave memory before they are stored,
+   * so an account charged faster than its entries are stored would otherwise grow without bound (random
+   * request ids cost the snapshot store a page an entry). Default 100,000.
+   */
+  readonly maxUnsavedEntries?: number;
+  /**
    * Keys of entries that left memory given to the account's key filter per turn of the event loop (see
    * `entriesLeaveMemory`). Default 4,096.
    */
@@ -259,6 +266,8 @@ interface AccountSlot extends SecondChance {
    */
   windowsElsewhere: boolean;
   snapshotting: boolean;
+  /** Its commands wait until the snapshot being stored is (see `maxUnsavedEntries`). */
+  held: boolean;
 }
 
 interface Batch {
@@ -319,6 +328,8 @@ export class CreditAccountWriter {
   private backingOff = 0;
   /** Accounts being loaded from the store, each taken until it is. */
   private loading = 0;
+  /** Accounts whose commands wait for a snapshot to be stored (`maxUnsavedEntries`). */
+  private held = 0;
   private readonly maxCommandsPerFlush: number;
   private readonly maxFlushesInFlight: number;
   private readonly maxCachedAccounts: number;
@@ -327,6 +338,7 @@ export class CreditAccountWriter {
   private readonly snapshots: AccountSnapshots | undefined;
   private readonly snapshotEvery: bigint;
   private readonly maxEntriesInMemory: number;
+  private readonly maxUnsavedEntries: number;
   private readonly entriesLeavingPerTurn: number;
   private readonly maxWindowsInMemory: number;
   private readonly onCommandSettled: CommandSettled | undefined;
@@ -346,6 +358,7 @@ export class CreditAccountWriter {
     this.snapshots = options.snapshots;
     this.snapshotEvery = BigInt(options.snapshotEvery ?? 2_500);
     this.maxEntriesInMemory = options.maxEntriesInMemory ?? 100_000;
+    this.maxUnsavedEntries = options.maxUnsavedEntries ?? 100_000;
     this.entriesLeavingPerTurn = options.entriesLeavingPerTurn ?? 4_096;
     // Fewer than one a turn, a leaving would never end and would turn the event loop for ever.
     if (!Number.isInteger(this.entriesLeavingPerTurn) || this.entriesLeavingPerTurn < 1) {
@@ -399,7 +412,7 @@ export class CreditAccountWriter {
   /** Stops accepting commands and waits for those already accepted to be stored. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushes > 0 || this.dirty.length > 0 || this.backingOff > 0 || this.dependents > 0 || this.loading > 0) {
+    while (this.flushes > 0 || this.dirty.length > 0 || this.backingOff > 0 || this.dependents > 0 || this.loading > 0 || this.held > 0) {
       if (this.flushes === 0 && this.dirty.length > 0) void this.flush();
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -474,6 +487,7 @@ export class CreditAccountWriter {
         unsavedWindows: [],
         windowsElsewhere: false,
         snapshotting: false,
+        held: false,
       };
       this.slots.set(accountId, slot);
     }
@@ -513,6 +527,12 @@ export class CreditAccountWriter {
     let budget = this.maxCommandsPerFlush;
     for (const slot of slots) {
       if (budget <= 0 || !slot.state) continue;
+      if (slot.snapshotting && slot.unsaved.length >= this.maxUnsavedEntries) {
+        // Released when the snapshot is stored (`snapshotStored`), not retried at every group commit.
+        if (!slot.held) this.held += 1;
+        slot.held = true;
+        continue;
+      }
       const jobs = slot.queue.splice(0, budget);
       budget -= jobs.length;
       batches.push(this.decideBatch(slot, jobs));
@@ -542,7 +562,7 @@ export class CreditAccountWriter {
     // The accounts are free for the next group commit, which may be decided while this one is written.
     for (const slot of slots) {
       slot.taken = false;
-      if (slot.queue.length > 0) this.markDirty(slot);
+      if (slot.queue.length > 0 && !slot.held) this.markDirty(slot);
     }
     this.scheduleFlush();
 
@@ -901,7 +921,7 @@ export class CreditAccountWriter {
       // that was never recorded. If they were not, the account is reloaded (its state was in doubt), and
       // what that puts in memory is unsaved again.
       if (!(await stored)) {
-        slot.snapshotting = false;
+        this.snapshotDone(slot);
         continue;
       }
       try {
@@ -922,20 +942,30 @@ export class CreditAccountWriter {
           if (state.idempotency.size > this.maxEntriesInMemory) this.entriesLeaveMemory(slot, state);
           if (state.windows.size > this.maxWindowsInMemory) this.windowsLeaveMemory(slot, state);
         }
-        slot.snapshotting = false;
+        this.snapshotDone(slot);
         // The account may have gone past the next snapshot point while this one was being stored.
         if (slot.state === state) this.considerSnapshot(slot);
       } catch {
         // Snapshots are an optimisation: a failed one leaves the account to be folded from its events;
         // the entries it did not store are still to be stored by the next, tried after the account's
         // next append (not now: a store that refuses at once would have this loop spin).
-        slot.snapshotting = false;
+        this.snapshotDone(slot);
         if (slot.state === state) {
           slot.unsaved = [...keys, ...slot.unsaved];
           slot.unsavedWindows = [...windows.map(([companyId]) => companyId), ...slot.unsavedWindows];
         }
       }
     }
+  }
+
+  /** The snapshot being stored for the account is done with, stored or not: its held commands go on. */
+  private snapshotDone(slot: AccountSlot): void {
+    slot.snapshotting = false;
+    if (!slot.held) return;
+    slot.held = false;
+    this.held -= 1;
+    if (slot.queue.length > 0) this.markDirty(slot);
+    this.scheduleFlush();
   }
 
   /**
