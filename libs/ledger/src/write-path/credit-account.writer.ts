@@ -528,7 +528,7 @@ export class CreditAccountWriter {
     for (const slot of slots) {
       if (budget <= 0 || !slot.state) continue;
       if (slot.snapshotting && slot.unsaved.length >= this.maxUnsavedEntries) {
-        // Released when the snapshot is stored (`snapshotStored`), not retried at every group commit.
+        // Released when that snapshot is done with (`snapshotDone`), not retried at every group commit.
         if (!slot.held) this.held += 1;
         slot.held = true;
         continue;
