@@ -10,4 +10,4 @@ ENV LEDGER_DATA_DIR=/data PORT=3000
 VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD node -e "fetch('http://127.0.0.1:3000/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-semi-space-size=64", "dist/apps/ledger/src/main.js"]
+CMD ["node", "--max-semi-space-size=64", "--heap-growing-percent=300", "dist/apps/ledger/src/main.js"]
