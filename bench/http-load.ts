@@ -33,6 +33,8 @@ export interface HttpFigures {
      */
     readonly generatorDelayP99: number;
     readonly generatorDelayMax: number;
+    /** Full collections of the app's request thread meanwhile (`fullCollectionsOf`). */
+    readonly appFullCollections: number;
   };
   /** The share of the machine's CPU time stolen by the hypervisor during each phase (`stolenCpuMeter`). */
   readonly cpuStolen: { readonly batch?: number; readonly single?: number; readonly fixedRate?: number };
@@ -105,6 +107,22 @@ function post(url: string, body: unknown): Promise<{ status: number; text: strin
     call.on('error', fail);
     call.end(payload);
   });
+}
+
+/**
+ * Full collections (mark-compacts) of the app's request thread so far, from its own metrics. Each took
+ * tens of milliseconds of that thread and its helpers, and every request in flight waited: whether one
+ * fell in the fixed-rate phase decided its p99 (docs/benchmarks.md, twenty-second session).
+ */
+async function fullCollectionsOf(url: string): Promise<number> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const text = await response.text();
+  if (!response.ok || !text.includes('ledger_nodejs_gc_duration_seconds_count')) {
+    throw new Error(`the app's metrics have no collections: ${response.status}`);
+  }
+  // prom-client writes a kind's line once it has seen one.
+  const major = /^ledger_nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)$/m.exec(text);
+  return major ? Number(major[1]) : 0;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -195,6 +213,7 @@ export async function httpLoad(options: {
     let fixed;
     const fixedStolen = stolenCpuMeter();
     // Not `withLongestHold`: its turn after turn keeps this thread busy, on the CPUs the app needs.
+    const fullCollectionsBefore = await fullCollectionsOf(url);
     const generatorDelay = monitorEventLoopDelay({ resolution: 1 });
     generatorDelay.enable();
     try {
@@ -209,6 +228,7 @@ export async function httpLoad(options: {
       for (const connection of pool) connection.close();
     }
     const fixedCpuStolen = fixedStolen();
+    const appFullCollections = (await fullCollectionsOf(url)) - fullCollectionsBefore;
     // The histogram records the time between the timer's turns, which is its 1 ms resolution when nothing waits.
     const ms = (nanoseconds: number) => Math.max(0, Math.round((nanoseconds / 1e6 - 1) * 100) / 100);
     return {
@@ -221,6 +241,7 @@ export async function httpLoad(options: {
         ...percentiles(fixed.latencies),
         generatorDelayP99: ms(generatorDelay.percentile(99)),
         generatorDelayMax: ms(generatorDelay.max),
+        appFullCollections,
       },
       cpuStolen: { batch: batchCpuStolen, single: singleCpuStolen, fixedRate: fixedCpuStolen },
     };

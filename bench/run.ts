@@ -158,6 +158,12 @@ async function main() {
       note: "the load generator's own event-loop delay at the fixed rate: requests go out and answers are read that much late",
     },
     { bench: 'http_fixed_rate_generator_delay_max', value: http.fixedRate.generatorDelayMax, unit: 'ms', note: 'the same, the longest' },
+    {
+      bench: 'http_fixed_rate_app_full_collections',
+      value: http.fixedRate.appFullCollections,
+      unit: 'collections',
+      note: "full collections of the app's request thread at the fixed rate: each held every request in flight",
+    },
     ...stolenCpuFigure('http_batch', http.cpuStolen.batch),
     ...stolenCpuFigure('http_single', http.cpuStolen.single),
     ...stolenCpuFigure('http_fixed_rate', http.cpuStolen.fixedRate),
