@@ -211,9 +211,9 @@ export async function httpLoad(options: {
     // requests a fixed number of clients can push. Connections to spare, so the generator never waits.
     const pool = await openConnections(url, 64);
     let fixed;
+    const fullCollectionsBefore = await fullCollectionsOf(url);
     const fixedStolen = stolenCpuMeter();
     // Not `withLongestHold`: its turn after turn keeps this thread busy, on the CPUs the app needs.
-    const fullCollectionsBefore = await fullCollectionsOf(url);
     const generatorDelay = monitorEventLoopDelay({ resolution: 1 });
     generatorDelay.enable();
     try {

@@ -9,7 +9,7 @@
  * - `--heap-growing-percent=300`: after a full collection V8 lets the old generation grow to a factor of
  *   what survived, chosen for 97% mutator utilization. Its collections look cheap next to the
  *   ledger's allocation, so it chose 1.1-1.6, and the request thread's heap was collected in full
- *   every 3-15 s under steady traffic. A full collection takes 20-35 ms of that thread and about 140 ms
+ *   every 3-15 s under steady traffic. A full collection takes 10-40 ms of that thread and about 140 ms
  *   of marking on V8's helper threads: on two CPUs every request in flight then waits tens of
  *   milliseconds. 300 is a factor of 4, V8's own largest on a machine with memory to spare: the old
  *   generation may grow further between full collections, which come several times less often.
