@@ -33,8 +33,10 @@ export interface HttpFigures {
      */
     readonly generatorDelayP99: number;
     readonly generatorDelayMax: number;
-    /** Full collections of the app's request thread meanwhile (`fullCollectionsOf`). */
+    /** Full collections of the app's request thread meanwhile, the warm-up's included (`fullCollectionsOf`). */
     readonly appFullCollections: number;
+    /** The p99 of the warm-up at the same rate just before, not counted in the others. */
+    readonly warmUpP99: number;
   };
   /** The share of the machine's CPU time stolen by the hypervisor during each phase (`stolenCpuMeter`). */
   readonly cpuStolen: { readonly batch?: number; readonly single?: number; readonly fixedRate?: number };
@@ -154,6 +156,8 @@ export async function httpLoad(options: {
   concurrency: number;
   fixedRate: number;
   fixedRateSeconds: number;
+  /** Sent at the fixed rate before it is timed, and timed apart. */
+  fixedRateWarmUpSeconds: number;
 }): Promise<HttpFigures> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ledger-bench-http-'));
   const { url, child } = await startApp(dataDir);
@@ -210,13 +214,26 @@ export async function httpLoad(options: {
     // The same charges at a fixed rate: how long a request takes at that load, rather than how many
     // requests a fixed number of clients can push. Connections to spare, so the generator never waits.
     const pool = await openConnections(url, 64);
+    let warmUp;
     let fixed;
-    const fullCollectionsBefore = await fullCollectionsOf(url);
-    const fixedStolen = stolenCpuMeter();
+    let fullCollectionsBefore;
+    let fixedStolen;
     // Not `withLongestHold`: its turn after turn keeps this thread busy, on the CPUs the app needs.
     const generatorDelay = monitorEventLoopDelay({ resolution: 1 });
-    generatorDelay.enable();
     try {
+      // Counted from before the warm-up, not between it and the timed run: the app answered the first
+      // second after a request to its metrics 50-140 ms late (docs/benchmarks.md, twenty-second session).
+      fullCollectionsBefore = await fullCollectionsOf(url);
+      // The same rate first, not timed with the rest (its p99 is a figure of its own): the app comes out
+      // of the closed loop saturated, often with the full collection that loop's garbage brings under way.
+      warmUp = await atFixedRate({
+        rate: options.fixedRate,
+        seconds: options.fixedRateWarmUpSeconds,
+        connections: pool,
+        send: (connection, i) => chargeOne(connection, accounts[i % 100]!, `w-${i}`),
+      });
+      fixedStolen = stolenCpuMeter();
+      generatorDelay.enable();
       fixed = await atFixedRate({
         rate: options.fixedRate,
         seconds: options.fixedRateSeconds,
@@ -242,6 +259,7 @@ export async function httpLoad(options: {
         generatorDelayP99: ms(generatorDelay.percentile(99)),
         generatorDelayMax: ms(generatorDelay.max),
         appFullCollections,
+        warmUpP99: percentiles(warmUp.latencies).p99,
       },
       cpuStolen: { batch: batchCpuStolen, single: singleCpuStolen, fixedRate: fixedCpuStolen },
     };
