@@ -162,7 +162,7 @@ async function main() {
       bench: 'http_fixed_rate_warm_up_latency_p99',
       value: http.fixedRate.warmUpP99,
       unit: 'ms',
-      note: 'the same rate just before, not timed with the rest: the app coming out of the closed loop',
+      note: 'the same rate just before, not timed with the rest: the app out of the closed loop, its metrics just read',
     },
     {
       bench: 'http_fixed_rate_app_full_collections',
