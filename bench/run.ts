@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { placeThreads, processCpus, quietestCpu, threadsCanBePlaced } from '#event-store';
 import type { BenchFigure } from './bench-figure.js';
 import { hotAccountBench, longHistoryCpuPerCharge, manyAccountsBench } from './command-bus.bench.js';
-import { httpLoad } from './http-load.js';
+import { httpLoadFromFreshProcess } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
 import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
 import { expirySweepSearch } from './expiry-sweep.bench.js';
@@ -136,7 +136,7 @@ async function main() {
   figures.push(...(await revealHeavyAccount(quick ? 50 : 300)));
   // The entries the HTTP bench's server holds when it runs at a fixed rate.
   figures.push(...(await idempotencyEntriesInMemory(100, 175_000)));
-  const http = await httpLoad(
+  const http = await httpLoadFromFreshProcess(
     quick
       ? { batches: 20, singleSeconds: 3, concurrency: 32, fixedRate: 5_000, fixedRateSeconds: 3, fixedRateWarmUpSeconds: 1 }
       : { batches: 100, singleSeconds: 10, concurrency: 32, fixedRate: 5_000, fixedRateSeconds: 10, fixedRateWarmUpSeconds: 2 },
