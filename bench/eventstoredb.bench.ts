@@ -5,6 +5,8 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
 import type { AppendRequest } from '#event-store';
 import { EventStoreDbEventStore } from '#event-store/eventstoredb';
 import { LEDGER_PROJECTIONS, SqliteReadModelStore } from '#ledger';
@@ -98,6 +100,24 @@ async function replayAll(connectionString: string, options: SeedOptions): Promis
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `eventStoreDbBench` in a process of its own (`eventstoredb.main.ts`), started with the app's Node flags:
+ * not in the bench's process, whose heap the earlier benches have left about 1.3 GB in use (see
+ * `httpLoadFromFreshProcess`).
+ */
+export async function eventStoreDbBenchFromFreshProcess(quick: boolean): Promise<BenchFigure[]> {
+  const main = fileURLToPath(new URL('./eventstoredb.main.js', import.meta.url));
+  const bench = spawn(process.execPath, [...LEDGER_NODE_FLAGS, main, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  bench.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const [code] = (await once(bench, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the EventStoreDB bench exited with ${code}`);
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{"bench"'))
+    .map((line) => JSON.parse(line) as BenchFigure);
 }
 
 export async function eventStoreDbBench(sizes: EsdbSizes): Promise<BenchFigure[]> {

@@ -9,7 +9,7 @@ import type { BenchFigure } from './bench-figure.js';
 import { hotAccountBench, longHistoryCpuPerCharge, manyAccountsBench } from './command-bus.bench.js';
 import { httpLoadFromFreshProcess } from './http-load.js';
 import { REPLAY_SIZES, replayBench } from './replay.bench.js';
-import { ESDB_SIZES, eventStoreDbBench } from './eventstoredb.bench.js';
+import { eventStoreDbBenchFromFreshProcess } from './eventstoredb.bench.js';
 import { expirySweepSearch } from './expiry-sweep.bench.js';
 import { idempotencyEntriesInMemory } from './idempotency-entries.bench.js';
 import { revealHeavyAccount } from './reveal-heavy.bench.js';
@@ -174,7 +174,7 @@ async function main() {
     ...stolenCpuFigure('http_single', http.cpuStolen.single),
     ...stolenCpuFigure('http_fixed_rate', http.cpuStolen.fixedRate),
   );
-  figures.push(...(await eventStoreDbBench(quick ? ESDB_SIZES.quick : ESDB_SIZES.full)));
+  figures.push(...(await eventStoreDbBenchFromFreshProcess(quick)));
   const figure = (name: string) => figures.find((f) => f.bench === name)!.value;
   const shareOfRaw = (name: string) => Math.round((figure(name) / figure('raw_sqlite_inserts_per_second')) * 1000) / 1000;
   figures.push({
