@@ -5,13 +5,12 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
 import type { AppendRequest } from '#event-store';
 import { EventStoreDbEventStore } from '#event-store/eventstoredb';
 import { LEDGER_PROJECTIONS, SqliteReadModelStore } from '#ledger';
 import { replay } from '../apps/ledger/src/cli/replay.command.js';
 import type { BenchFigure } from './bench-figure.js';
+import { outputOfBenchProcess } from './bench-process.js';
 import { hotAccountBench, manyAccountsBench } from './command-bus.bench.js';
 import { copyOf, templateRows, type SeedOptions } from './ledger-history.seed.js';
 
@@ -108,12 +107,7 @@ async function replayAll(connectionString: string, options: SeedOptions): Promis
  * `httpLoadFromFreshProcess`).
  */
 export async function eventStoreDbBenchFromFreshProcess(quick: boolean): Promise<BenchFigure[]> {
-  const main = fileURLToPath(new URL('./eventstoredb.main.js', import.meta.url));
-  const bench = spawn(process.execPath, [...LEDGER_NODE_FLAGS, main, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  bench.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const [code] = (await once(bench, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`the EventStoreDB bench exited with ${code}`);
+  const output = await outputOfBenchProcess(new URL('./eventstoredb.main.js', import.meta.url), quick ? ['--quick'] : []);
   return output
     .split('\n')
     .filter((line) => line.startsWith('{"bench"'))

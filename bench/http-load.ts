@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
+import { outputOfBenchProcess } from './bench-process.js';
 import { atFixedRate } from './fixed-rate.js';
 import { LeanConnection } from './lean-http.js';
 import { stolenCpuMeter } from './stolen-cpu.js';
@@ -169,12 +169,7 @@ export interface HttpLoadOptions {
  * against 5-6 fresh, and the fixed-rate latency counted that (docs/benchmarks.md, twenty-third session).
  */
 export async function httpLoadFromFreshProcess(options: HttpLoadOptions): Promise<HttpFigures> {
-  const main = fileURLToPath(new URL('./http-load.main.js', import.meta.url));
-  const generator = spawn(process.execPath, [...LEDGER_NODE_FLAGS, main, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  generator.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const [code] = (await once(generator, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`the HTTP bench's load generator exited with ${code}`);
+  const output = await outputOfBenchProcess(new URL('./http-load.main.js', import.meta.url), [JSON.stringify(options)]);
   return JSON.parse(output.trim().split('\n').at(-1)!) as HttpFigures;
 }
 

@@ -1,15 +1,9 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { LEDGER_NODE_FLAGS } from '../apps/ledger/src/node-flags.js';
 import type { BenchFigure } from './bench-figure.js';
-
-const run = promisify(execFile);
+import { outputOfBenchProcess } from './bench-process.js';
 
 /** The heap a charge's idempotency entry takes in an account state, and a full collection of them (`idempotency-entries.main.ts`). */
 export async function idempotencyEntriesInMemory(accounts: number, charges: number): Promise<BenchFigure[]> {
-  const main = fileURLToPath(new URL('./idempotency-entries.main.js', import.meta.url));
-  const { stdout } = await run(process.execPath, [...LEDGER_NODE_FLAGS, main, String(accounts), String(charges)], { maxBuffer: 2 ** 20 });
+  const stdout = await outputOfBenchProcess(new URL('./idempotency-entries.main.js', import.meta.url), [String(accounts), String(charges)]);
   const measured = JSON.parse(stdout.trim().split('\n').at(-1)!) as { entries: number; bytesPerEntry: number; fullCollectionMs: number };
   if (measured.entries < charges) throw new Error(`Only ${measured.entries} of ${charges} idempotency entries are in the account states`);
   const held = `${charges.toLocaleString('en')} charges' entries held by ${accounts} account states`;
