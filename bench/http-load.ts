@@ -91,14 +91,24 @@ async function startApp(dataDir: string): Promise<{ url: string; child: ChildPro
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
 function post(url: string, body: unknown): Promise<{ status: number; text: string }> {
-  const payload = JSON.stringify(body);
+  return send(url, 'POST', JSON.stringify(body));
+}
+
+function get(url: string): Promise<{ status: number; text: string }> {
+  return send(url, 'GET');
+}
+
+function send(url: string, method: 'GET' | 'POST', payload?: string): Promise<{ status: number; text: string }> {
   return new Promise((done, fail) => {
     const call = request(
       url,
       {
-        method: 'POST',
+        method,
         agent,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          ...(payload !== undefined && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+        },
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -118,10 +128,12 @@ function post(url: string, body: unknown): Promise<{ status: number; text: strin
  * fell in the fixed-rate phase decided its p99 (docs/benchmarks.md, twenty-second session).
  */
 async function fullCollectionsOf(url: string): Promise<number> {
-  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const text = await response.text();
-  if (!response.ok || !text.includes('ledger_nodejs_gc_duration_seconds_count')) {
-    throw new Error(`the app's metrics have no collections: ${response.status}`);
+  // Through the generator's keep-alive agent, not `fetch`: the first `fetch` of this process, just before
+  // the warm-up, left the requests of its first half-second 30-50 ms late (docs/benchmarks.md,
+  // twenty-third session).
+  const { status, text } = await get(`${url}/metrics`);
+  if (status !== 200 || !text.includes('ledger_nodejs_gc_duration_seconds_count')) {
+    throw new Error(`the app's metrics have no collections: ${status}`);
   }
   // prom-client writes a kind's line once it has seen one.
   const major = /^ledger_nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)$/m.exec(text);
@@ -236,8 +248,9 @@ export async function httpLoad(options: HttpLoadOptions): Promise<HttpFigures> {
     // Not `withLongestHold`: its turn after turn keeps this thread busy, on the CPUs the app needs.
     const generatorDelay = monitorEventLoopDelay({ resolution: 1 });
     try {
-      // Counted from before the warm-up, not between it and the timed run: the app answered the first
-      // second after a request to its metrics 50-140 ms late (docs/benchmarks.md, twenty-second session).
+      // Counted from before the warm-up, not between it and the timed run: a request to the app's metrics
+      // leaves the next quarter of a second of requests up to 10-15 ms later than the rest
+      // (docs/benchmarks.md, twenty-third session).
       fullCollectionsBefore = await fullCollectionsOf(url);
       // The same rate first, not timed with the rest (its p99 is a figure of its own): the app comes out
       // of the closed loop saturated, often with the full collection that loop's garbage brings under way.
